@@ -1,0 +1,82 @@
+"""WeChat Official Account (公众号): plain and safe-mode callbacks, passive replies, pushes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import datetime
+from typing import Mapping
+
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+
+from bot.channels.wecom import _require, check_timestamp, render_text_xml, to_inbound
+from bot.channels.xmlsafe import CallbackError, parse_xml
+from bot.messages import InboundMessage, Reply
+from config.settings import MpSettings
+from models.identity import Channel
+
+
+class MpChannel:
+    name = Channel.MP
+
+    def __init__(self, settings: MpSettings, *, max_skew: int = 300) -> None:
+        self.settings = settings
+        self.max_skew = max_skew
+        self.crypto = WeChatCrypto(settings.token, settings.aes_key, settings.app_id) if settings.aes_key else None
+
+    def _check_plain_signature(self, args: Mapping[str, str]) -> None:
+        signature, timestamp, nonce = _require(args, "signature", "timestamp", "nonce")
+        expected = hashlib.sha1("".join(sorted([self.settings.token, timestamp, nonce])).encode()).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise CallbackError(403, "bad signature")
+
+    def verify_url(self, args: Mapping[str, str]) -> str:
+        """GET /mp/callback: the server-address check answers echostr when the signature holds."""
+        self._check_plain_signature(args)
+        (echostr,) = _require(args, "echostr")
+        return echostr
+
+    def is_safe_mode(self, args: Mapping[str, str]) -> bool:
+        return args.get("encrypt_type", "raw").lower() == "aes"
+
+    def parse(self, args: Mapping[str, str], body: bytes, now: datetime) -> InboundMessage:
+        # Plain mode is authenticated by `signature`; safe mode by `msg_signature`, which also
+        # covers the ciphertext. WeChat sends `signature` in safe mode too: checked when present.
+        safe = self.is_safe_mode(args)
+        if not safe or args.get("signature"):
+            self._check_plain_signature(args)
+        (timestamp,) = _require(args, "timestamp")
+        check_timestamp(timestamp, now, self.max_skew)
+        envelope = parse_xml(body)
+        if not safe:
+            return to_inbound(Channel.MP, envelope)
+        if self.crypto is None:
+            raise CallbackError(400, "safe-mode message but MP_AES_KEY is not configured")
+        msg_signature, timestamp, nonce = _require(args, "msg_signature", "timestamp", "nonce")
+        if not isinstance(envelope.get("Encrypt"), str) or not envelope["Encrypt"]:
+            raise CallbackError(400, "no Encrypt element")
+        try:
+            plaintext = self.crypto.decrypt_message(envelope, msg_signature, timestamp, nonce)
+        except InvalidSignatureException as exc:
+            raise CallbackError(403, "bad msg_signature") from exc
+        except InvalidAppIdException as exc:
+            raise CallbackError(403, "ciphertext is for another appid") from exc
+        except Exception as exc:
+            raise CallbackError(400, f"undecryptable: {type(exc).__name__}") from exc
+        return to_inbound(Channel.MP, parse_xml(plaintext))
+
+    def render_reply(self, msg: InboundMessage, reply: Reply | None, args: Mapping[str, str]) -> str:
+        if not reply:
+            return ""
+        timestamp = str(int(time.time()))
+        xml = render_text_xml(
+            to_user=msg.sender,
+            from_user=str(msg.raw.get("ToUserName") or self.settings.app_id),
+            text=reply.text,
+            create_time=timestamp,
+        )
+        if self.is_safe_mode(args) and self.crypto is not None:
+            return self.crypto.encrypt_message(xml, args.get("nonce", ""), timestamp)
+        return xml

@@ -1,0 +1,85 @@
+"""Inbound pipeline after the channel adapter: dedupe, identify, route, commit — once per message.
+
+WeChat retries a callback it did not get an answer to (same MsgId; for events the same
+FromUserName + CreateTime + Event). Redis `SET NX` catches the retry cheaply, also when it
+arrives concurrently; the receipt's unique key in the same transaction as the handler's
+changes is the backstop when Redis is absent or down, so a message is never acted on twice
+and never lost: if the handler fails, nothing is committed and the claim is released."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.context import Context
+from bot.messages import InboundMessage, Reply
+from bot.router import route
+from bot.runtime import Runtime
+from models.identity import ChannelIdentity, Channel
+from models.inbound import InboundReceipt, find_receipt
+from models.person import Person
+from sqlalchemy import select
+
+log = logging.getLogger(__name__)
+
+CLAIM_TTL_SECONDS = 15 * 60  # WeChat stops retrying after ~15 s; keep well past that
+PROCESSING = "processing"
+DONE = "done:"
+
+ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题，已记录下来。请稍后再试一次。")
+
+
+def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
+    key = f"inbound:{msg.channel.value}:{msg.dedupe_key}"
+    claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
+    if claimed is False:
+        return _earlier_reply(runtime, key)
+
+    now = runtime.now()
+    try:
+        with runtime.db.session() as session:
+            receipt = InboundReceipt(channel=msg.channel.value, dedupe_key=msg.dedupe_key, received_at=now)
+            session.add(receipt)
+            session.flush()  # the unique key answers here when a duplicate slipped past Redis
+            person = _identify(session, msg, now)
+            ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
+            reply = route(msg, ctx)
+            receipt.reply_text = reply.text if reply else ""
+    except IntegrityError:
+        log.info("duplicate callback %s:%s (database backstop)", msg.channel.value, msg.dedupe_key)
+        with runtime.db.session() as session:
+            earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
+        text = earlier.reply_text if earlier else ""
+        return Reply(text) if text else None
+    except Exception:
+        # The one error path: log with the message id, release the claim, answer politely.
+        log.exception("handler failed for %s message %s from %s", msg.channel.value, msg.dedupe_key, msg.sender)
+        if claimed:
+            runtime.store.delete(key)
+        return ERROR_REPLY
+    if claimed is not None:
+        runtime.store.set(key, DONE + (reply.text if reply else ""), CLAIM_TTL_SECONDS)
+    return reply
+
+
+def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:
+    value = runtime.store.get(key) or ""
+    if value.startswith(DONE) and len(value) > len(DONE):
+        return Reply(value[len(DONE):])
+    return None  # still being processed by the first delivery: an empty 200 stops the retries
+
+
+def _identify(session, msg: InboundMessage, now) -> Person | None:
+    identity = session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == msg.channel, ChannelIdentity.external_id == msg.sender
+        )
+    )
+    if identity is None:
+        if msg.channel is Channel.WECOM:
+            # The roster's 企业微信账号 is the identity; a row may predate its ChannelIdentity.
+            return session.scalar(select(Person).where(Person.wecom_userid == msg.sender))
+        return None
+    identity.last_inbound_at = now
+    return identity.person

@@ -1,0 +1,135 @@
+"""One explicit route table: first match wins. Matching is pure; acting is the handler's job."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.context import Context
+from bot.messages import InboundKind, InboundMessage, Reply
+from models.identity import Channel
+from models.person import Person
+
+# Punctuation people type between a command and its arguments, in either width.
+_SEPARATORS = re.compile(r"[\s,，、:：;；#＃]+")
+
+
+def normalise(text: str) -> str:
+    """Full-width → half-width (NFKC), trimmed, inner runs of white space folded to one space."""
+    text = unicodedata.normalize("NFKC", text or "")
+    lines = [re.sub(r"[ \t\u3000\u00a0]+", " ", line).strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A matched command: its keyword and the argument text after it (first line and the rest)."""
+
+    word: str
+    args: str
+    body: str = ""  # lines after the first, for multi-line commands like 发布
+
+    @property
+    def arg_list(self) -> list[str]:
+        return [a for a in _SEPARATORS.split(self.args) if a]
+
+
+Audience = Callable[[Person | None, Context], bool]
+
+
+def everyone(_person: Person | None, _ctx: Context) -> bool:
+    return True
+
+
+def anyone_known(person: Person | None, _ctx: Context) -> bool:
+    return person is not None
+
+
+def secretaries(person: Person | None, _ctx: Context) -> bool:
+    return person is not None and person.is_secretary()
+
+
+def liaisons(person: Person | None, _ctx: Context) -> bool:
+    return person is not None and person.is_liaison()
+
+
+def mp_followers(_person: Person | None, ctx: Context) -> bool:
+    return ctx.msg.channel is Channel.MP
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    words: tuple[str, ...]  # command keywords; empty for event routes
+    handle: Callable[[Command, Context], Reply | None]
+    audience: Audience = anyone_known
+    usage: str = ""  # one line for 帮助
+    event: str | None = None  # for event routes: the event name (lower case)
+
+    def match(self, msg: InboundMessage, text: str) -> Command | None:
+        if self.event is not None:
+            if msg.kind is InboundKind.EVENT and msg.event == self.event:
+                return Command(word=self.event, args=msg.event_key or "")
+            return None
+        if msg.kind is not InboundKind.TEXT:
+            return None
+        first, _, rest = text.partition("\n")
+        for word in self.words:
+            if first == word or (first.startswith(word) and _is_boundary(first[len(word):])):
+                return Command(word=word, args=first[len(word):].strip(" ,，、:：;；"), body=rest)
+        return None
+
+
+def _is_boundary(rest: str) -> bool:
+    """`收到 3`, `收到3`, `收到#3` match 收到; `收到了吗` does not."""
+    return bool(rest) and (rest[0] in " ,，、:：;；#＃" or rest[0].isdigit())
+
+
+def build_routes() -> list[Route]:
+    # Imported here so that importing the router has no side effects on handler modules.
+    from handlers import binding, help, todo, welcome
+
+    return [
+        Route("subscribe", (), welcome.handle_subscribe, audience=everyone, event="subscribe"),
+        Route("enter_agent", (), welcome.handle_enter, audience=everyone, event="enter_agent"),
+        Route("help", ("帮助", "help", "?", "菜单"), help.handle, audience=everyone, usage="帮助 — 查看可用命令"),
+        Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项"),
+        # 绑定码 before 绑定: first match wins and 绑定码 begins with 绑定.
+        Route("binding_code", ("绑定码",), binding.handle_issue, audience=secretaries,
+              usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),
+        Route("bind", ("绑定",), binding.handle_bind, audience=mp_followers,
+              usage="绑定 验证码 — 用书记发给您的 6 位验证码绑定身份"),
+    ]
+
+
+ROUTES: list[Route] = []
+
+
+def routes() -> list[Route]:
+    if not ROUTES:
+        ROUTES.extend(build_routes())
+    return ROUTES
+
+
+def route(msg: InboundMessage, ctx: Context) -> Reply | None:
+    """Find the first route that matches and run it; unknown text gets help."""
+    from handlers import help as help_handler
+    from handlers import welcome
+
+    text = normalise(msg.text) if msg.kind is InboundKind.TEXT else ""
+    for r in routes():
+        command = r.match(msg, text)
+        if command is None:
+            continue
+        if ctx.person is None and r.audience not in (everyone, mp_followers):
+            return welcome.unknown_person(ctx)
+        if not r.audience(ctx.person, ctx):
+            return help_handler.not_allowed(r, ctx)
+        return r.handle(command, ctx)
+    if msg.kind is InboundKind.EVENT:
+        return None  # events we do not act on get an empty 200
+    if ctx.person is None:
+        return welcome.unknown_person(ctx)
+    return help_handler.handle(Command("帮助", ""), ctx)

@@ -1,0 +1,103 @@
+"""HTTP endpoints: the two callbacks and the health checks."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, abort, request
+from sqlalchemy import text
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from bot.channels.xmlsafe import CallbackError
+from bot.dispatch import dispatch
+from bot.runtime import current_runtime
+from models.identity import Channel
+
+log = logging.getLogger(__name__)
+bp = Blueprint("callbacks", __name__)
+
+
+def _channel(name: Channel):
+    channel = current_runtime().channels.get(name)
+    if channel is None:
+        abort(404)
+    return channel
+
+
+def _plain(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+def _refuse(exc: CallbackError) -> Response:
+    log.warning("refused %s %s: %s", request.method, request.path, exc.reason)
+    return _plain("", exc.status)
+
+
+@bp.get("/wecom/callback")
+def wecom_verify():
+    try:
+        return _plain(_channel(Channel.WECOM).verify_url(request.args))
+    except CallbackError as exc:
+        return _refuse(exc)
+
+
+@bp.post("/wecom/callback")
+def wecom_callback():
+    channel = _channel(Channel.WECOM)
+    runtime = current_runtime()
+    try:
+        msg = channel.parse(request.args, request.get_data(cache=False), runtime.now())
+    except CallbackError as exc:
+        return _refuse(exc)
+    reply = dispatch(runtime, msg)
+    return Response(channel.render_reply(msg, reply, request.args.get("nonce", "")), mimetype="application/xml")
+
+
+@bp.get("/mp/callback")
+def mp_verify():
+    try:
+        return _plain(_channel(Channel.MP).verify_url(request.args))
+    except CallbackError as exc:
+        return _refuse(exc)
+
+
+@bp.post("/mp/callback")
+def mp_callback():
+    channel = _channel(Channel.MP)
+    runtime = current_runtime()
+    try:
+        msg = channel.parse(request.args, request.get_data(cache=False), runtime.now())
+    except CallbackError as exc:
+        return _refuse(exc)
+    reply = dispatch(runtime, msg)
+    return Response(channel.render_reply(msg, reply, request.args), mimetype="application/xml")
+
+
+@bp.get("/healthz")
+def healthz():
+    return _plain("ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    runtime = current_runtime()
+    problems = []
+    try:
+        with runtime.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not ready"
+        problems.append(f"数据库不可用：{type(exc).__name__}")
+    if runtime.settings.redis_url and not runtime.store.ping():
+        problems.append("Redis 不可用")
+    if problems:
+        return _plain("\n".join(problems), 503)
+    return _plain("ok")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_exc):
+        log.warning("refused %s %s: body over %d bytes", request.method, request.path, app.config["MAX_CONTENT_LENGTH"])
+        return _plain("", 413)

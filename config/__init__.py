@@ -1,0 +1,3 @@
+from config.settings import MpSettings, Settings, SettingsError, WeComSettings
+
+__all__ = ["MpSettings", "Settings", "SettingsError", "WeComSettings"]

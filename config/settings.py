@@ -1,0 +1,178 @@
+"""One typed settings object, read from the environment (and a `.env` file) once."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+WECOM_DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
+MP_DEFAULT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
+
+WECOM_VARS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+MP_VARS = ("MP_APP_ID", "MP_SECRET", "MP_TOKEN")
+
+
+class SettingsError(ValueError):
+    """The environment describes an impossible configuration; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    corp_id: str
+    agent_id: int
+    secret: str
+    token: str
+    aes_key: str
+    api_base: str = WECOM_DEFAULT_API_BASE
+
+
+@dataclass(frozen=True)
+class MpSettings:
+    app_id: str
+    secret: str
+    token: str
+    aes_key: str | None = None
+    api_base: str = MP_DEFAULT_API_BASE
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None = None
+    wecom: WeComSettings | None = None
+    mp: MpSettings | None = None
+    timezone: str = "Asia/Shanghai"
+    scheduler_tick_seconds: float = 15.0
+    secret_key: str = field(default="", repr=False)
+    instance_dir: Path = DEFAULT_INSTANCE_DIR
+    # Operational knobs with sensible defaults; not part of the fixed interface.
+    http_timeout_seconds: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    max_clock_skew_seconds: int = 300
+    outbox_batch_size: int = 200
+    wecom_rate_per_minute: int = 1800
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"BOT_TIMEZONE 不是有效的时区：{self.timezone}") from exc
+        if self.scheduler_tick_seconds <= 0:
+            raise SettingsError("SCHEDULER_TICK_SECONDS 必须大于 0")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, *, read_dotenv: bool = True) -> Settings:
+        """Build settings from the environment; a `.env` in the working directory is read too."""
+        if environ is None:
+            if read_dotenv:
+                from dotenv import load_dotenv
+
+                load_dotenv(Path.cwd() / ".env", override=False)
+            environ = dict(os.environ)
+        env = {k: v.strip() for k, v in environ.items() if v is not None and v.strip() != ""}
+
+        instance_dir = Path(env.get("BOT_INSTANCE_DIR", str(DEFAULT_INSTANCE_DIR)))
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'zhitong.sqlite3'}"
+        tick = env.get("SCHEDULER_TICK_SECONDS", "15")
+        try:
+            tick_seconds = float(tick)
+        except ValueError as exc:
+            raise SettingsError(f"SCHEDULER_TICK_SECONDS 必须是数字，现在是 {tick!r}") from exc
+
+        return cls(
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL"),
+            wecom=_wecom_from_env(env),
+            mp=_mp_from_env(env),
+            timezone=env.get("BOT_TIMEZONE", "Asia/Shanghai"),
+            scheduler_tick_seconds=tick_seconds,
+            secret_key=env.get("SECRET_KEY") or _instance_secret(instance_dir),
+            instance_dir=instance_dir,
+        )
+
+
+def _require_all(env: dict[str, str], names: tuple[str, ...], channel: str) -> bool:
+    present = [n for n in names if n in env]
+    if not present:
+        return False
+    missing = [n for n in names if n not in env]
+    if missing:
+        raise SettingsError(
+            f"{channel} 配置不完整：已设置 {', '.join(present)}，但缺少 {', '.join(missing)}"
+        )
+    return True
+
+
+def _wecom_from_env(env: dict[str, str]) -> WeComSettings | None:
+    if not _require_all(env, WECOM_VARS, "企业微信"):
+        return None
+    try:
+        agent_id = int(env["WECOM_AGENT_ID"])
+    except ValueError as exc:
+        raise SettingsError(f"WECOM_AGENT_ID 必须是整数，现在是 {env['WECOM_AGENT_ID']!r}") from exc
+    _check_aes_key(env["WECOM_AES_KEY"], "WECOM_AES_KEY")
+    return WeComSettings(
+        corp_id=env["WECOM_CORP_ID"],
+        agent_id=agent_id,
+        secret=env["WECOM_SECRET"],
+        token=env["WECOM_TOKEN"],
+        aes_key=env["WECOM_AES_KEY"],
+        api_base=_api_base(env.get("WECOM_API_BASE", WECOM_DEFAULT_API_BASE)),
+    )
+
+
+def _mp_from_env(env: dict[str, str]) -> MpSettings | None:
+    if not _require_all(env, MP_VARS, "公众号"):
+        if "MP_AES_KEY" in env:
+            raise SettingsError("公众号配置不完整：已设置 MP_AES_KEY，但缺少 " + ", ".join(MP_VARS))
+        return None
+    aes_key = env.get("MP_AES_KEY")
+    if aes_key:
+        _check_aes_key(aes_key, "MP_AES_KEY")
+    return MpSettings(
+        app_id=env["MP_APP_ID"],
+        secret=env["MP_SECRET"],
+        token=env["MP_TOKEN"],
+        aes_key=aes_key,
+        api_base=_api_base(env.get("MP_API_BASE", MP_DEFAULT_API_BASE)),
+    )
+
+
+def _check_aes_key(key: str, name: str) -> None:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(key + "=", validate=True)
+    except binascii.Error as exc:
+        raise SettingsError(f"{name} 不是有效的 EncodingAESKey（应为 43 位 Base64 字符）") from exc
+    if len(key) != 43 or len(raw) != 32:
+        raise SettingsError(f"{name} 不是有效的 EncodingAESKey（应为 43 位 Base64 字符）")
+
+
+def _api_base(value: str) -> str:
+    return value if value.endswith("/") else value + "/"
+
+
+def _instance_secret(instance_dir: Path) -> str:
+    """A secret generated once per instance directory, so sessions survive restarts."""
+    path = instance_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key

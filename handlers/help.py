@@ -1,0 +1,37 @@
+"""帮助: the commands this person may use, by role."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.messages import Reply
+
+
+def handle(_cmd, ctx: Context) -> Reply:
+    from bot.router import routes
+
+    lines = [r.usage for r in routes() if r.usage and r.audience(ctx.person, ctx)]
+    name = ctx.person.name if ctx.person else "您"
+    roles = _role_line(ctx)
+    head = f"{name}您好，我是直通车。{roles}您可以发送：" if ctx.person else "您好，我是直通车。您可以发送："
+    return Reply("\n".join([head, *("· " + line for line in lines)]))
+
+
+def _role_line(ctx: Context) -> str:
+    person = ctx.person
+    if person is None:
+        return ""
+    parts = []
+    for org in person.led_organisations():
+        titles = "、".join(sorted({r.role.label for r in person.roles if r.organisation_id == org.id and r.role.is_committee}))
+        parts.append(f"{org.name}{titles}")
+    if person.is_liaison():
+        parts.append("联络员")
+    return f"（{'；'.join(parts)}）" if parts else ""
+
+
+def not_allowed(route, ctx: Context) -> Reply:
+    from bot.router import secretaries
+
+    if route.audience is secretaries:
+        return Reply(f"「{route.words[0]}」只有书记、副书记或支委可以使用。发送「帮助」查看您可用的命令。")
+    return Reply(f"您不能使用「{route.words[0] if route.words else route.name}」。发送「帮助」查看您可用的命令。")

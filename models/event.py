@@ -1,0 +1,68 @@
+"""The append-only event table: every change, with UTC time, actor and subject."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, UTCDateTime, utcnow
+
+
+class Event(Base):
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_subject", "subject_type", "subject_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int | None] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(60))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    def __repr__(self) -> str:
+        return f"<Event {self.kind} {self.subject_type}#{self.subject_id} at {self.at:%Y-%m-%d %H:%M:%S}>"
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+@event.listens_for(Event, "before_update")
+def _no_update(*_args) -> None:
+    raise AppendOnlyError("events are never updated")
+
+
+@event.listens_for(Event, "before_delete")
+def _no_delete(*_args) -> None:
+    raise AppendOnlyError("events are never deleted")
+
+
+def record(
+    session: Session,
+    kind: str,
+    *,
+    actor=None,
+    subject=None,
+    subject_type: str | None = None,
+    subject_id: int | None = None,
+    at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """Append one event in the caller's transaction; `subject` may be any mapped object with an id."""
+    if subject is not None:
+        subject_type = subject_type or subject.__tablename__
+        subject_id = subject.id
+    row = Event(
+        at=at or utcnow(),
+        actor_id=getattr(actor, "id", None),
+        subject_type=subject_type or "system",
+        subject_id=subject_id,
+        kind=kind,
+        data=data or {},
+    )
+    session.add(row)
+    return row

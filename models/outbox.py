@@ -1,0 +1,89 @@
+"""The outbox: every push is a row written in the same transaction as the change that caused it,
+and sent later by the worker. Nothing is ever sent inside a request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, UTCDateTime, utcnow
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a worker; reclaimed if the worker dies (lease expiry)
+    SENT = "sent"
+    FAILED = "failed"  # permanent: the reason is in last_error
+
+
+class OutboxChannel(StrEnum):
+    WECOM = "wecom"  # recipient: WeCom userid
+    MP = "mp"  # recipient: Official Account openid
+    WEBHOOK = "webhook"  # recipient: group-robot webhook key
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[OutboxChannel] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(128))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    # A neutral message: {"type": "text", "text": ...} or {"type": "card", ...}; the channel renders it.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Rows with the same content_key carry identical content and may share one API call.
+    content_key: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[OutboxStatus] = mapped_column(String(10), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What this message is about (e.g. "delivery", 42), for progress views and the per-matter file.
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[int | None] = mapped_column()
+
+
+def content_key_of(channel: OutboxChannel, payload: dict[str, Any]) -> str:
+    blob = json.dumps([channel.value, payload], sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def enqueue(
+    session: Session,
+    channel: OutboxChannel,
+    recipient: str,
+    payload: dict[str, Any],
+    *,
+    person_id: int | None = None,
+    at: datetime | None = None,
+    subject_type: str | None = None,
+    subject_id: int | None = None,
+) -> OutboxMessage:
+    """Queue one push in the caller's transaction."""
+    now = at or utcnow()
+    row = OutboxMessage(
+        channel=channel,
+        recipient=recipient,
+        person_id=person_id,
+        payload=payload,
+        content_key=content_key_of(channel, payload),
+        status=OutboxStatus.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+        subject_type=subject_type,
+        subject_id=subject_id,
+    )
+    session.add(row)
+    return row
+
+
+def text_payload(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}

@@ -1,0 +1,211 @@
+"""Shared fixtures: settings, database (PostgreSQL when reachable, else SQLite), store (Redis when
+reachable, else in-process), an injectable clock, the app, and simulators of WeCom/WeChat servers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.channels.simulator import MpSimulator, WeComSimulator
+from config.settings import MpSettings, Settings, WeComSettings
+
+# The published WeCom verify vector's keys; the corp id matches its ciphertext.
+WECOM = WeComSettings(
+    corp_id="wx49f0ab532d5d035a",
+    agent_id=1000002,
+    secret="test-secret-wecom",
+    token="123456",
+    aes_key="kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+    api_base="http://127.0.0.1:9/cgi-bin/",
+)
+# Tencent's official MP sample keys.
+MP = MpSettings(
+    app_id="wx2c2769f8efd9abc2",
+    secret="test-secret-mp",
+    token="spamtest",
+    aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    api_base="http://127.0.0.1:9/cgi-bin/",
+)
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        return None
+    try:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return url
+    except Exception:
+        return None
+
+
+def _redis_url() -> str | None:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return None
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_timeout=0.5).ping()
+        return url
+    except redis.RedisError:
+        return None
+
+
+POSTGRES_URL = _postgres_url()
+REDIS_URL = _redis_url()
+needs_postgres = pytest.mark.skipif(POSTGRES_URL is None, reason="needs PostgreSQL (set DATABASE_URL)")
+needs_redis = pytest.mark.skipif(REDIS_URL is None, reason="needs Redis (set REDIS_URL)")
+
+
+def pytest_report_header(config):
+    db = f"PostgreSQL ({POSTGRES_URL})" if POSTGRES_URL else "SQLite (DATABASE_URL unset or unreachable)"
+    store = f"Redis ({REDIS_URL})" if REDIS_URL else "in-process store (REDIS_URL unset or unreachable)"
+    lines = [f"database: {db}", f"store: {store}"]
+    if not POSTGRES_URL:
+        lines.append("SKIPPING tests that need PostgreSQL")
+    if not REDIS_URL:
+        lines.append("SKIPPING tests that need Redis")
+    return lines
+
+
+@dataclass
+class Clock:
+    """An injected clock: tests move time instead of sleeping."""
+
+    current: datetime
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **kwargs) -> datetime:
+        self.current += timedelta(**kwargs)
+        return self.current
+
+    def set(self, when: datetime) -> None:
+        self.current = when
+
+    def timestamp(self) -> int:
+        return int(self.current.timestamp())
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 21, 11, 45, tzinfo=UTC))  # 19:45 in Shanghai
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """One schema per test session, built by the real migrations."""
+    from migrations import upgrade
+
+    if POSTGRES_URL:
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        url = POSTGRES_URL
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+def _truncate(url: str) -> None:
+    from models.base import Base
+
+    engine = create_engine(url)
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(text(f'DELETE FROM "{name}"'))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    _truncate(database_url)
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        wecom=WECOM,
+        mp=MP,
+        secret_key="test-secret-key",
+        instance_dir=tmp_path / "instance",
+    )
+
+
+@pytest.fixture
+def app(settings, clock):
+    from bot.app import create_app
+
+    app = create_app(settings, clock=clock)
+    runtime = app.extensions["zhitong"]
+    if hasattr(runtime.store, "prefix"):
+        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"  # isolate tests sharing one Redis
+    app.config["TESTING"] = True
+    yield app
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def runtime(app):
+    return app.extensions["zhitong"]
+
+
+@pytest.fixture
+def db(runtime):
+    return runtime.db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Chat:
+    """Talk to the app through the real callback endpoints with real encryption."""
+
+    def __init__(self, client, clock: Clock) -> None:
+        self.client = client
+        self.wecom = WeComSimulator(WECOM, now=clock.timestamp)
+        self.mp = MpSimulator(MP, now=clock.timestamp)
+        self.mp_plain = MpSimulator(MP, safe=False, now=clock.timestamp)
+
+    def post(self, req):
+        return self.client.post(req.path, query_string=req.query, data=req.body, content_type="text/xml")
+
+    def say(self, userid: str, text: str) -> str | None:
+        """Send `text` as WeCom user `userid`; return the passive reply's text (None when empty)."""
+        response = self.post(self.wecom.text(userid, text))
+        assert response.status_code == 200, response.status_code
+        reply = self.wecom.read_reply(response.data)
+        return reply["Content"] if reply else None
+
+    def say_mp(self, openid: str, text: str, *, safe: bool = True) -> str | None:
+        sim = self.mp if safe else self.mp_plain
+        response = self.post(sim.text(openid, text))
+        assert response.status_code == 200, response.status_code
+        reply = sim.read_reply(response.data)
+        return reply["Content"] if reply else None
+
+
+@pytest.fixture
+def chat(client, clock) -> Chat:
+    return Chat(client, clock)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
