@@ -83,7 +83,7 @@ class Settings:
         env = {k: v.strip() for k, v in environ.items() if v is not None and v.strip() != ""}
 
         instance_dir = Path(env.get("BOT_INSTANCE_DIR", str(DEFAULT_INSTANCE_DIR)))
-        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'zhitong.sqlite3'}"
+        database_url = normalise_database_url(env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'zhitong.sqlite3'}")
         tick = env.get("SCHEDULER_TICK_SECONDS", "15")
         try:
             tick_seconds = float(tick)
@@ -100,6 +100,14 @@ class Settings:
             secret_key=env.get("SECRET_KEY") or _instance_secret(instance_dir),
             instance_dir=instance_dir,
         )
+
+
+def normalise_database_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean the psycopg 3 driver this project installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
 
 
 def _require_all(env: dict[str, str], names: tuple[str, ...], channel: str) -> bool:

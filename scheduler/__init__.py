@@ -1,0 +1,1 @@
+"""The periodic tick (APScheduler) and the jobs it runs."""

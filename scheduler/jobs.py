@@ -1,0 +1,38 @@
+"""Jobs run by the scheduler tick. Each takes the runtime, works in its own transactions, and is
+safe to run in several scheduler processes at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from bot.runtime import Runtime
+from models.inbound import InboundReceipt
+
+log = logging.getLogger(__name__)
+
+# WeChat retries within seconds; receipts are kept far longer so a late retry is still caught.
+RECEIPT_RETENTION = timedelta(days=3)
+
+
+def prune_inbound_receipts(runtime: Runtime) -> int:
+    """Forget dedupe receipts older than the retention (they are not records: events are)."""
+    cutoff = runtime.now() - RECEIPT_RETENTION
+    with runtime.db.session() as session:
+        result = session.execute(delete(InboundReceipt).where(InboundReceipt.received_at < cutoff))
+    return result.rowcount or 0
+
+
+TICK_JOBS: list[Callable[[Runtime], object]] = [prune_inbound_receipts]
+
+
+def tick(runtime: Runtime) -> None:
+    """One scheduler tick: run every job; one failing job does not stop the others."""
+    for job in TICK_JOBS:
+        try:
+            job(runtime)
+        except Exception:
+            log.exception("scheduler job %s failed", job.__name__)
