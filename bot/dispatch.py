@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Context
 from bot.messages import InboundMessage, Reply
 from bot.router import route
 from bot.runtime import Runtime
-from models.identity import ChannelIdentity, Channel
+from models.identity import Channel, ChannelIdentity
 from models.inbound import InboundReceipt, find_receipt
 from models.person import Person
-from sqlalchemy import select
 
 log = logging.getLogger(__name__)
 

@@ -55,6 +55,10 @@ def liaisons(person: Person | None, _ctx: Context) -> bool:
     return person is not None and person.is_liaison()
 
 
+def secretaries_or_liaisons(person: Person | None, ctx: Context) -> bool:
+    return secretaries(person, ctx) or liaisons(person, ctx)
+
+
 def mp_followers(_person: Person | None, ctx: Context) -> bool:
     return ctx.msg.channel is Channel.MP
 
@@ -89,13 +93,22 @@ def _is_boundary(rest: str) -> bool:
 
 def build_routes() -> list[Route]:
     # Imported here so that importing the router has no side effects on handler modules.
-    from handlers import binding, help, todo, welcome
+    from handlers import ack, binding, broadcast, help, todo, welcome
 
     return [
         Route("subscribe", (), welcome.handle_subscribe, audience=everyone, event="subscribe"),
         Route("enter_agent", (), welcome.handle_enter, audience=everyone, event="enter_agent"),
         Route("help", ("帮助", "help", "?", "菜单"), help.handle, audience=everyone, usage="帮助 — 查看可用命令"),
+        Route("card_tap", (), ack.handle_card_tap, event="template_card_event"),
         Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项"),
+        Route("ack", ("收到", "已收到"), ack.handle_ack, usage="收到 [编号] — 确认收到通知"),
+        Route("complete", ("完成", "办结"), ack.handle_complete, usage="完成 编号 [说明] — 报告任务已办结"),
+        Route("publish", ("发布",), broadcast.handle_publish, audience=secretaries,
+              usage="发布 标题（换行写正文，最后一行可写「截止 时间」）— 直达下属各支部全体党员"),
+        Route("progress", ("进度",), broadcast.handle_progress, audience=secretaries_or_liaisons,
+              usage="进度 编号 — 查看通知的逐级确认情况"),
+        Route("nudge", ("催办",), broadcast.handle_nudge, audience=secretaries,
+              usage="催办 编号 — 提醒尚未确认的同志"),
         # 绑定码 before 绑定: first match wins and 绑定码 begins with 绑定.
         Route("binding_code", ("绑定码",), binding.handle_issue, audience=secretaries,
               usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),

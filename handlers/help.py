@@ -30,8 +30,10 @@ def _role_line(ctx: Context) -> str:
 
 
 def not_allowed(route, ctx: Context) -> Reply:
-    from bot.router import secretaries
+    from bot.router import secretaries, secretaries_or_liaisons
 
     if route.audience is secretaries:
         return Reply(f"「{route.words[0]}」只有书记、副书记或支委可以使用。发送「帮助」查看您可用的命令。")
+    if route.audience is secretaries_or_liaisons:
+        return Reply(f"「{route.words[0]}」只有书记、副书记、支委或联络员可以使用。发送「帮助」查看您可用的命令。")
     return Reply(f"您不能使用「{route.words[0] if route.words else route.name}」。发送「帮助」查看您可用的命令。")

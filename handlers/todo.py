@@ -24,12 +24,16 @@ class TodoItem:
 
 TodoSource = Callable[[Session, Person, datetime], list[TodoItem]]
 
-# Each capability that creates obligations registers a query here.
-SOURCES: list[TodoSource] = []
+
+def sources() -> list[TodoSource]:
+    """Every capability that creates obligations contributes one query, listed here explicitly."""
+    from handlers import ack
+
+    return [ack.todo_source]
 
 
 def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
-    items = [item for source in SOURCES for item in source(session, person, now)]
+    items = [item for source in sources() for item in source(session, person, now)]
     far = datetime.max.replace(tzinfo=now.tzinfo)
     return sorted(items, key=lambda i: (i.due or far, i.kind, i.number))
 

@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 models, one module per aggregate. Importing this package registers every table."""
 
 from models.base import Base, Database, UTCDateTime, utcnow
+from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
 from models.event import Event, record
 from models.identity import BindingAttempt, BindingCode, Channel, ChannelIdentity
 from models.inbound import InboundReceipt
@@ -15,6 +16,10 @@ __all__ = [
     "Channel",
     "ChannelIdentity",
     "Database",
+    "Delivery",
+    "DeliveryRole",
+    "DeliveryStatus",
+    "Directive",
     "Event",
     "InboundReceipt",
     "Liaison",

@@ -11,7 +11,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, utcnow
+from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
 from models.person import Person
 
@@ -30,7 +30,7 @@ class ChannelIdentity(Base):
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[Channel] = mapped_column(String(10))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, 10))
     external_id: Mapped[str] = mapped_column(String(128))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

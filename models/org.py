@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, utcnow
+from models.base import Base, UTCDateTime, str_enum, utcnow
 
 
 class OrgKind(StrEnum):
@@ -69,7 +69,7 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(100))
     # Full `/`-separated path from the top: the natural key used by the roster.
     path: Mapped[str] = mapped_column(String(500), unique=True)
-    kind: Mapped[OrgKind] = mapped_column(String(20))
+    kind: Mapped[OrgKind] = mapped_column(str_enum(OrgKind, 20))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
     # 企业微信群机器人 webhook key, for summaries posted to the organisation's work group.
     webhook_key: Mapped[str | None] = mapped_column(String(100))

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import Base, UTCDateTime, utcnow
+from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.org import Organisation
 
 
@@ -108,7 +108,7 @@ class Membership(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
-    kind: Mapped[MembershipKind] = mapped_column(String(20), default=MembershipKind.HOME)
+    kind: Mapped[MembershipKind] = mapped_column(str_enum(MembershipKind, 20), default=MembershipKind.HOME)
 
     person: Mapped[Person] = relationship(back_populates="memberships")
     organisation: Mapped[Organisation] = relationship()
@@ -121,7 +121,7 @@ class OrgRole(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
-    role: Mapped[Role] = mapped_column(String(30))
+    role: Mapped[Role] = mapped_column(str_enum(Role, 30))
 
     person: Mapped[Person] = relationship(back_populates="roles")
     organisation: Mapped[Organisation] = relationship()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Mapping
+from typing import Any
 
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work.crypto import WeChatCrypto
@@ -70,7 +71,7 @@ class WeComChannel:
 
 def _require(args: Mapping[str, str], *names: str) -> list[str]:
     values = [args.get(n, "") for n in names]
-    missing = [n for n, v in zip(names, values) if not v]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
     if missing:
         raise CallbackError(400, "missing query parameter: " + ", ".join(missing))
     return values

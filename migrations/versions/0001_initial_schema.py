@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 22:13:24.914885
+Create Date: 2026-11-21 22:16:29.583591
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('path', sa.String(length=500), nullable=False),
-    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.Enum('committee', 'sub_committee', 'general_branch', 'branch', 'joint_branch', 'temporary_branch', 'group', name='orgkind', native_enum=False, length=20), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('webhook_key', sa.String(length=100), nullable=True),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
@@ -87,7 +87,7 @@ def upgrade() -> None:
 
     op.create_table('channel_identity',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('channel', sa.Enum('wecom', 'mp', name='channel', native_enum=False, length=10), nullable=False),
     sa.Column('external_id', sa.String(length=128), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
@@ -131,7 +131,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.Enum('home', 'temporary', name='membershipkind', native_enum=False, length=20), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_membership_organisation_id_organisation')),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_membership_person_id_person'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_membership')),
@@ -145,7 +145,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
-    sa.Column('role', sa.String(length=30), nullable=False),
+    sa.Column('role', sa.Enum('member', 'secretary', 'deputy_secretary', 'organisation_member', 'publicity_member', 'discipline_member', 'liaison', 'admin', name='role', native_enum=False, length=30), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_org_role_organisation_id_organisation')),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_org_role_person_id_person'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_org_role')),
@@ -157,12 +157,12 @@ def upgrade() -> None:
 
     op.create_table('outbox_message',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('channel', sa.Enum('wecom', 'mp', 'webhook', name='outboxchannel', native_enum=False, length=10), nullable=False),
     sa.Column('recipient', sa.String(length=128), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=True),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('content_key', sa.String(length=64), nullable=False),
-    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', name='outboxstatus', native_enum=False, length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),

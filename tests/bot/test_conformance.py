@@ -63,8 +63,8 @@ def test_mp_official_sample_through_endpoint(client, clock):
     response = client.post("/mp/callback", query_string=query, data=body, content_type="text/xml")
     assert response.status_code == 200
     # The sender is not bound: the encrypted reply explains how to bind.
-    from tests.conftest import MP
     from bot.channels.simulator import MpSimulator
+    from tests.conftest import MP
 
     reply = MpSimulator(MP).read_reply(response.data)
     assert "绑定" in reply["Content"]

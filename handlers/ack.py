@@ -1,0 +1,96 @@
+"""收到 / 完成 and the 收到 button: members acknowledge directives and report them done."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.context import Context
+from bot.messages import Reply
+from bot.router import Command
+from models.directive import AckResult, Delivery, DeliveryRole, Directive, acknowledge, complete
+from models.identity import Channel
+from models.outbox import OutboxChannel, enqueue
+
+
+def _unacknowledged(ctx: Context) -> list[Directive]:
+    return list(ctx.session.scalars(
+        select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
+        .where(Delivery.person_id == ctx.person.id, Delivery.role == DeliveryRole.TASK,
+               Delivery.acknowledged_at.is_(None))
+        .order_by(Directive.id)
+    ))
+
+
+def handle_ack(cmd: Command, ctx: Context) -> Reply:
+    args = cmd.arg_list
+    if args and args[0].isdigit():
+        directive = ctx.session.get(Directive, int(args[0]))
+        if directive is None:
+            return Reply(f"没有编号为 #{args[0]} 的通知。发送「待办」查看您需要确认的通知。")
+    else:
+        open_items = _unacknowledged(ctx)
+        if not open_items:
+            return Reply("您目前没有需要确认的通知。")
+        if len(open_items) > 1:
+            numbers = "、".join(f"#{d.id}" for d in open_items)
+            return Reply(f"您有 {len(open_items)} 条通知待确认（{numbers}），请写明编号，例如：收到 {open_items[0].id}")
+        directive = open_items[0]
+    return _ack_reply(ctx, directive, via="text")
+
+
+def _ack_reply(ctx: Context, directive: Directive, *, via: str) -> Reply:
+    result, delivery = acknowledge(ctx.session, directive, ctx.person, at=ctx.now, via=via)
+    if result is AckResult.NOT_RECIPIENT:
+        return Reply(f"#{directive.id} 不是发给您的任务，无需确认。")
+    if result is AckResult.ALREADY:
+        return Reply(f"您已于 {ctx.fmt(delivery.acknowledged_at)} 确认收到 #{directive.id}「{directive.title}」。")
+    late = "（已过截止时间，记为逾期确认）" if delivery.late else ""
+    return Reply(f"已确认收到 #{directive.id}「{directive.title}」，时间 {ctx.fmt(ctx.now)}{late}。"
+                 f"办结后可回复「完成 {directive.id} 说明」。")
+
+
+def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
+    """The 收到 button on a WeCom template card: acknowledge and update the card."""
+    key = cmd.args or ""
+    if not key.startswith("ack:") or not key[4:].isdigit():
+        return None
+    directive = ctx.session.get(Directive, int(key[4:]))
+    if directive is None:
+        return None
+    reply = _ack_reply(ctx, directive, via="button")
+    delivery = ctx.session.scalar(select(Delivery).where(Delivery.directive_id == directive.id,
+                                                         Delivery.person_id == ctx.person.id))
+    if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and delivery and delivery.acknowledged_at:
+        enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
+                {"type": "card_update", "response_code": ctx.msg.response_code,
+                 "replace_text": f"已确认 {ctx.fmt(delivery.acknowledged_at)}"},
+                person_id=ctx.person.id, at=ctx.now, subject_type="delivery", subject_id=delivery.id)
+    return reply
+
+
+def handle_complete(cmd: Command, ctx: Context) -> Reply:
+    number, _, note = cmd.args.partition(" ")
+    if not number.strip().lstrip("#").isdigit():
+        return Reply("请写明编号，例如：完成 12 已组织学习并上报")
+    directive = ctx.session.get(Directive, int(number.strip().lstrip("#")))
+    if directive is None:
+        return Reply(f"没有编号为 #{number.strip()} 的通知。")
+    result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=note.strip())
+    if result is AckResult.NOT_RECIPIENT:
+        return Reply(f"#{directive.id} 不是发给您的任务。")
+    if result is AckResult.ALREADY:
+        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 报告 #{directive.id} 办结。")
+    noted = f"，说明：{delivery.note}" if delivery.note else ""
+    return Reply(f"已记录 #{directive.id}「{directive.title}」办结，时间 {ctx.fmt(ctx.now)}{noted}。")
+
+
+def todo_source(session, person, now):
+    """待办: directives this person has not acknowledged yet."""
+    from handlers.todo import TodoItem
+
+    rows = session.scalars(
+        select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
+        .where(Delivery.person_id == person.id, Delivery.role == DeliveryRole.TASK,
+               Delivery.acknowledged_at.is_(None))
+    )
+    return [TodoItem("通知", d.id, d.title, d.deadline, f"收到 {d.id}") for d in rows]

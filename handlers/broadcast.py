@@ -1,0 +1,148 @@
+"""发布 / 进度 / 催办: secretaries broadcast a directive straight to every branch beneath them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.context import Context
+from bot.messages import Reply
+from bot.router import Command
+from bot.timeparse import TimeParseError, parse_future_time
+from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
+from models.outbox import OutboxChannel, enqueue, text_payload
+
+NUDGE_INTERVAL = timedelta(minutes=30)
+USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（可选，例如：截止 12月1日17:00）"
+
+
+def handle_publish(cmd: Command, ctx: Context) -> Reply:
+    title = cmd.args.strip()
+    lines = [line for line in cmd.body.split("\n") if line.strip()]
+    deadline = None
+    if lines and lines[-1].startswith("截止"):
+        when = lines.pop()[2:].strip(" :：")
+        try:
+            deadline = parse_future_time(when, now=ctx.now, tz=ctx.settings.tz)
+        except TimeParseError as exc:
+            return Reply(f"未发布：截止时间有误，{exc}。\n{USAGE}")
+    if not title:
+        return Reply(f"未发布：缺少标题。\n{USAGE}")
+    if len(title) > 200:
+        return Reply("未发布：标题太长（最多 200 字），请把细节写在正文里。")
+    org = _issuing_org(ctx)
+    directive = issue(ctx.session, org=org, issuer=ctx.person, title=title, body="\n".join(lines),
+                      deadline=deadline, now=ctx.now, render=lambda d, role, channel: render_push(d, role, channel, ctx))
+    due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
+    return Reply(f"已发布 #{directive.id}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.id}」查看确认情况。")
+
+
+def _issuing_org(ctx: Context):
+    """The highest organisation the secretary leads (a directive goes to everything beneath it)."""
+    return min(ctx.person.led_organisations(), key=lambda o: (o.depth, o.path))
+
+
+def render_push(directive: Directive, role: DeliveryRole, channel: str, ctx: Context) -> dict:
+    due = f"截止：{ctx.fmt(directive.deadline)}" if directive.deadline else "无截止时间"
+    org = directive.organisation.name if directive.organisation else ""
+    if role is DeliveryRole.COPY:
+        return text_payload(
+            f"【抄送】{org}发布 #{directive.id}「{directive.title}」，已直达所属各支部和党员，无需转发。\n"
+            f"{due}\n发送「进度 {directive.id}」查看各支部确认情况。"
+        )
+    description = f"{directive.body}\n{due}".strip()
+    if channel == OutboxChannel.WECOM.value:
+        return {
+            "type": "card",
+            "title": f"#{directive.id} {directive.title}",
+            "description": f"{org}发布 · {description}",
+            "task_id": f"directive-{directive.id}",
+            "buttons": [{"key": f"ack:{directive.id}", "text": "收到"}],
+        }
+    return text_payload(
+        f"【{org}】#{directive.id} {directive.title}\n{description}\n回复「收到 {directive.id}」确认收到。"
+    )
+
+
+def _find_visible(ctx: Context, number: int) -> tuple[Directive | None, str | None]:
+    directive = ctx.session.get(Directive, number)
+    if directive is None:
+        return None, f"没有编号为 #{number} 的通知。"
+    return directive, None
+
+
+def _number(cmd: Command, ctx: Context, usage: str) -> tuple[int | None, Reply | None]:
+    args = cmd.arg_list
+    if not args or not args[0].isdigit():
+        return None, Reply(f"请写明编号，例如：{usage}")
+    return int(args[0]), None
+
+
+def handle_progress(cmd: Command, ctx: Context) -> Reply:
+    from handlers.progress import progress_report
+
+    number, error = _number(cmd, ctx, "进度 12")
+    if error:
+        return error
+    directive, problem = _find_visible(ctx, number)
+    if problem:
+        return Reply(problem)
+    scopes = _visible_scopes(ctx, directive)
+    if not scopes:
+        return Reply(f"您无权查看 #{number} 的进度：只有发布组织、所涉组织的书记和支委以及联络员可以查看。")
+    return Reply(progress_report(ctx, directive, scopes))
+
+
+def _visible_scopes(ctx: Context, directive: Directive) -> list:
+    """The organisations whose part of the progress this person may see (disjoint, top-most)."""
+    top = directive.organisation
+    person = ctx.person
+    mine = person.led_organisations() + [lia.organisation for lia in person.liaisons]
+    if any(top.is_within(o) for o in mine):
+        return [top]
+    inside = sorted({o.id: o for o in mine if o.is_within(top)}.values(), key=lambda o: (o.depth, o.path))
+    scopes: list = []
+    for o in inside:
+        if not any(o.is_within(s) for s in scopes):
+            scopes.append(o)
+    return scopes
+
+
+def handle_nudge(cmd: Command, ctx: Context) -> Reply:
+    number, error = _number(cmd, ctx, "催办 12")
+    if error:
+        return error
+    directive, problem = _find_visible(ctx, number)
+    if problem:
+        return Reply(problem)
+    if not any(o.id == directive.organisation_id or directive.organisation.is_within(o) for o in ctx.person.led_organisations()):
+        return Reply(f"只有发布组织的书记和支委可以催办 #{number}。")
+    if directive.last_nudged_at and ctx.now - directive.last_nudged_at < NUDGE_INTERVAL:
+        wait = directive.last_nudged_at + NUDGE_INTERVAL
+        return Reply(f"#{number} 已于 {ctx.fmt(directive.last_nudged_at)} 催办过，{ctx.fmt(wait)} 后才能再次催办。")
+    from models.identity import ChannelIdentity
+
+    pending = ctx.session.execute(
+        select(Delivery.id, Delivery.person_id, ChannelIdentity.channel, ChannelIdentity.external_id)
+        .join(ChannelIdentity, ChannelIdentity.person_id == Delivery.person_id)
+        .where(Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK,
+               Delivery.acknowledged_at.is_(None), Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]))
+    ).all()
+    seen: set[int] = set()
+    due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
+    payload = text_payload(f"【催办】#{directive.id}「{directive.title}」还未确认{due}。请回复「收到 {directive.id}」。")
+    for delivery_id, person_id, channel, external_id in pending:
+        if person_id in seen:
+            continue
+        seen.add(person_id)
+        enqueue(ctx.session, OutboxChannel(channel.value), external_id, payload, person_id=person_id, at=ctx.now,
+                subject_type="nudge", subject_id=delivery_id)
+    directive.last_nudged_at = ctx.now
+    from models.event import record
+
+    record(ctx.session, "directive.nudged", actor=ctx.person, subject=directive, at=ctx.now, data={"reminded": len(seen)})
+    if not seen:
+        return Reply(f"#{number} 所有人都已确认，无需催办。")
+    return Reply(f"已向 {len(seen)} 位尚未确认的同志推送 #{number} 的催办提醒。")
+

@@ -1,0 +1,282 @@
+"""Directives straight to every branch (扁平化): one row per directive, one Delivery per recipient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, insert, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, str_enum, utcnow
+from models.event import record
+from models.identity import Channel, ChannelIdentity
+from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
+from models.outbox import OutboxChannel, content_key_of
+from models.person import Membership, MembershipKind, OrgRole, Person
+
+MP_WINDOW_HOURS = 48
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self in (DeliveryStatus.ACKNOWLEDGED, DeliveryStatus.COMPLETED)
+
+
+class DeliveryRole(StrEnum):
+    TASK = "task"  # a member or branch secretary who must acknowledge
+    COPY = "copy"  # 抄送: a secretary of an intermediate organisation, who watches progress
+
+
+class Directive(Base):
+    __tablename__ = "directive"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the 编号 people type
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recipient_count: Mapped[int] = mapped_column(default=0)
+    last_nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
+    issuer: Mapped[Person] = relationship()
+
+
+class Delivery(Base):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("directive_id", "person_id"),
+        Index("ix_delivery_person_status", "person_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    directive_id: Mapped[int] = mapped_column(ForeignKey("directive.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    # The organisation the person is reached through: their branch for tasks, the led org for copies.
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    role: Mapped[DeliveryRole] = mapped_column(str_enum(DeliveryRole, 10), default=DeliveryRole.TASK)
+    channel: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus, 15), default=DeliveryStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    late: Mapped[bool] = mapped_column(default=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    directive: Mapped[Directive] = relationship()
+    person: Mapped[Person] = relationship()
+    organisation: Mapped[Organisation] = relationship()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person_id: int
+    organisation_id: int
+    role: DeliveryRole
+
+
+def recipients_of(session: Session, org: Organisation) -> list[Recipient]:
+    """Every member and secretary of every branch under `org`, each person once (home branch
+    preferred), and 抄送 copies to secretaries of the non-branch organisations in between."""
+    orgs = subtree(session, org)
+    by_id = {o.id: o for o in orgs}
+
+    def branch_of(o: Organisation) -> Organisation | None:
+        if o.kind in BRANCH_KINDS:
+            return o
+        if o.kind is OrgKind.GROUP and o.parent_id in by_id:
+            return branch_of(by_id[o.parent_id])
+        return None
+
+    chosen: dict[int, tuple[int, int]] = {}  # person → (priority, branch id); home beats temporary
+    rows = session.execute(
+        select(Membership.person_id, Membership.organisation_id, Membership.kind).where(
+            Membership.organisation_id.in_(by_id)
+        )
+    )
+    for person_id, org_id, kind in rows:
+        branch = branch_of(by_id[org_id])
+        if branch is None:
+            continue
+        priority = 0 if kind == MembershipKind.HOME else 1
+        if person_id not in chosen or priority < chosen[person_id][0]:
+            chosen[person_id] = (priority, branch.id)
+    for person_id, org_id, role in session.execute(
+        select(OrgRole.person_id, OrgRole.organisation_id, OrgRole.role).where(OrgRole.organisation_id.in_(by_id))
+    ):
+        branch = branch_of(by_id[org_id])
+        if branch is not None and role != "member" and person_id not in chosen:
+            chosen[person_id] = (2, branch.id)  # a branch secretary without a membership row
+
+    result = [Recipient(pid, bid, DeliveryRole.TASK) for pid, (_, bid) in sorted(chosen.items())]
+    copied: set[int] = set()
+    for person_id, org_id, role in session.execute(
+        select(OrgRole.person_id, OrgRole.organisation_id, OrgRole.role).where(OrgRole.organisation_id.in_(by_id))
+    ):
+        o = by_id[org_id]
+        if o.kind in BRANCH_KINDS or o.kind is OrgKind.GROUP or role in ("member", "liaison", "admin"):
+            continue
+        if person_id in chosen or person_id in copied:
+            continue
+        copied.add(person_id)
+        result.append(Recipient(person_id, org_id, DeliveryRole.COPY))
+    return result
+
+
+def issue(
+    session: Session,
+    *,
+    org: Organisation,
+    issuer: Person,
+    title: str,
+    body: str,
+    deadline: datetime | None,
+    now: datetime,
+    render: callable,
+) -> Directive:
+    """Create the directive, its deliveries and their outbox rows in one transaction, in bulk.
+
+    `render(directive, role, channel)` gives the neutral payload for one kind of recipient; the
+    content is the same for everyone of a kind, so the worker can send it in large batches."""
+    directive = Directive(organisation_id=org.id, issuer_id=issuer.id, title=title, body=body,
+                          deadline=deadline, created_at=now)
+    session.add(directive)
+    session.flush()
+    # The issuer needs no copy of their own directive.
+    recipients = [r for r in recipients_of(session, org)
+                  if not (r.role is DeliveryRole.COPY and r.person_id == issuer.id)]
+    identities: dict[int, dict[str, ChannelIdentity]] = {}
+    person_ids = [r.person_id for r in recipients]
+    for chunk in _chunks(person_ids, 5000):
+        for ident in session.scalars(select(ChannelIdentity).where(ChannelIdentity.person_id.in_(chunk))):
+            identities.setdefault(ident.person_id, {})[ident.channel] = ident
+
+    delivery_rows = []
+    for r in recipients:
+        channel, reason = _channel_for(identities.get(r.person_id, {}), now)
+        delivery_rows.append({
+            "directive_id": directive.id, "person_id": r.person_id, "organisation_id": r.organisation_id,
+            "role": r.role, "channel": channel,
+            "status": DeliveryStatus.PENDING if channel else DeliveryStatus.UNREACHABLE, "reason": reason,
+        })
+    ids: list[int] = []
+    for chunk in _chunks(delivery_rows, 5000):
+        ids.extend(session.scalars(insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True), chunk))
+
+    payloads: dict[tuple[DeliveryRole, str], dict] = {}
+    outbox_rows = []
+    from models.outbox import OutboxMessage, OutboxStatus
+
+    for delivery_id, row in zip(ids, delivery_rows, strict=True):
+        if row["channel"] is None:
+            continue
+        key = (row["role"], row["channel"])
+        if key not in payloads:
+            payloads[key] = render(directive, row["role"], row["channel"])
+        ident = identities[row["person_id"]][row["channel"]]
+        outbox_rows.append({
+            "channel": OutboxChannel(row["channel"]), "recipient": ident.external_id, "person_id": row["person_id"],
+            "payload": payloads[key], "content_key": content_key_of(OutboxChannel(row["channel"]), payloads[key]),
+            "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
+            "subject_type": "delivery", "subject_id": delivery_id,
+        })
+    for chunk in _chunks(outbox_rows, 5000):
+        session.execute(insert(OutboxMessage), chunk)
+
+    directive.recipient_count = sum(1 for r in recipients if r.role is DeliveryRole.TASK)
+    unreachable = sum(1 for row in delivery_rows if row["channel"] is None)
+    record(session, "directive.issued", actor=issuer, subject=directive, at=now,
+           data={"organisation": org.path, "title": title, "deadline": deadline.isoformat() if deadline else None,
+                 "recipients": directive.recipient_count, "copies": len(recipients) - directive.recipient_count,
+                 "unreachable": unreachable})
+    return directive
+
+
+def _channel_for(idents: dict[str, ChannelIdentity], now: datetime) -> tuple[str | None, str | None]:
+    if Channel.WECOM in idents:
+        return Channel.WECOM.value, None
+    mp = idents.get(Channel.MP)
+    if mp is not None:
+        if mp.last_inbound_at and (now - mp.last_inbound_at).total_seconds() < MP_WINDOW_HOURS * 3600:
+            return Channel.MP.value, None
+        return None, "公众号 48 小时内没有互动，无法推送客服消息，且未配置模板消息"
+    return None, "未绑定企业微信或公众号"
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class AckResult(StrEnum):
+    ACKNOWLEDGED = "acknowledged"
+    ALREADY = "already"
+    NOT_RECIPIENT = "not_recipient"
+
+
+def acknowledge(session: Session, directive: Directive, person: Person, *, at: datetime,
+                via: str = "text") -> tuple[AckResult, Delivery | None]:
+    """Record `person`'s acknowledgement; a second one answers with the first's time."""
+    delivery = session.scalar(
+        select(Delivery).where(Delivery.directive_id == directive.id, Delivery.person_id == person.id,
+                               Delivery.role == DeliveryRole.TASK).with_for_update()
+    )
+    if delivery is None:
+        return AckResult.NOT_RECIPIENT, None
+    if delivery.acknowledged_at is not None:
+        return AckResult.ALREADY, delivery
+    delivery.acknowledged_at = at
+    delivery.late = directive.deadline is not None and at > directive.deadline
+    if not delivery.status.is_acknowledged:
+        delivery.status = DeliveryStatus.ACKNOWLEDGED
+    record(session, "delivery.acknowledged", actor=person, subject=delivery, at=at,
+           data={"directive_id": directive.id, "late": delivery.late, "via": via})
+    return AckResult.ACKNOWLEDGED, delivery
+
+
+def complete(session: Session, directive: Directive, person: Person, *, at: datetime,
+             note: str | None) -> tuple[AckResult, Delivery | None]:
+    """Report the task done (回执); it acknowledges too when not yet acknowledged."""
+    result, delivery = acknowledge(session, directive, person, at=at, via="complete")
+    if delivery is None:
+        return result, None
+    if delivery.completed_at is not None:
+        return AckResult.ALREADY, delivery
+    delivery.completed_at = at
+    delivery.note = note or None
+    delivery.status = DeliveryStatus.COMPLETED
+    record(session, "delivery.completed", actor=person, subject=delivery, at=at,
+           data={"directive_id": directive.id, "note": note or ""})
+    return AckResult.ACKNOWLEDGED, delivery
+
+
+def mark_sent(session: Session, delivery_ids: list[int], at: datetime) -> None:
+    """Called by the delivery worker after the channel accepted these deliveries' pushes."""
+    for chunk in _chunks(delivery_ids, 5000):
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.SENT, sent_at=at)
+        )
+
+
+def mark_failed(session: Session, delivery_ids: list[int], reason: str) -> None:
+    for chunk in _chunks(delivery_ids, 5000):
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(chunk), Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]))
+            .values(status=DeliveryStatus.FAILED, reason=reason)
+        )

@@ -1,0 +1,144 @@
+"""发布 → pushes queued → 收到 / button / 完成 → 进度 → 催办, through the real callback endpoint."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
+from models.event import Event
+from models.outbox import OutboxMessage
+from tests.factories import BRANCH_A, person, small_tree
+
+PUBLISH = "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00"
+
+
+def _seed(db):
+    with db.session() as s:
+        people = small_tree(s)
+        # Temporary branch: 张伟 is also there; he must get one delivery only.
+        from models.person import Membership, MembershipKind
+        from tests.factories import org
+
+        temp = org(s, "机关党委/第一党总支/项目组临时党支部")
+        s.add(Membership(person_id=people["zhangwei"].id, organisation_id=temp.id, kind=MembershipKind.TEMPORARY))
+        person(s, "周敏", None, BRANCH_A)  # no channel: unreachable
+    return people
+
+
+def test_publish_reaches_every_member_once_and_copies_intermediate_secretaries(chat, db):
+    _seed(db)
+    reply = chat.say("wangsj", PUBLISH)
+    assert reply.startswith("已发布 #1，推送 6 人")
+    assert "2026年12月1日 17:00" in reply
+    with db.session() as s:
+        deliveries = s.scalars(select(Delivery)).all()
+        tasks = [d for d in deliveries if d.role is DeliveryRole.TASK]
+        assert len(tasks) == 6  # 李娜 张伟 刘洋 陈静 赵磊 周敏
+        assert len({d.person_id for d in tasks}) == 6
+        unreachable = [d for d in tasks if d.status is DeliveryStatus.UNREACHABLE]
+        assert len(unreachable) == 1 and unreachable[0].reason
+        outbox = s.scalars(select(OutboxMessage).where(OutboxMessage.subject_type == "delivery")).all()
+        assert len(outbox) == 5  # the unreachable person gets no push
+        cards = [m for m in outbox if m.payload["type"] == "card"]
+        assert len({m.content_key for m in cards}) == 1  # identical content → batchable
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "directive.issued")) == 1
+
+
+def test_member_cannot_publish_and_nothing_is_written(chat, db):
+    _seed(db)
+    reply = chat.say("zhangwei", PUBLISH)
+    assert "书记" in reply
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Directive)) == 0
+
+
+def test_past_or_unparseable_deadline_is_refused_with_reason(chat, db):
+    _seed(db)
+    assert "已经过去" in chat.say("wangsj", "发布 标题\n正文\n截止 今天8:00")
+    assert "看不懂" in chat.say("wangsj", "发布 标题\n正文\n截止 下下周")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Directive)) == 0
+
+
+def test_ack_by_text_is_idempotent_and_late_after_deadline(chat, db, clock):
+    _seed(db)
+    chat.say("wangsj", "发布 报送材料\n请报送。\n截止 今天21:00")
+    first = chat.say("zhangwei", "收到")
+    assert "已确认收到 #1" in first and "2026年11月21日 19:45" in first
+    clock.advance(minutes=5)
+    again = chat.say("zhangwei", "收到 1")
+    assert "已于 2026年11月21日 19:45 确认" in again
+    clock.advance(hours=2)
+    late = chat.say("liuyang", "收到１")  # full-width digit
+    assert "逾期" in late
+    with db.session() as s:
+        d = s.scalars(select(Delivery).where(Delivery.acknowledged_at.is_not(None))).all()
+        assert len(d) == 2 and sum(x.late for x in d) == 1
+
+
+def test_card_button_acknowledges_and_queues_card_update(chat, db):
+    _seed(db)
+    chat.say("wangsj", PUBLISH)
+    response = chat.post(chat.wecom.card_tap("zhaolei", "directive-1", "ack:1"))
+    assert response.status_code == 200
+    with db.session() as s:
+        d = s.scalar(select(Delivery).join(Delivery.person).where(Delivery.directive_id == 1, Delivery.acknowledged_at.is_not(None)))
+        assert d is not None and d.person.name == "赵磊"
+        update = s.scalar(select(OutboxMessage).where(OutboxMessage.recipient == "zhaolei",
+                                                      OutboxMessage.payload["type"].as_string() == "card_update"))
+        assert update is not None and update.payload["replace_text"] == "已确认 2026年11月21日 19:45"
+
+
+def test_complete_with_note(chat, db):
+    _seed(db)
+    chat.say("wangsj", PUBLISH)
+    reply = chat.say("lina", "完成 1 已组织全体党员学习")
+    assert "办结" in reply and "已组织全体党员学习" in reply
+    assert "已于" in chat.say("lina", "完成 1")
+    with db.session() as s:
+        d = s.scalar(select(Delivery).where(Delivery.status == DeliveryStatus.COMPLETED))
+        assert d.note == "已组织全体党员学习" and d.acknowledged_at is not None
+
+
+def test_progress_first_line_and_levels_and_visibility(chat, db, clock):
+    _seed(db)
+    chat.say("wangsj", PUBLISH)
+    clock.advance(minutes=7)
+    chat.say("zhangwei", "收到 1")
+    report = chat.say("wangsj", "进度 1")
+    lines = report.split("\n")
+    assert lines[0] == "已确认 1/6"
+    assert any(line.startswith("机关党委：已确认 1/6") for line in lines)
+    assert any("第一党总支：已确认 1/6" in line for line in lines)
+    branch = next(line for line in lines if "综合处党支部" in line)
+    assert "未确认：" in branch and "刘洋" in branch and "首位确认用时 7 分钟" in branch
+    assert "无法送达：周敏" in branch
+    # A branch secretary sees their part; the liaison of both branches sees them; a member sees nothing.
+    assert chat.say("chenjing", "进度 1").split("\n")[0] == "已确认 0/2"
+    assert chat.say("sunll", "进度 1").split("\n")[0] == "已确认 1/6"
+    assert "书记" in chat.say("zhangwei", "进度 1")
+
+
+def test_todo_lists_unacknowledged_directives(chat, db):
+    _seed(db)
+    chat.say("wangsj", PUBLISH)
+    todo = chat.say("zhangwei", "待办")
+    assert "#1 学习贯彻全会精神" in todo and "截止 2026年12月1日 17:00" in todo
+    chat.say("zhangwei", "收到")
+    assert "没有待办" in chat.say("zhangwei", "待办")
+
+
+def test_nudge_reminds_only_the_silent_once_per_half_hour(chat, db, clock):
+    _seed(db)
+    chat.say("wangsj", PUBLISH)
+    chat.say("zhangwei", "收到")
+    reply = chat.say("wangsj", "催办 1")
+    assert "已向 4 位" in reply  # 李娜 刘洋 陈静 赵磊; not 张伟 (acknowledged), not 周敏 (no channel)
+    with db.session() as s:
+        nudges = s.scalars(select(OutboxMessage).where(OutboxMessage.subject_type == "nudge")).all()
+        assert sorted(m.recipient for m in nudges) == ["chenjing", "lina", "liuyang", "zhaolei"]
+    clock.advance(minutes=10)
+    assert "后才能再次催办" in chat.say("wangsj", "催办 1")
+    clock.advance(minutes=21)
+    assert "已向 4 位" in chat.say("wangsj", "催办 1")
+    assert "发布组织" in chat.say("chenjing", "催办 1")
