@@ -46,6 +46,12 @@ def _issuing_org(ctx: Context):
 def render_push(directive: Directive, role: DeliveryRole, channel: str, ctx: Context) -> dict:
     due = f"截止：{ctx.fmt(directive.deadline)}" if directive.deadline else "无截止时间"
     org = directive.organisation.name if directive.organisation else ""
+    if channel == OutboxChannel.WEBHOOK.value:
+        return {"type": "markdown", "text": (
+            f"**{org}发布 #{directive.id}：{directive.title}**\n"
+            f"已直达 {directive.recipient_count} 位同志，无需逐级转发。{due}\n"
+            f"请大家在企业微信「直通车」应用中点「收到」确认。"
+        )}
     if role is DeliveryRole.COPY:
         return text_payload(
             f"【抄送】{org}发布 #{directive.id}「{directive.title}」，已直达所属各支部和党员，无需转发。\n"

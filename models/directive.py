@@ -13,7 +13,7 @@ from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
 from models.identity import Channel, ChannelIdentity
 from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
-from models.outbox import OutboxChannel, content_key_of
+from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
 from models.person import Membership, MembershipKind, OrgRole, Person
 
 MP_WINDOW_HOURS = 48
@@ -178,8 +178,6 @@ def issue(
 
     payloads: dict[tuple[DeliveryRole, str], dict] = {}
     outbox_rows = []
-    from models.outbox import OutboxMessage, OutboxStatus
-
     for delivery_id, row in zip(ids, delivery_rows, strict=True):
         if row["channel"] is None:
             continue
@@ -197,6 +195,14 @@ def issue(
         session.execute(insert(OutboxMessage), chunk)
 
     directive.recipient_count = sum(1 for r in recipients if r.role is DeliveryRole.TASK)
+    for group_org in subtree(session, org):
+        if group_org.webhook_key:
+            payload = render(directive, DeliveryRole.COPY, OutboxChannel.WEBHOOK.value)
+            session.add(OutboxMessage(
+                channel=OutboxChannel.WEBHOOK, recipient=group_org.webhook_key, payload=payload,
+                content_key=content_key_of(OutboxChannel.WEBHOOK, payload), status=OutboxStatus.PENDING,
+                attempts=0, next_attempt_at=now, created_at=now, subject_type="directive", subject_id=directive.id,
+            ))
     unreachable = sum(1 for row in delivery_rows if row["channel"] is None)
     record(session, "directive.issued", actor=issuer, subject=directive, at=now,
            data={"organisation": org.path, "title": title, "deadline": deadline.isoformat() if deadline else None,

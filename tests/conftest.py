@@ -104,21 +104,29 @@ def clock() -> Clock:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """One schema per test session, built by the real migrations."""
+def database_url(tmp_path_factory):
+    """One schema per test session, built by the real migrations. On PostgreSQL each session gets
+    its own schema (via search_path), so concurrent runs on one server do not disturb each other."""
     from migrations import upgrade
 
+    schema = None
     if POSTGRES_URL:
+        schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         engine = create_engine(POSTGRES_URL)
         with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine.dispose()
-        url = POSTGRES_URL
+        sep = "&" if "?" in POSTGRES_URL else "?"
+        url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     upgrade(url)
-    return url
+    yield url
+    if schema:
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
 
 
 def _truncate(url: str) -> None:

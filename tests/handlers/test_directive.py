@@ -142,3 +142,16 @@ def test_nudge_reminds_only_the_silent_once_per_half_hour(chat, db, clock):
     clock.advance(minutes=21)
     assert "已向 4 位" in chat.say("wangsj", "催办 1")
     assert "发布组织" in chat.say("chenjing", "催办 1")
+
+
+def test_group_robot_gets_a_summary(chat, db):
+    _seed(db)
+    with db.session() as s:
+        from models.org import find_by_path
+
+        find_by_path(s, "机关党委/第一党总支").webhook_key = "robot-key-1"
+    chat.say("wangsj", PUBLISH)
+    with db.session() as s:
+        hook = s.scalar(select(OutboxMessage).where(OutboxMessage.channel == "webhook"))
+        assert hook.recipient == "robot-key-1"
+        assert "学习贯彻全会精神" in hook.payload["text"] and "6 位" in hook.payload["text"]
