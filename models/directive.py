@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, insert, select, update
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -158,42 +171,25 @@ def issue(
     # The issuer needs no copy of their own directive.
     recipients = [r for r in recipients_of(session, org)
                   if not (r.role is DeliveryRole.COPY and r.person_id == issuer.id)]
-    identities: dict[int, dict[str, ChannelIdentity]] = {}
-    person_ids = [r.person_id for r in recipients]
-    for chunk in _chunks(person_ids, 5000):
-        for ident in session.scalars(select(ChannelIdentity).where(ChannelIdentity.person_id.in_(chunk))):
-            identities.setdefault(ident.person_id, {})[ident.channel] = ident
-
+    identities = _reachable_identities(session, [r.person_id for r in recipients], now)
     delivery_rows = []
     for r in recipients:
-        channel, reason = _channel_for(identities.get(r.person_id, {}), now)
+        channel, reason = _channel_for(identities.get(r.person_id, {}))
         delivery_rows.append({
             "directive_id": directive.id, "person_id": r.person_id, "organisation_id": r.organisation_id,
             "role": r.role, "channel": channel,
             "status": DeliveryStatus.PENDING if channel else DeliveryStatus.UNREACHABLE, "reason": reason,
         })
-    ids: list[int] = []
-    for chunk in _chunks(delivery_rows, 5000):
-        ids.extend(session.scalars(insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True), chunk))
+    for chunk in _chunks(delivery_rows, 10000):
+        session.execute(insert(Delivery), chunk)
 
-    payloads: dict[tuple[DeliveryRole, str], dict] = {}
-    outbox_rows = []
-    for delivery_id, row in zip(ids, delivery_rows, strict=True):
-        if row["channel"] is None:
-            continue
-        key = (row["role"], row["channel"])
-        if key not in payloads:
-            payloads[key] = render(directive, row["role"], row["channel"])
-        ident = identities[row["person_id"]][row["channel"]]
-        outbox_rows.append({
-            "channel": OutboxChannel(row["channel"]), "recipient": ident.external_id, "person_id": row["person_id"],
-            "payload": payloads[key], "content_key": content_key_of(OutboxChannel(row["channel"]), payloads[key]),
-            "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
-            "subject_type": "delivery", "subject_id": delivery_id,
-        })
-    for chunk in _chunks(outbox_rows, 5000):
-        session.execute(insert(OutboxMessage), chunk)
-
+    # One INSERT … SELECT per kind of content: the rows are built inside the database.
+    for role in DeliveryRole:
+        for channel in (Channel.WECOM, Channel.MP):
+            if not any(r["role"] is role and r["channel"] == channel.value for r in delivery_rows):
+                continue
+            payload = render(directive, role, channel.value)
+            _enqueue_deliveries(session, directive.id, role, channel, payload, now)
     directive.recipient_count = sum(1 for r in recipients if r.role is DeliveryRole.TASK)
     for group_org in subtree(session, org):
         if group_org.webhook_key:
@@ -211,15 +207,62 @@ def issue(
     return directive
 
 
-def _channel_for(idents: dict[str, ChannelIdentity], now: datetime) -> tuple[str | None, str | None]:
-    if Channel.WECOM in idents:
+def _reachable_identities(session: Session, person_ids: list[int], now: datetime) -> dict[int, dict[str, str]]:
+    """person → {channel: external id} for the channels a push can use now. An Official Account
+    follower is reachable by customer-service message only within 48 h of their last message."""
+    window_start = now - timedelta(hours=MP_WINDOW_HOURS)
+    found: dict[int, dict[str, str]] = {}
+    for chunk in _chunks(person_ids, 10000):
+        rows = session.execute(
+            select(ChannelIdentity.person_id, ChannelIdentity.channel, ChannelIdentity.external_id,
+                   ChannelIdentity.last_inbound_at).where(ChannelIdentity.person_id.in_(chunk))
+        )
+        for person_id, channel, external_id, last_inbound_at in rows:
+            if channel is Channel.MP and (last_inbound_at is None or last_inbound_at < window_start):
+                found.setdefault(person_id, {}).setdefault("mp_stale", external_id)
+                continue
+            found.setdefault(person_id, {}).setdefault(channel.value, external_id)
+    return found
+
+
+def _channel_for(idents: dict[str, str]) -> tuple[str | None, str | None]:
+    if Channel.WECOM.value in idents:
         return Channel.WECOM.value, None
-    mp = idents.get(Channel.MP)
-    if mp is not None:
-        if mp.last_inbound_at and (now - mp.last_inbound_at).total_seconds() < MP_WINDOW_HOURS * 3600:
-            return Channel.MP.value, None
+    if Channel.MP.value in idents:
+        return Channel.MP.value, None
+    if "mp_stale" in idents:
         return None, "公众号 48 小时内没有互动，无法推送客服消息，且未配置模板消息"
     return None, "未绑定企业微信或公众号"
+
+
+def _enqueue_deliveries(session: Session, directive_id: int, role: DeliveryRole, channel: Channel,
+                        payload: dict, now: datetime) -> None:
+    """Outbox rows for every pending delivery of one kind, written by one INSERT … SELECT."""
+    wanted = ChannelIdentity.channel == channel
+    if channel is Channel.MP:
+        wanted &= ChannelIdentity.last_inbound_at >= now - timedelta(hours=MP_WINDOW_HOURS)
+    ident = (
+        select(ChannelIdentity.person_id, func.min(ChannelIdentity.external_id).label("external_id"))
+        .where(wanted)
+        .group_by(ChannelIdentity.person_id)
+        .subquery()
+    )
+    outbox_channel = OutboxChannel(channel.value)
+    rows = (
+        select(
+            literal(outbox_channel.value, String), ident.c.external_id, Delivery.person_id,
+            literal(payload, JSON), literal(content_key_of(outbox_channel, payload), String),
+            literal(OutboxStatus.PENDING.value, String), literal(0, Integer),
+            literal(now, UTCDateTime), literal(now, UTCDateTime),
+            literal("delivery", String), Delivery.id,
+        )
+        .join(ident, ident.c.person_id == Delivery.person_id)
+        .where(Delivery.directive_id == directive_id, Delivery.role == role, Delivery.channel == channel.value,
+               Delivery.status == DeliveryStatus.PENDING)
+    )
+    session.execute(insert(OutboxMessage).from_select(
+        ["channel", "recipient", "person_id", "payload", "content_key", "status", "attempts",
+         "next_attempt_at", "created_at", "subject_type", "subject_id"], rows))
 
 
 def _chunks(items: list, size: int):

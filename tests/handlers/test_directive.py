@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
@@ -155,3 +157,24 @@ def test_group_robot_gets_a_summary(chat, db):
         hook = s.scalar(select(OutboxMessage).where(OutboxMessage.channel == "webhook"))
         assert hook.recipient == "robot-key-1"
         assert "学习贯彻全会精神" in hook.payload["text"] and "6 位" in hook.payload["text"]
+
+
+def test_official_account_follower_reached_only_inside_48_hour_window(chat, db, clock):
+    _seed(db)
+    from models.identity import Channel, ChannelIdentity
+    from tests.factories import BRANCH_B
+
+    with db.session() as s:
+        fresh = person(s, "吴芳", None, BRANCH_B)
+        stale = person(s, "郑强", None, BRANCH_B)
+        s.add(ChannelIdentity(channel=Channel.MP, external_id="o-fresh", person_id=fresh.id,
+                              last_inbound_at=clock() - timedelta(hours=47)))
+        s.add(ChannelIdentity(channel=Channel.MP, external_id="o-stale", person_id=stale.id,
+                              last_inbound_at=clock() - timedelta(hours=49)))
+    chat.say("wangsj", PUBLISH)
+    with db.session() as s:
+        mp_rows = s.scalars(select(OutboxMessage).where(OutboxMessage.channel == "mp")).all()
+        assert [m.recipient for m in mp_rows] == ["o-fresh"]
+        assert mp_rows[0].payload["type"] == "text" and "收到 1" in mp_rows[0].payload["text"]
+        d = s.scalar(select(Delivery).join(Delivery.person).where(Delivery.person.has(name="郑强")))
+        assert d.status is DeliveryStatus.UNREACHABLE and "48 小时" in d.reason
