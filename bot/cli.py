@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from config.settings import Settings, SettingsError
 
@@ -19,6 +19,7 @@ def _runtime():
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
 def serve_command(host: str, port: int) -> None:
     """Web + scheduler + delivery worker in one process (the embedded default)."""
     from bot.serve import serve
@@ -38,6 +39,7 @@ def web_command(host: str, port: int, workers: int) -> None:
 
 
 @click.command("worker")
+@with_appcontext
 def worker_command() -> None:
     """Only the delivery worker: drains the outbox."""
     from bot.serve import run_worker_forever
@@ -46,6 +48,7 @@ def worker_command() -> None:
 
 
 @click.command("scheduler")
+@with_appcontext
 def scheduler_command() -> None:
     """Only the scheduler: the periodic tick."""
     from scheduler.setup import run_scheduler_forever
@@ -55,6 +58,7 @@ def scheduler_command() -> None:
 
 @click.command("import-roster")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
 def import_roster_command(path: Path) -> None:
     """Load or update the organisation tree and people from CSV or XLSX."""
     from models.roster import RosterError, import_roster, render_report
@@ -73,6 +77,7 @@ def import_roster_command(path: Path) -> None:
 @click.command("set-webhook")
 @click.argument("org_path")
 @click.argument("key", required=False)
+@with_appcontext
 def set_webhook_command(org_path: str, key: str | None) -> None:
     """Set (or clear, without KEY) an organisation's group-robot webhook key."""
     from models.event import record
@@ -102,12 +107,13 @@ def demo_command(host: str, port: int) -> None:
 
 @click.command("chat")
 @click.option("--as", "as_name", required=True, help="姓名，例如 张伟")
-@click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="直通车服务地址")
-def chat_command(as_name: str, url: str) -> None:
+@click.option("--url", default=None, help="直通车服务地址（默认取正在运行的演示的地址）")
+@click.option("--say", default=None, help="只发送这一条消息，显示回复后退出")
+def chat_command(as_name: str, url: str | None, say: str | None) -> None:
     """Chat with the demo bot as a roster person, through the real encrypted callback."""
     from bot.demo import run_chat
 
-    run_chat(as_name=as_name, url=url)
+    run_chat(as_name=as_name, url=url, lines=None if say is None else [say])
 
 
 @click.group("db")
@@ -117,6 +123,7 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
+@with_appcontext
 def db_upgrade_command(revision: str) -> None:
     """Apply migrations."""
     upgrade(_runtime().settings, revision)

@@ -180,8 +180,9 @@ def issue(
             "role": r.role, "channel": channel,
             "status": DeliveryStatus.PENDING if channel else DeliveryStatus.UNREACHABLE, "reason": reason,
         })
+    # Core insert on the table: every row has every key, so the driver batches them all together.
     for chunk in _chunks(delivery_rows, 10000):
-        session.execute(insert(Delivery), chunk)
+        session.execute(insert(Delivery.__table__), chunk)
 
     # One INSERT … SELECT per kind of content: the rows are built inside the database.
     for role in DeliveryRole:
@@ -313,19 +314,35 @@ def complete(session: Session, directive: Directive, person: Person, *, at: date
 
 
 def mark_sent(session: Session, delivery_ids: list[int], at: datetime) -> None:
-    """Called by the delivery worker after the channel accepted these deliveries' pushes."""
-    for chunk in _chunks(delivery_ids, 5000):
-        session.execute(
+    """The channel accepted these deliveries' pushes: pending → sent, one event each, in bulk."""
+    for chunk in _chunks(sorted(set(delivery_ids)), 5000):
+        moved = session.execute(
             update(Delivery)
             .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.PENDING)
             .values(status=DeliveryStatus.SENT, sent_at=at)
-        )
+            .returning(Delivery.id, Delivery.directive_id)
+        ).all()
+        _bulk_events(session, "delivery.sent", moved, at, {})
 
 
-def mark_failed(session: Session, delivery_ids: list[int], reason: str) -> None:
-    for chunk in _chunks(delivery_ids, 5000):
-        session.execute(
+def mark_failed(session: Session, delivery_ids: list[int], reason: str, at: datetime) -> None:
+    """The channel refused these deliveries for good (e.g. not in the app's visible range)."""
+    for chunk in _chunks(sorted(set(delivery_ids)), 5000):
+        moved = session.execute(
             update(Delivery)
             .where(Delivery.id.in_(chunk), Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]))
             .values(status=DeliveryStatus.FAILED, reason=reason)
-        )
+            .returning(Delivery.id, Delivery.directive_id)
+        ).all()
+        _bulk_events(session, "delivery.failed", moved, at, {"reason": reason})
+
+
+def _bulk_events(session: Session, kind: str, rows, at: datetime, extra: dict) -> None:
+    from models.event import Event
+
+    if rows:
+        session.execute(insert(Event.__table__), [
+            {"at": at, "actor_id": None, "subject_type": "delivery", "subject_id": delivery_id, "kind": kind,
+             "data": {"directive_id": directive_id, **extra}}
+            for delivery_id, directive_id in rows
+        ])
