@@ -7,24 +7,41 @@ import hmac
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
+from bot.channels.base import SendResult, TransientSendError, card_as_text
+from bot.channels.clients import ApiError, MpClient, call_api
 from bot.channels.wecom import _require, check_timestamp, render_text_xml, to_inbound
 from bot.channels.xmlsafe import CallbackError, parse_xml
 from bot.messages import InboundMessage, Reply
+from bot.stores import Store
 from config.settings import MpSettings
 from models.identity import Channel
+
+# Recipient-level refusals: retrying will not help until the follower writes to us again.
+MP_PERMANENT_REASONS = {
+    40003: "40003 invalid openid",
+    43004: "43004 follower has unsubscribed",
+    45015: "45015 outside the 48-hour customer-service window",
+    45047: "45047 customer-service message quota for this follower used up",
+}
 
 
 class MpChannel:
     name = Channel.MP
+    max_recipients = 1  # customer-service messages go to one openid per call
 
-    def __init__(self, settings: MpSettings, *, max_skew: int = 300) -> None:
+    def __init__(self, settings: MpSettings, *, max_skew: int = 300, store: Store | None = None,
+                 timeout: float = 5.0) -> None:
         self.settings = settings
         self.max_skew = max_skew
         self.crypto = WeChatCrypto(settings.token, settings.aes_key, settings.app_id) if settings.aes_key else None
+        self.store = store
+        self.timeout = timeout
+        self._client: MpClient | None = None
 
     def _check_plain_signature(self, args: Mapping[str, str]) -> None:
         signature, timestamp, nonce = _require(args, "signature", "timestamp", "nonce")
@@ -80,3 +97,46 @@ class MpChannel:
         if self.is_safe_mode(args) and self.crypto is not None:
             return self.crypto.encrypt_message(xml, args.get("nonce", ""), timestamp)
         return xml
+
+    # -- outbound --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> MpClient:
+        if self._client is None:
+            self._client = MpClient(self.settings.app_id, self.settings.secret, api_base=self.settings.api_base,
+                                    store=self.store, timeout=self.timeout)
+        return self._client
+
+    def send(self, recipients: list[str], payload: dict[str, Any]) -> SendResult:
+        """Customer-service text to each openid (one call each). Cards become text that says which
+        command to reply, since the Official Account has no card buttons.
+
+        Raises TransientSendError only when nobody was reached; a transient error after some
+        recipients were accepted leaves the rest in `deferred`."""
+        text = render_text(payload)
+        if text is None:
+            return SendResult.all_failed(recipients, f"unsupported payload type {payload.get('type')!r} for mp")
+        result = SendResult()
+        for index, openid in enumerate(recipients):
+            body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
+            try:
+                call_api(lambda body=body: self.client.post("message/custom/send", data=body))
+            except ApiError as exc:
+                result.failed[openid] = MP_PERMANENT_REASONS.get(exc.errcode, f"{exc.errcode} {exc.errmsg}")
+                continue
+            except TransientSendError as exc:
+                if not result.accepted and not result.failed:
+                    raise
+                result.deferred.update(dict.fromkeys(recipients[index:], exc.reason))
+                break
+            result.accepted.append(openid)
+        return result
+
+
+def render_text(payload: dict[str, Any]) -> str | None:
+    kind = payload.get("type")
+    if kind in ("text", "markdown"):
+        return str(payload.get("text") or "")
+    if kind == "card":
+        return card_as_text(payload)
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -11,19 +13,35 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work.crypto import WeChatCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
+from bot.channels.base import SendResult
+from bot.channels.clients import ApiError, WeComClient, call_api
 from bot.channels.xmlsafe import CallbackError, cdata, parse_xml
 from bot.messages import InboundKind, InboundMessage, Reply
+from bot.stores import Store
 from config.settings import WeComSettings
 from models.identity import Channel
+
+# WeCom suppresses the same content to the same user within this window; a resend after a
+# worker crash is therefore harmless (see bot/worker.py).
+DUPLICATE_CHECK_SECONDS = 1800
+# Recipient-level reasons (kept short, English: they are stored in outbox.last_error).
+# Reasons are stored on the delivery and shown to secretaries in progress views: Chinese.
+REASON_INVALID_USER = "企业微信账号不存在或不在应用可见范围内（invaliduser）"
+REASON_UNLICENSED = "企业微信账号未激活（unlicenseduser）"
 
 
 class WeComChannel:
     name = Channel.WECOM
+    max_recipients = 1000  # touser takes at most 1,000 userids per message/send call
 
-    def __init__(self, settings: WeComSettings, *, max_skew: int = 300) -> None:
+    def __init__(self, settings: WeComSettings, *, max_skew: int = 300, store: Store | None = None,
+                 timeout: float = 5.0) -> None:
         self.settings = settings
         self.max_skew = max_skew
         self.crypto = WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
+        self.store = store
+        self.timeout = timeout
+        self._client: WeComClient | None = None
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -67,6 +85,113 @@ class WeComChannel:
             extra=f"<AgentID>{self.settings.agent_id}</AgentID>",
         )
         return self.crypto.encrypt_message(xml, nonce, timestamp)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> WeComClient:
+        if self._client is None:
+            self._client = WeComClient(self.settings.corp_id, self.settings.secret, api_base=self.settings.api_base,
+                                       store=self.store, timeout=self.timeout)
+        return self._client
+
+    def send(self, recipients: list[str], payload: dict[str, Any]) -> SendResult:
+        """Push one neutral payload to up to 1,000 userids in one API call.
+
+        Raises TransientSendError when nothing was sent and a retry may work."""
+        if not recipients:
+            return SendResult()
+        if len(recipients) > self.max_recipients:
+            raise ValueError(f"at most {self.max_recipients} recipients per WeCom call, got {len(recipients)}")
+        kind = payload.get("type")
+        if kind == "card_update":
+            return self._update_card(recipients, payload)
+        message = render_message(payload, batch=recipients)
+        if message is None:
+            return SendResult.all_failed(recipients, f"unsupported payload type {kind!r} for wecom")
+        body = {
+            "touser": "|".join(recipients),
+            "agentid": self.settings.agent_id,
+            **message,
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
+        }
+        try:
+            result = call_api(lambda: self.client.post("message/send", data=body))
+        except ApiError as exc:
+            return SendResult.all_failed(recipients, _reason(exc))
+        refused = _split(result.get("invaliduser"))
+        unlicensed = _split(result.get("unlicenseduser"))
+        failed = {r: REASON_INVALID_USER for r in recipients if r in refused}
+        failed.update({r: REASON_UNLICENSED for r in recipients if r in unlicensed})
+        return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
+
+    def _update_card(self, recipients: list[str], payload: dict[str, Any]) -> SendResult:
+        """Turn the tapped button into grey, unclickable text (e.g. 已确认 2026年11月21日 19:45)."""
+        code, text = payload.get("response_code"), payload.get("replace_text")
+        if not code or not text:
+            return SendResult.all_failed(recipients, "card_update needs response_code and replace_text")
+        body = {
+            "userids": list(recipients),
+            "agentid": self.settings.agent_id,
+            "response_code": code,
+            "button": {"replace_name": str(text)},
+        }
+        try:
+            result = call_api(lambda: self.client.post("message/update_template_card", data=body))
+        except ApiError as exc:
+            return SendResult.all_failed(recipients, _reason(exc))
+        refused = set(result.get("invaliduser") or [])
+        failed = {r: REASON_INVALID_USER for r in recipients if r in refused}
+        return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
+
+
+def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> dict[str, Any] | None:
+    """A neutral payload as the msgtype part of a WeCom message/send body (None: unsupported).
+
+    WeCom wants a card's task_id unique within the app, but one directive's card goes out in
+    several calls of up to 1,000 userids; each call's task_id gets a suffix derived from its
+    recipients, so a resend of the same batch is byte-identical and WeCom's duplicate check
+    recognises it."""
+    kind = payload.get("type")
+    if kind == "text":
+        return {"msgtype": "text", "text": {"content": str(payload.get("text") or "")}}
+    if kind == "markdown":
+        return {"msgtype": "markdown", "markdown": {"content": str(payload.get("text") or "")}}
+    if kind == "card":
+        # 按钮交互型模板卡片: the tap comes back as a template_card_event with the button's key.
+        card: dict[str, Any] = {
+            "card_type": "button_interaction",
+            "main_title": {"title": str(payload.get("title") or "")},
+            "sub_title_text": str(payload.get("description") or ""),
+            "task_id": _task_id(str(payload.get("task_id") or "task"), batch or []),
+            "button_list": [
+                {"type": 0, "text": str(b.get("text") or ""), "style": 1, "key": str(b.get("key") or "")}
+                for b in (payload.get("buttons") or [])[:6]
+            ],
+        }
+        if payload.get("url"):
+            card["card_action"] = {"type": 1, "url": str(payload["url"])}
+        return {"msgtype": "template_card", "template_card": card}
+    return None
+
+
+def _task_id(base: str, batch: list[str]) -> str:
+    digest = hashlib.sha256("|".join(sorted(batch)).encode()).hexdigest()[:10]
+    base = re.sub(r"[^0-9A-Za-z_\-@]", "_", base)[:100]
+    return f"{base}-{digest}"
+
+
+def _split(value: Any) -> set[str]:
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    return {v for v in str(value or "").split("|") if v}
+
+
+def _reason(exc: ApiError) -> str:
+    if exc.errcode == 81013:
+        return "接收人均不在企业微信应用可见范围内（81013）"
+    return f"企业微信拒绝发送（{exc.errcode} {exc.errmsg}）"
 
 
 def _require(args: Mapping[str, str], *names: str) -> list[str]:

@@ -1,0 +1,388 @@
+"""The outbox drain: claim due rows, send them in batches through the channels, mark the outcome.
+
+One round (`drain_once`):
+1. Claim, in its own transaction: due rows (PENDING with next_attempt_at <= now, or SENDING whose
+   lease expired) are selected with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of
+   workers share the queue without claiming a row twice, and set to SENDING with
+   next_attempt_at = now + LEASE (the lease) and attempts + 1.
+2. Send, outside any transaction: rows with the same (channel, content_key) carry the same content
+   and go out together, up to the channel's per-call limit (1,000 userids on WeCom, one openid on
+   the Official Account, one robot per webhook call), under a per-minute budget shared by all
+   processes through the store. A batch over budget is released for the next window.
+3. Mark, in new transactions, with bulk UPDATEs by id: SENT (sent_at), FAILED (last_error, an
+   event row), or back to PENDING with exponential back-off and jitter; after MAX_ATTEMPTS, FAILED.
+
+Crash safety. Nothing is lost: a worker that dies between send and mark leaves its rows SENDING;
+when the lease expires another round reclaims and resends them. Nothing arrives twice on WeCom:
+every message/send carries enable_duplicate_check=1 with a 30-minute interval, and a resend is
+byte-identical (same content, same batch → same task_id), so WeCom drops it for anyone who already
+got it. Rows reclaimed MAX_ATTEMPTS times (a message that kills the worker) are failed, not resent.
+Official Account and group-robot calls have no such check; they go one recipient per call and
+outcomes are marked every few calls, which keeps the window for a double send to one call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from bot.channels.base import OutboundChannel, SendResult, TransientSendError
+from bot.runtime import Runtime
+from models.event import Event
+from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 12
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 600.0
+DEFAULT_CLAIM_LIMIT = 5000  # rows per round: five full WeCom calls
+FLUSH_EVERY_CALLS = 20  # mark outcomes at least this often, so a crash resends little
+ROUND_SECONDS = LEASE.total_seconds() / 2  # stop sending well before our lease runs out
+ID_CHUNK = 5000  # ids per UPDATE … WHERE id IN (…)
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    id: int
+    channel: OutboxChannel
+    recipient: str
+    content_key: str
+    attempts: int  # including the attempt this claim starts
+    subject_type: str | None
+    subject_id: int | None
+
+
+@dataclass
+class Outcomes:
+    """What happened to claimed rows, waiting to be written in one transaction."""
+
+    sent: list[ClaimedRow] = field(default_factory=list)
+    failed: list[tuple[ClaimedRow, str]] = field(default_factory=list)
+    retry: list[tuple[ClaimedRow, str, float | None]] = field(default_factory=list)
+    released: list[tuple[ClaimedRow, datetime]] = field(default_factory=list)  # not tried: attempt given back
+    calls: int = 0
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed) + len(self.retry) + len(self.released)
+
+
+# Features that own a subject keep their own record of its delivery (e.g. Delivery.sent_at); the
+# worker tells them in the same transaction instead of writing an event per row.
+def _delivery_sent(session, ids: list[int], at: datetime) -> None:
+    from models.directive import mark_sent
+
+    mark_sent(session, ids, at)
+
+
+def _delivery_failed(session, ids: list[int], reason: str, at: datetime) -> None:
+    from models.directive import mark_failed
+
+    mark_failed(session, ids, reason, at)
+
+
+SUBJECT_HOOKS = {"delivery": (_delivery_sent, _delivery_failed)}
+
+
+# -- senders ---------------------------------------------------------------------------------
+
+def build_senders(runtime: Runtime) -> dict[OutboxChannel, OutboundChannel]:
+    """The configured outbound channels, sharing the runtime's store for tokens."""
+    from bot.channels.webhook import WebhookChannel
+    from config.settings import WECOM_DEFAULT_API_BASE
+
+    settings = runtime.settings
+    timeout = settings.http_timeout_seconds
+    senders: dict[OutboxChannel, OutboundChannel] = {}
+    if settings.wecom is not None:
+        from bot.channels.wecom import WeComChannel
+
+        senders[OutboxChannel.WECOM] = WeComChannel(settings.wecom, store=runtime.store, timeout=timeout)
+    if settings.mp is not None:
+        from bot.channels.mp import MpChannel
+
+        senders[OutboxChannel.MP] = MpChannel(settings.mp, store=runtime.store, timeout=timeout)
+    api_base = settings.wecom.api_base if settings.wecom is not None else WECOM_DEFAULT_API_BASE
+    senders[OutboxChannel.WEBHOOK] = WebhookChannel(api_base, timeout=timeout)
+    return senders
+
+
+def _senders_for(runtime: Runtime) -> dict[OutboxChannel, OutboundChannel]:
+    """Senders cached on the runtime (HTTP connections are reused), rebuilt if the store or
+    settings were swapped."""
+    cached = getattr(runtime, "_outbound_senders", None)
+    if cached and cached[0] is runtime.store and cached[1] is runtime.settings:
+        return cached[2]
+    senders = build_senders(runtime)
+    runtime._outbound_senders = (runtime.store, runtime.settings, senders)
+    return senders
+
+
+# -- the round -------------------------------------------------------------------------------
+
+def drain_once(runtime: Runtime, *, limit: int | None = None,
+               senders: dict[OutboxChannel, OutboundChannel] | None = None) -> int:
+    """Claim due outbox rows, send them, mark them. Returns how many rows got an outcome
+    (sent, failed or rescheduled); rows released untried (rate budget, round time) do not count."""
+    senders = senders if senders is not None else _senders_for(runtime)
+    now = runtime.now()
+    rows, payloads, worn = claim(runtime, now, limit or DEFAULT_CLAIM_LIMIT)
+    if not rows and not worn:
+        return 0
+    outcomes = Outcomes()
+    outcomes.failed.extend((row, f"gave up: the worker stopped {row.attempts} times while sending") for row in worn)
+    handled = 0
+    started = time.monotonic()
+    exhausted: set[str] = set()
+    for (channel, content_key), group in _groups(rows):
+        payload = payloads[content_key]
+        sender = senders.get(channel)
+        if sender is None:
+            outcomes.failed.extend((row, f"channel {channel.value} is not configured") for row in group)
+            continue
+        for batch in _chunks(group, max(1, sender.max_recipients)):
+            if time.monotonic() - started > ROUND_SECONDS:
+                outcomes.released.extend((row, now) for row in batch)
+                continue
+            bucket = _rate_bucket(runtime, channel, sender, batch[0].recipient, now)
+            if bucket is not None and (bucket[0] in exhausted or not _take(runtime, bucket)):
+                exhausted.add(bucket[0])
+                outcomes.released.extend((row, _next_window(now)) for row in batch)
+                continue
+            _send_batch(sender, batch, payload, outcomes)
+            if outcomes.calls >= FLUSH_EVERY_CALLS:
+                handled += mark(runtime, outcomes, payloads)
+                outcomes = Outcomes()
+    handled += mark(runtime, outcomes, payloads)
+    return handled
+
+
+def claim(runtime: Runtime, now: datetime, limit: int
+          ) -> tuple[list[ClaimedRow], dict[str, dict[str, Any]], list[ClaimedRow]]:
+    """Claim due rows under a lease (one transaction). Returns (rows to send, payload by
+    content_key, rows reclaimed too often to try again)."""
+    due = (
+        select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient, OutboxMessage.content_key,
+               OutboxMessage.attempts, OutboxMessage.subject_type, OutboxMessage.subject_id)
+        .where(OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+               OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if runtime.db.dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    with runtime.db.session() as session:
+        found = session.execute(due).all()
+        if not found:
+            return [], {}, []
+        rows = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts + 1,
+                           r.subject_type, r.subject_id) for r in found if r.attempts < MAX_ATTEMPTS]
+        worn = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts,
+                           r.subject_type, r.subject_id) for r in found if r.attempts >= MAX_ATTEMPTS]
+        lease_until = now + LEASE
+        for chunk in _chunks([r.id for r in rows], ID_CHUNK):
+            session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk)).values(
+                status=OutboxStatus.SENDING, next_attempt_at=lease_until, attempts=OutboxMessage.attempts + 1))
+        for chunk in _chunks([r.id for r in worn], ID_CHUNK):
+            session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk)).values(
+                status=OutboxStatus.SENDING, next_attempt_at=lease_until))
+        # One payload per content key: rows sharing a key share their content.
+        first: dict[str, int] = {}
+        for row in rows + worn:
+            first.setdefault(row.content_key, row.id)
+        payloads: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(first.values()), ID_CHUNK):
+            for _row_id, content_key, payload in session.execute(
+                select(OutboxMessage.id, OutboxMessage.content_key, OutboxMessage.payload)
+                .where(OutboxMessage.id.in_(chunk))
+            ):
+                payloads[content_key] = payload
+    return rows, payloads, worn
+
+
+def _send_batch(sender: OutboundChannel, batch: list[ClaimedRow], payload: dict[str, Any], outcomes: Outcomes) -> None:
+    recipients = list(dict.fromkeys(row.recipient for row in batch))
+    outcomes.calls += len(recipients) if sender.max_recipients == 1 else 1
+    try:
+        result = sender.send(recipients, payload)
+    except TransientSendError as exc:
+        log.warning("send of %d rows deferred: %s", len(batch), exc.reason)
+        outcomes.retry.extend((row, exc.reason, exc.retry_after) for row in batch)
+        return
+    except Exception as exc:  # a bug in rendering or in a channel: back off like a transient error
+        log.exception("channel %s raised while sending %d rows", getattr(sender, "name", "?"), len(batch))
+        reason = f"unexpected {type(exc).__name__}: {exc}"[:300]
+        outcomes.retry.extend((row, reason, None) for row in batch)
+        return
+    _apply(result, batch, outcomes)
+
+
+def _apply(result: SendResult, batch: list[ClaimedRow], outcomes: Outcomes) -> None:
+    accepted = set(result.accepted)
+    for row in batch:
+        if row.recipient in result.failed:
+            outcomes.failed.append((row, result.failed[row.recipient]))
+        elif row.recipient in result.deferred:
+            outcomes.retry.append((row, result.deferred[row.recipient], None))
+        elif row.recipient in accepted:
+            outcomes.sent.append(row)
+        else:
+            outcomes.retry.append((row, "channel reported no outcome for this recipient", None))
+
+
+# -- marking ---------------------------------------------------------------------------------
+
+def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any]]) -> int:
+    """Write the outcomes in one transaction with bulk UPDATEs. Returns the rows with an outcome."""
+    if not len(outcomes):
+        return 0
+    at = runtime.now()
+    failed = list(outcomes.failed)
+    retry: dict[tuple[int, float | None], list[ClaimedRow]] = defaultdict(list)
+    retry_reason: dict[tuple[int, float | None], str] = {}
+    for row, reason, retry_after in outcomes.retry:
+        if row.attempts >= MAX_ATTEMPTS:
+            failed.append((row, f"gave up after {row.attempts} attempts: {reason}"))
+            continue
+        key = (row.attempts, retry_after)
+        retry[key].append(row)
+        retry_reason.setdefault(key, reason)
+
+    def hooked(row: ClaimedRow) -> bool:
+        return row.subject_type in SUBJECT_HOOKS and payloads.get(row.content_key, {}).get("type") != "card_update"
+
+    sending = OutboxMessage.status == OutboxStatus.SENDING
+    with runtime.db.session() as session:
+        for chunk in _chunks([r.id for r in outcomes.sent], ID_CHUNK):
+            session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending)
+                            .values(status=OutboxStatus.SENT, sent_at=at, last_error=None))
+        for reason, rows in _by_reason(failed).items():
+            for chunk in _chunks([r.id for r in rows], ID_CHUNK):
+                session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending)
+                                .values(status=OutboxStatus.FAILED, last_error=reason))
+        for (attempts, retry_after), rows in retry.items():
+            next_at = at + timedelta(seconds=backoff_seconds(attempts, retry_after))
+            for chunk in _chunks([r.id for r in rows], ID_CHUNK):
+                session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending).values(
+                    status=OutboxStatus.PENDING, next_attempt_at=next_at,
+                    last_error=retry_reason[(attempts, retry_after)]))
+        released: dict[datetime, list[int]] = defaultdict(list)
+        for row, when in outcomes.released:
+            released[when].append(row.id)
+        for when, ids in released.items():
+            for chunk in _chunks(ids, ID_CHUNK):
+                session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending).values(
+                    status=OutboxStatus.PENDING, next_attempt_at=when, attempts=OutboxMessage.attempts - 1))
+
+        # The owning feature's record, then events: one per failure; one per sent row only when
+        # it has a subject no feature keeps a record for.
+        for subject_type, (on_sent, on_failed) in SUBJECT_HOOKS.items():
+            sent_ids = [r.subject_id for r in outcomes.sent if r.subject_type == subject_type and hooked(r)]
+            if sent_ids:
+                on_sent(session, sent_ids, at)
+            for reason, rows in _by_reason(failed).items():
+                ids = [r.subject_id for r in rows if r.subject_type == subject_type and hooked(r)]
+                if ids:
+                    on_failed(session, ids, reason, at)
+        events = [_event(row, "outbox.failed", at, reason=reason) for row, reason in failed]
+        events += [_event(row, "outbox.sent", at) for row in outcomes.sent
+                   if row.subject_type and row.subject_type not in SUBJECT_HOOKS]
+        for chunk in _chunks(events, ID_CHUNK):
+            session.execute(insert(Event), chunk)
+    if failed:
+        log.warning("%d outbox rows failed permanently (first: %s)", len(failed), failed[0][1])
+    return len(outcomes.sent) + len(failed) + sum(len(rows) for rows in retry.values())
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential back-off after the `attempts`-th try: 5 s, 10 s, 20 s … capped at 10 min,
+    ±20 % jitter so that rows and workers spread out; never sooner than the server asked."""
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    delay *= random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
+
+
+def _event(row: ClaimedRow, kind: str, at: datetime, *, reason: str | None = None) -> dict[str, Any]:
+    # Bulk-inserted rather than models.event.record() one by one: a drain may fail 100k rows at once.
+    data: dict[str, Any] = {"outbox_id": row.id, "channel": row.channel.value, "attempts": row.attempts}
+    if reason is not None:
+        data["reason"] = reason
+    return {
+        "at": at, "actor_id": None, "kind": kind, "data": data,
+        "subject_type": row.subject_type or "outbox_message",
+        "subject_id": row.subject_id if row.subject_type else row.id,
+    }
+
+
+# -- rate limit ------------------------------------------------------------------------------
+
+def _rate_bucket(runtime: Runtime, channel: OutboxChannel, sender: OutboundChannel, recipient: str,
+                 now: datetime) -> tuple[str, int] | None:
+    """(store key, budget) of the per-minute window this call counts against, or None."""
+    minute = int(now.timestamp() // 60)
+    if channel is OutboxChannel.WECOM:
+        budget = runtime.settings.wecom_rate_per_minute
+        return (f"rate:wecom:{minute}", budget) if budget > 0 else None
+    if channel is OutboxChannel.WEBHOOK:
+        budget = getattr(sender, "rate_per_minute", 0)
+        robot = hashlib.sha256(recipient.encode()).hexdigest()[:12]  # the key is a credential
+        return (f"rate:webhook:{robot}:{minute}", budget) if budget > 0 else None
+    return None
+
+
+def _take(runtime: Runtime, bucket: tuple[str, int]) -> bool:
+    key, budget = bucket
+    # Redis when configured (shared by all processes); the store falls back to process memory.
+    return runtime.store.incr_window(key, 120) <= budget
+
+
+def _next_window(now: datetime) -> datetime:
+    return datetime.fromtimestamp((int(now.timestamp() // 60) + 1) * 60, UTC)
+
+
+# -- loop ------------------------------------------------------------------------------------
+
+def run_worker(runtime: Runtime, stop: threading.Event, *, idle_sleep: float = 1.0, limit: int | None = None) -> None:
+    """Drain until `stop` is set; sleep `idle_sleep` seconds whenever a round finds nothing to do.
+    A failing round (database down…) is logged and retried after the sleep."""
+    senders = build_senders(runtime)
+    while not stop.is_set():
+        try:
+            handled = drain_once(runtime, limit=limit, senders=senders)
+        except Exception:
+            log.exception("outbox drain failed; retrying in %.1fs", idle_sleep)
+            handled = 0
+        if not handled:
+            stop.wait(idle_sleep)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _groups(rows: list[ClaimedRow]) -> Iterator[tuple[tuple[OutboxChannel, str], list[ClaimedRow]]]:
+    groups: dict[tuple[OutboxChannel, str], list[ClaimedRow]] = {}
+    for row in rows:
+        groups.setdefault((row.channel, row.content_key), []).append(row)
+    return iter(groups.items())
+
+
+def _by_reason(items: Iterable[tuple[ClaimedRow, str]]) -> dict[str, list[ClaimedRow]]:
+    grouped: dict[str, list[ClaimedRow]] = defaultdict(list)
+    for row, reason in items:
+        grouped[reason[:1000]].append(row)
+    return grouped
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,374 @@
+"""The fake server's HTTP face: Tencent's URLs under /cgi-bin/, plus /_fake/ for introspection
+and fault injection from other processes (the demo's chat client, benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from fakewx.state import MAX_DUPLICATE_CHECK_INTERVAL, FakeState
+
+MAX_USERS_PER_CALL = 1000  # WeCom: touser "最多支持1000个"; beyond it 40032 (invalid userid list size)
+WECOM_MSGTYPES = frozenset({"text", "image", "voice", "video", "file", "textcard", "news", "mpnews",
+                            "markdown", "miniprogram_notice", "template_card"})
+CALLBACK_CARD_TYPES = frozenset({"button_interaction", "vote_interaction", "multiple_interaction"})
+MP_MSGTYPES = frozenset({"text", "image", "voice", "video", "music", "news", "mpnews", "mpnewsarticle",
+                         "msgmenu", "wxcard", "miniprogrampage"})
+WEBHOOK_MSGTYPES = frozenset({"text", "markdown", "markdown_v2", "image", "news", "file", "voice",
+                              "template_card"})
+
+
+def _error(errcode: int, errmsg: str, **extra: Any) -> Response:
+    # Tencent answers API errors with HTTP 200 and a JSON errcode.
+    return jsonify({"errcode": errcode, "errmsg": f"{errmsg}, hint: [{int(time.time())}-fake]", **extra})
+
+
+def _ok(**extra: Any) -> Response:
+    return jsonify({"errcode": 0, "errmsg": "ok", **extra})
+
+
+def _json_body() -> dict[str, Any] | None:
+    try:
+        data = json.loads(request.get_data() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def create_fake_app(state: FakeState | None = None) -> Flask:
+    """A Flask app speaking the WeCom and MP server APIs over `state` (a new one when None)."""
+    state = state or FakeState()
+    app = Flask("fakewx")
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["fakewx"] = state
+
+    def api(path: str, token_kind: str | None) -> Callable:
+        """Count the request, apply an injected fault, check the access token, then run the view.
+        A delay fault lets the view act and answers late (the client times out, the server acted)."""
+
+        def decorate(view: Callable[[], Response]) -> Callable[[], Response]:
+            @wraps(view)
+            def wrapper() -> Response:
+                with state.lock:
+                    state.requests[path] += 1
+                fault = state.take_fault(path)
+                if fault is not None and fault.http_status is not None:
+                    return Response("fake server error", status=fault.http_status, mimetype="text/plain")
+                if fault is not None and fault.errcode is not None:
+                    extra = {}
+                    if fault.errcode == 81013:
+                        body = _json_body() or {}
+                        extra["invaliduser"] = body.get("touser", "")
+                    return _error(fault.errcode, fault.errmsg or "injected fault", **extra)
+                if token_kind is not None:
+                    errcode, errmsg = state.check_token(token_kind, request.args.get("access_token"))
+                    if errcode:
+                        return _error(errcode, errmsg)
+                response = view()
+                if fault is not None and fault.delay:
+                    time.sleep(fault.delay)
+                return response
+
+            return wrapper
+
+        return decorate
+
+    # -- WeCom -----------------------------------------------------------------------------
+
+    @app.get("/cgi-bin/gettoken")
+    @api("gettoken", None)
+    def wecom_gettoken() -> Response:
+        corp_id = request.args.get("corpid", "")
+        secret = request.args.get("corpsecret", "")
+        if not corp_id:
+            return _error(41002, "corpid missing")
+        if not secret:
+            return _error(41004, "corpsecret missing")
+        errcode, value = state.issue_token("wecom", corp_id, secret)
+        if errcode:
+            return _error(errcode, value)
+        return _ok(access_token=value, expires_in=state.token_ttl)
+
+    @app.post("/cgi-bin/message/send")
+    @api("message/send", "wecom")
+    def wecom_message_send() -> Response:
+        body = _json_body()
+        if body is None:
+            return _error(40035, "invalid parameter, body is not a JSON object")
+        if not str(body.get("agentid", "")).isdigit():
+            return _error(40056, "invalid agentid")
+        msgtype = body.get("msgtype")
+        if msgtype not in WECOM_MSGTYPES:
+            return _error(40008, "invalid message type")
+        problem = _check_wecom_content(msgtype, body.get(msgtype))
+        if problem:
+            return _error(*problem)
+        users = [u for u in str(body.get("touser") or "").split("|") if u]
+        if "@all" in users:
+            return _error(40058, "invalid parameter, the fake server does not send to @all")
+        if len(users) > MAX_USERS_PER_CALL:
+            return _error(40032, f"invalid userid list size, at most {MAX_USERS_PER_CALL} userids")
+        invalid = state.unknown(users)
+        valid = [u for u in users if u not in set(invalid)] if invalid else users
+        if not valid:
+            return _error(81013, "user & party & tag all invalid", invaliduser="|".join(invalid))
+        interval = None
+        if body.get("enable_duplicate_check") in (1, "1", True):
+            try:
+                interval = min(float(body.get("duplicate_check_interval", 1800)), MAX_DUPLICATE_CHECK_INTERVAL)
+            except (TypeError, ValueError):
+                return _error(40058, "invalid parameter duplicate_check_interval")
+        state.deliver("message/send", body, valid, msgtype=msgtype, duplicate_check_interval=interval)
+        extra: dict[str, Any] = {
+            "invaliduser": "|".join(invalid), "invalidparty": "", "invalidtag": "", "unlicenseduser": "",
+            "msgid": secrets.token_urlsafe(24),
+        }
+        if msgtype == "template_card" and body["template_card"].get("card_type") in CALLBACK_CARD_TYPES:
+            extra["response_code"] = secrets.token_urlsafe(24)
+        return _ok(**extra)
+
+    @app.post("/cgi-bin/message/update_template_card")
+    @api("message/update_template_card", "wecom")
+    def wecom_update_template_card() -> Response:
+        body = _json_body()
+        if body is None:
+            return _error(40035, "invalid parameter, body is not a JSON object")
+        if not str(body.get("agentid", "")).isdigit():
+            return _error(40056, "invalid agentid")
+        code = body.get("response_code")
+        if not isinstance(code, str) or not code:
+            return _error(40058, "invalid parameter response_code")
+        button = body.get("button")
+        if not (isinstance(button, dict) and button.get("replace_name")) and not isinstance(body.get("template_card"), dict):
+            return _error(40058, "invalid parameter, need button.replace_name or template_card")
+        users = body.get("userids") or []
+        if not isinstance(users, list) or len(users) > MAX_USERS_PER_CALL:
+            return _error(40032, f"invalid userid list size, at most {MAX_USERS_PER_CALL} userids")
+        with state.lock:
+            if code in state.used_response_codes:
+                return _error(40058, "invalid parameter, response_code already used")
+            state.used_response_codes.add(code)
+        invalid = state.unknown(users)
+        valid = [u for u in users if u not in set(invalid)]
+        state.deliver("message/update_template_card", body, valid, msgtype="update_template_card",
+                      counter="card_updates")
+        return _ok(invaliduser=invalid)
+
+    @app.post("/cgi-bin/webhook/send")
+    @api("webhook/send", None)
+    def wecom_webhook_send() -> Response:
+        key = request.args.get("key", "")
+        if not key or (state.webhook_keys is not None and key not in state.webhook_keys):
+            return _error(93000, "invalid webhook url")
+        body = _json_body()
+        if body is None:
+            return _error(40035, "invalid parameter, body is not a JSON object")
+        msgtype = body.get("msgtype")
+        if msgtype not in WEBHOOK_MSGTYPES:
+            return _error(40008, "invalid message type")
+        content = body.get(msgtype)
+        if msgtype in ("text", "markdown", "markdown_v2") and not (isinstance(content, dict) and content.get("content")):
+            return _error(44004, "empty content")
+        state.deliver("webhook/send", body, [f"webhook:{key}"], msgtype=msgtype)
+        return _ok()
+
+    # -- Official Account ------------------------------------------------------------------
+
+    @app.get("/cgi-bin/token")
+    @api("token", None)
+    def mp_token() -> Response:
+        if request.args.get("grant_type") != "client_credential":
+            return _error(40002, "invalid grant_type")
+        app_id = request.args.get("appid", "")
+        secret = request.args.get("secret", "")
+        if not app_id:
+            return _error(41002, "appid missing")
+        if not secret:
+            return _error(41004, "appsecret missing")
+        errcode, value = state.issue_token("mp", app_id, secret)
+        if errcode:
+            return _error(errcode, value)
+        return jsonify({"access_token": value, "expires_in": state.token_ttl})
+
+    @app.post("/cgi-bin/message/custom/send")
+    @api("message/custom/send", "mp")
+    def mp_custom_send() -> Response:
+        body = _json_body()
+        if body is None:
+            return _error(47001, "data format error")
+        openid = body.get("touser")
+        msgtype = body.get("msgtype")
+        if not isinstance(openid, str) or not openid or state.unknown([openid]):
+            return _error(40003, "invalid openid")
+        if msgtype not in MP_MSGTYPES:
+            return _error(40008, "invalid message type")
+        if msgtype == "text" and not (body.get("text") or {}).get("content"):
+            return _error(44004, "empty content")
+        state.deliver("message/custom/send", body, [openid], msgtype=msgtype)
+        return _ok()
+
+    @app.post("/cgi-bin/message/template/send")
+    @api("message/template/send", "mp")
+    def mp_template_send() -> Response:
+        body = _json_body()
+        if body is None:
+            return _error(47001, "data format error")
+        openid = body.get("touser")
+        if not isinstance(openid, str) or not openid or state.unknown([openid]):
+            return _error(40003, "invalid openid")
+        if not body.get("template_id"):
+            return _error(40037, "invalid template_id")
+        state.deliver("message/template/send", body, [openid], msgtype="template")
+        return _ok(msgid=int(time.time() * 1000))
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @app.get("/_fake/messages")
+    def fake_messages() -> Response:
+        user = request.args.get("touser", "")
+        try:
+            after = int(request.args.get("after", "0") or 0)
+        except ValueError:
+            after = 0
+        return jsonify(state.messages_for(user, after))
+
+    @app.get("/_fake/stats")
+    def fake_stats() -> Response:
+        return jsonify(state.stats())
+
+    @app.post("/_fake/reset")
+    def fake_reset() -> Response:
+        state.reset()
+        return jsonify({"ok": True})
+
+    @app.post("/_fake/expire_tokens")
+    def fake_expire_tokens() -> Response:
+        state.expire_tokens()
+        return jsonify({"ok": True})
+
+    @app.post("/_fake/fail")
+    def fake_fail() -> Response:
+        """{"path": "message/send", "errcode": 45009 | "http_status": 500 | "delay": 3.0, "times": 1}"""
+        spec = _json_body() or {}
+        path = spec.get("path")
+        times = int(spec.get("times", 1))
+        try:
+            if not isinstance(path, str) or not path:
+                raise ValueError("path is required")
+            if spec.get("delay") is not None:
+                state.delay_next(path, float(spec["delay"]), times=times)
+            else:
+                state.fail_next(path, errcode=spec.get("errcode"), errmsg=spec.get("errmsg"),
+                                http_status=spec.get("http_status"), times=times)
+        except (TypeError, ValueError) as exc:
+            return Response(json.dumps({"ok": False, "error": str(exc)}), status=400, mimetype="application/json")
+        return jsonify({"ok": True})
+
+    @app.post("/_fake/config")
+    def fake_config() -> Response:
+        """{"known_users": [...] | null, "duplicate_check": bool}"""
+        spec = _json_body() or {}
+        if "known_users" in spec:
+            state.set_known_users(spec["known_users"])
+        if "duplicate_check" in spec:
+            state.duplicate_check = bool(spec["duplicate_check"])
+        return jsonify({"ok": True})
+
+    return app
+
+
+def _check_wecom_content(msgtype: str, content: Any) -> tuple[int, str] | None:
+    if not isinstance(content, dict):
+        return 40058, f"invalid parameter, {msgtype} missing"
+    if msgtype in ("text", "markdown") and not content.get("content"):
+        return 44004, "empty content"
+    if msgtype == "textcard" and not (content.get("title") and content.get("description") and content.get("url")):
+        return 40058, "invalid parameter, textcard needs title, description and url"
+    if msgtype == "template_card":
+        card_type = content.get("card_type")
+        if card_type not in {"text_notice", "news_notice", *CALLBACK_CARD_TYPES}:
+            return 40058, "invalid parameter card_type"
+        if card_type in CALLBACK_CARD_TYPES and not content.get("task_id"):
+            return 40058, "invalid parameter, task_id required"
+        if card_type == "button_interaction":
+            buttons = content.get("button_list")
+            if not isinstance(buttons, list) or not 1 <= len(buttons) <= 6:
+                return 40058, "invalid parameter, button_list needs 1 to 6 buttons"
+            for button in buttons:
+                if not isinstance(button, dict) or not button.get("text"):
+                    return 40058, "invalid parameter, button text missing"
+                if button.get("type", 0) == 0 and not button.get("key"):
+                    return 40058, "invalid parameter, button key missing"
+        if not (content.get("main_title") or {}).get("title") and not content.get("sub_title_text"):
+            return 40058, "invalid parameter, main_title.title missing"
+    return None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: benchmarks make tens of thousands of requests."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class FakeServer:
+    """The fake running on 127.0.0.1 in a background thread; started on construction.
+
+        with FakeServer() as fake:
+            settings = replace(settings, wecom=replace(WECOM, api_base=fake.base_url))
+            fake.state.fail_next("message/send", errcode=45009)
+    """
+
+    def __init__(self, state: FakeState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = state or FakeState()
+        self.app = create_fake_app(self.state)
+        self.host = host
+        self._server = make_server(host, port, self.app, threaded=True, request_handler=_QuietHandler)
+        self.port: int = self._server.server_port
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What WECOM_API_BASE / MP_API_BASE should be set to."""
+        return f"{self.root_url}/cgi-bin/"
+
+    def start(self) -> None:
+        """Serve in a daemon thread (idempotent)."""
+        if self._thread is None:
+            # A short poll interval: stop() returns in milliseconds, not half a second.
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"fakewx:{self.port}", daemon=True)
+            self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C in `python -m fakewx`)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FakeServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

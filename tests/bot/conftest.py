@@ -1,0 +1,31 @@
+"""Outbound fixtures: a runtime whose WeCom/MP API base points at a running fake server."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from tests.conftest import MP, WECOM
+from tests.fakewx.conftest import fake_wechat  # noqa: F401  (re-exported fixture)
+
+
+@pytest.fixture
+def wechat_settings(settings, fake_wechat):  # noqa: F811
+    return settings.with_overrides(
+        wecom=replace(WECOM, api_base=fake_wechat.base_url),
+        mp=replace(MP, api_base=fake_wechat.base_url),
+        http_timeout_seconds=1.0,
+    )
+
+
+@pytest.fixture
+def wechat_runtime(wechat_settings, clock):
+    from bot.runtime import Runtime
+
+    runtime = Runtime.build(wechat_settings, clock=clock)
+    if hasattr(runtime.store, "prefix"):
+        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"  # isolate tests sharing one Redis
+    yield runtime
+    runtime.db.dispose()
