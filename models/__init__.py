@@ -1,7 +1,7 @@
 """SQLAlchemy 2.0 models, one module per aggregate. Importing this package registers every table."""
 
 from models.base import Base, Database, UTCDateTime, utcnow
-from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
+from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
 from models.event import Event, record
 from models.identity import BindingAttempt, BindingCode, Channel, ChannelIdentity
 from models.inbound import InboundReceipt
@@ -20,6 +20,7 @@ __all__ = [
     "DeliveryRole",
     "DeliveryStatus",
     "Directive",
+    "DirectiveKind",
     "Event",
     "InboundReceipt",
     "Liaison",

@@ -50,10 +50,20 @@ class DeliveryRole(StrEnum):
     COPY = "copy"  # 抄送: a secretary of an intermediate organisation, who watches progress
 
 
+class DirectiveKind(StrEnum):
+    DIRECTIVE = "directive"  # a task to acknowledge (收到) and report done (完成)
+    STUDY = "study"  # study material to confirm (已学), with an optional reflection
+
+
 class Directive(Base):
+    """Anything pushed straight to every member beneath an organisation and tracked per person."""
+
     __tablename__ = "directive"
 
     id: Mapped[int] = mapped_column(primary_key=True)  # the 编号 people type
+    kind: Mapped[DirectiveKind] = mapped_column(str_enum(DirectiveKind, 12), default=DirectiveKind.DIRECTIVE,
+                                                server_default=DirectiveKind.DIRECTIVE.value)
+    link: Mapped[str | None] = mapped_column(String(1000))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     title: Mapped[str] = mapped_column(String(200))
@@ -159,13 +169,15 @@ def issue(
     deadline: datetime | None,
     now: datetime,
     render: callable,
+    kind: DirectiveKind = DirectiveKind.DIRECTIVE,
+    link: str | None = None,
 ) -> Directive:
     """Create the directive, its deliveries and their outbox rows in one transaction, in bulk.
 
     `render(directive, role, channel)` gives the neutral payload for one kind of recipient; the
     content is the same for everyone of a kind, so the worker can send it in large batches."""
     directive = Directive(organisation_id=org.id, issuer_id=issuer.id, title=title, body=body,
-                          deadline=deadline, created_at=now)
+                          deadline=deadline, created_at=now, kind=kind, link=link)
     session.add(directive)
     session.flush()
     # The issuer needs no copy of their own directive.
@@ -201,7 +213,7 @@ def issue(
                 attempts=0, next_attempt_at=now, created_at=now, subject_type="directive", subject_id=directive.id,
             ))
     unreachable = sum(1 for row in delivery_rows if row["channel"] is None)
-    record(session, "directive.issued", actor=issuer, subject=directive, at=now,
+    record(session, f"{kind.value}.issued", actor=issuer, subject=directive, at=now,
            data={"organisation": org.path, "title": title, "deadline": deadline.isoformat() if deadline else None,
                  "recipients": directive.recipient_count, "copies": len(recipients) - directive.recipient_count,
                  "unreachable": unreachable})
@@ -308,7 +320,8 @@ def complete(session: Session, directive: Directive, person: Person, *, at: date
     delivery.completed_at = at
     delivery.note = note or None
     delivery.status = DeliveryStatus.COMPLETED
-    record(session, "delivery.completed", actor=person, subject=delivery, at=at,
+    kind = "study.confirmed" if directive.kind is DirectiveKind.STUDY else "delivery.completed"
+    record(session, kind, actor=person, subject=delivery, at=at,
            data={"directive_id": directive.id, "note": note or ""})
     return AckResult.ACKNOWLEDGED, delivery
 
