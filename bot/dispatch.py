@@ -47,10 +47,19 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
             reply = route(msg, ctx)
             receipt.reply_text = reply.text if reply else ""
     except IntegrityError:
-        log.info("duplicate callback %s:%s (database backstop)", msg.channel.value, msg.dedupe_key)
         with runtime.db.session() as session:
             earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
-        text = earlier.reply_text if earlier else ""
+        if earlier is None:
+            # Not a retry: a constraint in the handler's own writes failed. Same path as any
+            # other failure, so the claim is released and WeChat's retry is processed afresh.
+            log.exception("handler failed for %s message %s from %s", msg.channel.value, msg.dedupe_key, msg.sender)
+            if claimed:
+                runtime.store.delete(key)
+            return ERROR_REPLY
+        log.info("duplicate callback %s:%s (database backstop)", msg.channel.value, msg.dedupe_key)
+        text = earlier.reply_text or ""
+        if claimed:
+            runtime.store.set(key, DONE + text, CLAIM_TTL_SECONDS)
         return Reply(text) if text else None
     except Exception:
         # The one error path: log with the message id, release the claim, answer politely.

@@ -82,18 +82,25 @@ class Route:
         first, _, rest = text.partition("\n")
         for word in self.words:
             if first == word or (first.startswith(word) and _is_boundary(first[len(word):])):
-                return Command(word=word, args=first[len(word):].strip(" ,，、:：;；"), body=rest)
+                args = first[len(word):]
+                args = "" if _only_closing(args) else args.strip(" ,，、:：;；")
+                return Command(word=word, args=args, body=rest)
         return None
 
 
 def _is_boundary(rest: str) -> bool:
-    """`收到 3`, `收到3`, `收到#3` match 收到; `收到了吗` does not."""
-    return bool(rest) and (rest[0] in " ,，、:：;；#＃" or rest[0].isdigit())
+    """`收到 3`, `收到3`, `收到#3`, `收到！` match 收到; `收到了吗` does not."""
+    return bool(rest) and (rest[0] in " ,，、:：;；#＃" or rest[0].isdigit() or _only_closing(rest))
+
+
+def _only_closing(rest: str) -> bool:
+    """Nothing but closing punctuation, as people end `收到。` / `收到！`; `?` is a question, not this."""
+    return bool(rest) and not rest.strip("。.!！~～ ")
 
 
 def build_routes() -> list[Route]:
     # Imported here so that importing the router has no side effects on handler modules.
-    from handlers import ack, binding, broadcast, help, todo, welcome
+    from handlers import ack, binding, broadcast, help, study, todo, welcome
 
     return [
         Route("subscribe", (), welcome.handle_subscribe, audience=everyone, event="subscribe"),
@@ -109,6 +116,13 @@ def build_routes() -> list[Route]:
               usage="进度 编号 — 查看通知的逐级确认情况"),
         Route("nudge", ("催办",), broadcast.handle_nudge, audience=secretaries,
               usage="催办 编号 — 提醒尚未确认的同志"),
+        # 学习资料 and 学习进度 before 学习: first match wins and both begin with 学习.
+        Route("study_assign", ("学习资料",), study.handle_assign, audience=secretaries,
+              usage="学习资料 标题 链接 截止 时间 — 给下属各支部党员布置学习"),
+        Route("study_progress", ("学习进度",), study.handle_progress, audience=secretaries_or_liaisons,
+              usage="学习进度 编号 — 查看学习完成情况"),
+        Route("study_list", ("学习",), study.handle_list, usage="学习 — 查看待完成的学习"),
+        Route("study_confirm", ("已学",), study.handle_confirm, usage="已学 编号 [心得] — 确认学完"),
         # 绑定码 before 绑定: first match wins and 绑定码 begins with 绑定.
         Route("binding_code", ("绑定码",), binding.handle_issue, audience=secretaries,
               usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),

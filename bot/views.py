@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, Response, abort, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from sqlalchemy import text
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -28,6 +28,15 @@ def _plain(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
 
+def _body() -> bytes:
+    """The request body. Werkzeug cuts a streamed (chunked) body off silently at MAX_CONTENT_LENGTH,
+    so one that reaches the limit may be longer: refused like a declared long one."""
+    data = request.get_data(cache=False)
+    if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        raise RequestEntityTooLarge()
+    return data
+
+
 def _refuse(exc: CallbackError) -> Response:
     log.warning("refused %s %s: %s", request.method, request.path, exc.reason)
     return _plain("", exc.status)
@@ -46,7 +55,7 @@ def wecom_callback():
     channel = _channel(Channel.WECOM)
     runtime = current_runtime()
     try:
-        msg = channel.parse(request.args, request.get_data(cache=False), runtime.now())
+        msg = channel.parse(request.args, _body(), runtime.now())
     except CallbackError as exc:
         return _refuse(exc)
     reply = dispatch(runtime, msg)
@@ -66,7 +75,7 @@ def mp_callback():
     channel = _channel(Channel.MP)
     runtime = current_runtime()
     try:
-        msg = channel.parse(request.args, request.get_data(cache=False), runtime.now())
+        msg = channel.parse(request.args, _body(), runtime.now())
     except CallbackError as exc:
         return _refuse(exc)
     reply = dispatch(runtime, msg)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.context import Context
 from bot.messages import Reply
 from bot.router import Command
-from models.directive import AckResult, Delivery, DeliveryRole, Directive, acknowledge, complete
+from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, acknowledge, complete
 from models.identity import Channel
 from models.outbox import OutboxChannel, enqueue
 
@@ -16,7 +16,7 @@ def _unacknowledged(ctx: Context) -> list[Directive]:
     return list(ctx.session.scalars(
         select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
         .where(Delivery.person_id == ctx.person.id, Delivery.role == DeliveryRole.TASK,
-               Delivery.acknowledged_at.is_(None))
+               Directive.kind == DirectiveKind.DIRECTIVE, Delivery.acknowledged_at.is_(None))
         .order_by(Directive.id)
     ))
 
@@ -50,22 +50,35 @@ def _ack_reply(ctx: Context, directive: Directive, *, via: str) -> Reply:
 
 
 def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
-    """The 收到 button on a WeCom template card: acknowledge and update the card."""
-    key = cmd.args or ""
-    if not key.startswith("ack:") or not key[4:].isdigit():
-        return None
-    directive = ctx.session.get(Directive, int(key[4:]))
-    if directive is None:
-        return None
-    reply = _ack_reply(ctx, directive, via="button")
+    """A button on a WeCom template card: the key says what it is (`ack:12`, `study:12`, …)."""
+    from handlers import study
+
+    prefix, _, arg = (cmd.args or "").partition(":")
+    if prefix == "ack" and arg.isdigit():
+        directive = ctx.session.get(Directive, int(arg))
+        if directive is None:
+            return None
+        reply = _ack_reply(ctx, directive, via="button")
+        _update_card(ctx, directive, "已确认", "acknowledged_at")
+        return reply
+    if prefix == "study" and arg.isdigit():
+        reply = study.handle_card_tap(arg, ctx)
+        if reply is not None:
+            _update_card(ctx, ctx.session.get(Directive, int(arg)), "已学", "completed_at")
+        return reply
+    return None
+
+
+def _update_card(ctx: Context, directive: Directive, label: str, field: str) -> None:
+    """Grey the tapped button out with the recorded time (WeCom allows one update per tap)."""
     delivery = ctx.session.scalar(select(Delivery).where(Delivery.directive_id == directive.id,
                                                          Delivery.person_id == ctx.person.id))
-    if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and delivery and delivery.acknowledged_at:
+    at = getattr(delivery, field) if delivery else None
+    if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and at:
         enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
                 {"type": "card_update", "response_code": ctx.msg.response_code,
-                 "replace_text": f"已确认 {ctx.fmt(delivery.acknowledged_at)}"},
+                 "replace_text": f"{label} {ctx.fmt(at)}"},
                 person_id=ctx.person.id, at=ctx.now, subject_type="delivery", subject_id=delivery.id)
-    return reply
 
 
 def handle_complete(cmd: Command, ctx: Context) -> Reply:
@@ -91,6 +104,6 @@ def todo_source(session, person, now):
     rows = session.scalars(
         select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
         .where(Delivery.person_id == person.id, Delivery.role == DeliveryRole.TASK,
-               Delivery.acknowledged_at.is_(None))
+               Directive.kind == DirectiveKind.DIRECTIVE, Delivery.acknowledged_at.is_(None))
     )
     return [TodoItem("通知", d.id, d.title, d.deadline, f"收到 {d.id}") for d in rows]

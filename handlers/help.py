@@ -8,7 +8,11 @@ from bot.messages import Reply
 
 def handle(_cmd, ctx: Context) -> Reply:
     from bot.router import routes
+    from handlers import welcome
 
+    if ctx.person is None:
+        # Someone the roster does not know (yet) can do nothing but get access: say how.
+        return welcome.unknown_person(ctx)
     lines = [r.usage for r in routes() if r.usage and r.audience(ctx.person, ctx)]
     name = ctx.person.name if ctx.person else "您"
     roles = _role_line(ctx)

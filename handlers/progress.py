@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.context import Context
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
@@ -14,6 +14,7 @@ from models.org import BRANCH_KINDS, Organisation, subtree
 from models.person import Person
 
 NAMES_SHOWN = 20
+UNREACHED = (DeliveryStatus.UNREACHABLE, DeliveryStatus.FAILED)
 
 
 @dataclass
@@ -24,17 +25,6 @@ class Tally:
     unreachable: list[str] = field(default_factory=list)
     first_ack: datetime | None = None
     last_ack: datetime | None = None
-
-    def add(self, name: str, status: DeliveryStatus, acked_at: datetime | None) -> None:
-        self.total += 1
-        if acked_at is not None:
-            self.acked += 1
-            self.first_ack = acked_at if self.first_ack is None else min(self.first_ack, acked_at)
-            self.last_ack = acked_at if self.last_ack is None else max(self.last_ack, acked_at)
-        elif status in (DeliveryStatus.UNREACHABLE, DeliveryStatus.FAILED):
-            self.unreachable.append(name)
-        else:
-            self.pending.append(name)
 
     def merge(self, other: Tally) -> None:
         self.total += other.total
@@ -47,14 +37,20 @@ class Tally:
                 self.last_ack = at if self.last_ack is None else max(self.last_ack, at)
 
 
-def progress_report(ctx: Context, directive: Directive, scopes: list[Organisation]) -> str:
-    """First line exactly `已确认 A/B` over the scopes; then each scope level by level."""
-    sections = [_tree_lines(ctx, directive, scope) for scope in scopes]
+LABELS = {"acknowledged": ("已确认", "未确认", "确认"), "completed": ("已学", "未学", "学完")}
+
+
+def progress_report(ctx: Context, directive: Directive, scopes: list[Organisation],
+                    metric: str = "acknowledged") -> str:
+    """First line exactly `已确认 A/B` (`已学 A/B` for study) over the scopes; then each scope
+    level by level: organisation → sub-organisations → branches."""
+    done_label = LABELS[metric][0]
+    sections = [_tree_lines(ctx, directive, scope, metric) for scope in scopes]
     acked = sum(whole.acked for whole, _ in sections)
     total = sum(whole.total for whole, _ in sections)
     due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
     lines = [
-        f"已确认 {acked}/{total}",
+        f"{done_label} {acked}/{total}",
         f"#{directive.id}「{directive.title}」{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}",
     ]
     for _, section in sections:
@@ -62,19 +58,31 @@ def progress_report(ctx: Context, directive: Directive, scopes: list[Organisatio
     return "\n".join(lines)
 
 
-def _tree_lines(ctx: Context, directive: Directive, scope: Organisation) -> tuple[Tally, list[str]]:
+def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric: str) -> tuple[Tally, list[str]]:
     orgs = subtree(ctx.session, scope)
     by_id = {o.id: o for o in orgs}
     tallies: dict[int, Tally] = defaultdict(Tally)
+    tasks = (Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK)
+    # Counts and first/last acknowledgement per organisation come from the database; only the
+    # people still to name (not acknowledged) are fetched row by row, in name order.
+    for org_id, total, acked, first_ack, last_ack in ctx.session.execute(
+        select(Delivery.organisation_id, func.count(), func.count(Delivery.acknowledged_at),
+               func.min(Delivery.acknowledged_at), func.max(Delivery.acknowledged_at))
+        .where(*tasks).group_by(Delivery.organisation_id)
+    ):
+        if org_id in by_id:
+            t = tallies[org_id]
+            t.total, t.acked, t.first_ack, t.last_ack = total, acked, first_ack, last_ack
     rows = ctx.session.execute(
-        select(Delivery.organisation_id, Delivery.status, Delivery.acknowledged_at, Person.name)
+        select(Delivery.organisation_id, Delivery.status, Person.name)
         .join(Person, Person.id == Delivery.person_id)
-        .where(Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK)
+        .where(*tasks, Delivery.acknowledged_at.is_(None))
         .order_by(Person.name)
     )
-    for org_id, status, acked_at, name in rows:
+    for org_id, status, name in rows:
         if org_id in by_id:
-            tallies[org_id].add(name, status, acked_at)
+            t = tallies[org_id]
+            (t.unreachable if status in UNREACHED else t.pending).append(name)
 
     # Roll branch tallies up the tree, deepest first.
     totals: dict[int, Tally] = {o.id: Tally() for o in orgs}
@@ -88,23 +96,24 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation) -> tupl
         t = totals[o.id]
         if t.total == 0:
             continue
-        line = f"{'  ' * (o.depth - scope.depth)}{o.name}：已确认 {t.acked}/{t.total}"
+        line = f"{'  ' * (o.depth - scope.depth)}{o.name}：{LABELS[metric][0]} {t.acked}/{t.total}"
         if o.kind in BRANCH_KINDS:
-            line += _branch_detail(directive, t)
+            line += _branch_detail(directive, t, metric)
         lines.append(line)
     return totals[scope.id], lines
 
 
-def _branch_detail(directive: Directive, t: Tally) -> str:
+def _branch_detail(directive: Directive, t: Tally, metric: str) -> str:
+    _, pending, verb = LABELS[metric]
     parts = []
     if t.pending:
-        parts.append("未确认：" + _names(t.pending))
+        parts.append(f"{pending}：" + _names(t.pending))
     if t.unreachable:
         parts.append("无法送达：" + _names(t.unreachable))
     if t.first_ack is not None:
-        parts.append(f"首位确认用时 {_span(t.first_ack - directive.created_at)}")
+        parts.append(f"首位{verb}用时 {_span(t.first_ack - directive.created_at)}")
         if t.acked == t.total:
-            parts.append(f"全部确认用时 {_span(t.last_ack - directive.created_at)}")
+            parts.append(f"全部{verb}用时 {_span(t.last_ack - directive.created_at)}")
     return ("；" + "；".join(parts)) if parts else ""
 
 

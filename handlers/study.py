@@ -1,0 +1,144 @@
+"""学习资料 / 学习 / 已学 / 学习进度: study material assigned through the directive machinery."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.context import Context
+from bot.messages import Reply
+from bot.router import Command
+from bot.timeparse import TimeParseError, parse_future_time
+from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, complete, issue
+from models.outbox import OutboxChannel, text_payload
+
+USAGE = "格式：学习资料 标题 链接 截止 时间，例如：学习资料 党章第一章 https://example.cn/a 截止 12月5日"
+_URL = re.compile(r"https?://\S+")
+
+
+def handle_assign(cmd: Command, ctx: Context) -> Reply:
+    text = " ".join([cmd.args, *cmd.body.split("\n")]).strip()
+    url = _URL.search(text)
+    if url is None:
+        return Reply(f"未布置：缺少学习资料链接。\n{USAGE}")
+    title = text[: url.start()].strip()
+    rest = text[url.end():].strip()
+    if not title:
+        return Reply(f"未布置：缺少标题。\n{USAGE}")
+    deadline = None
+    if rest:
+        if not rest.startswith("截止"):
+            return Reply(f"未布置：链接后面只能写「截止 时间」。\n{USAGE}")
+        try:
+            deadline = parse_future_time(rest[2:].strip(" :："), now=ctx.now, tz=ctx.settings.tz)
+        except TimeParseError as exc:
+            return Reply(f"未布置：截止时间有误，{exc}。")
+    org = min(ctx.person.led_organisations(), key=lambda o: (o.depth, o.path))
+    item = issue(ctx.session, org=org, issuer=ctx.person, title=title[:200], body="", deadline=deadline,
+                 now=ctx.now, render=lambda d, role, channel: render_push(d, role, channel, ctx),
+                 kind=DirectiveKind.STUDY, link=url.group(0))
+    due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
+    return Reply(f"已布置学习 #{item.id}，推送 {item.recipient_count} 人{due}。发送「学习进度 {item.id}」查看完成情况。")
+
+
+def render_push(item: Directive, role: DeliveryRole, channel: str, ctx: Context) -> dict:
+    due = f"截止：{ctx.fmt(item.deadline)}" if item.deadline else "无截止时间"
+    org = item.organisation.name if item.organisation else ""
+    if channel == OutboxChannel.WEBHOOK.value:
+        return {"type": "markdown", "text": f"**{org}布置学习 #{item.id}：{item.title}**\n[学习资料]({item.link})\n{due}"}
+    if role is DeliveryRole.COPY:
+        return text_payload(f"【抄送】{org}布置学习 #{item.id}「{item.title}」，已直达各支部党员。{due}\n"
+                            f"发送「学习进度 {item.id}」查看完成情况。")
+    if channel == OutboxChannel.WECOM.value:
+        return {
+            "type": "card",
+            "title": f"学习 #{item.id} {item.title}",
+            "description": f"{org}布置 · {due}\n学完后点「已学」，或回复「已学 {item.id} 心得」。",
+            "task_id": f"study-{item.id}",
+            "url": item.link,
+            "buttons": [{"key": f"study:{item.id}", "text": "已学"}],
+        }
+    return text_payload(f"【{org}】学习 #{item.id} {item.title}\n{item.link}\n{due}\n学完后回复「已学 {item.id} 心得」。")
+
+
+def _open_items(ctx: Context) -> list[tuple[Directive, Delivery]]:
+    return list(ctx.session.execute(
+        select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
+        .where(Delivery.person_id == ctx.person.id, Delivery.role == DeliveryRole.TASK,
+               Directive.kind == DirectiveKind.STUDY, Delivery.completed_at.is_(None))
+        .order_by(Directive.deadline.is_(None), Directive.deadline, Directive.id)
+    ).all())
+
+
+def handle_list(_cmd: Command, ctx: Context) -> Reply:
+    items = _open_items(ctx)
+    if not items:
+        return Reply("您目前没有待完成的学习。")
+    lines = [f"您有 {len(items)} 项学习待完成："]
+    for item, _ in items:
+        due = f"，截止 {ctx.fmt(item.deadline)}" if item.deadline else ""
+        lines.append(f"· #{item.id} {item.title}{due}\n  {item.link}")
+    lines.append("学完后回复「已学 编号 心得」，心得可不写。")
+    return Reply("\n".join(lines))
+
+
+def handle_confirm(cmd: Command, ctx: Context) -> Reply:
+    number, _, reflection = cmd.args.partition(" ")
+    number = number.lstrip("#")
+    if not number.isdigit():
+        items = _open_items(ctx)
+        if len(items) != 1 or number:
+            return Reply("请写明编号，例如：已学 12 很有收获。发送「学习」查看待完成的学习。")
+        item = items[0][0]
+        reflection = cmd.args
+    else:
+        item = ctx.session.get(Directive, int(number))
+        if item is None or item.kind is not DirectiveKind.STUDY:
+            return Reply(f"没有编号为 #{number} 的学习资料。发送「学习」查看待完成的学习。")
+    return _confirm(ctx, item, reflection.strip())
+
+
+def _confirm(ctx: Context, item: Directive, reflection: str) -> Reply:
+    result, delivery = complete(ctx.session, item, ctx.person, at=ctx.now, note=reflection)
+    if result is AckResult.NOT_RECIPIENT:
+        return Reply(f"学习 #{item.id} 不是布置给您的。")
+    if result is AckResult.ALREADY:
+        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 确认学完 #{item.id}「{item.title}」。")
+    late = "（已过截止时间）" if delivery.late else ""
+    noted = "，心得已记录" if delivery.note else ""
+    return Reply(f"已确认学完 #{item.id}「{item.title}」，时间 {ctx.fmt(ctx.now)}{late}{noted}。")
+
+
+def handle_card_tap(key: str, ctx: Context) -> Reply | None:
+    item = ctx.session.get(Directive, int(key)) if key.isdigit() else None
+    if item is None or item.kind is not DirectiveKind.STUDY:
+        return None
+    return _confirm(ctx, item, "")
+
+
+def handle_progress(cmd: Command, ctx: Context) -> Reply:
+    from handlers.broadcast import _visible_scopes
+    from handlers.progress import progress_report
+
+    args = cmd.arg_list
+    if not args or not args[0].isdigit():
+        return Reply("请写明编号，例如：学习进度 12")
+    item = ctx.session.get(Directive, int(args[0]))
+    if item is None or item.kind is not DirectiveKind.STUDY:
+        return Reply(f"没有编号为 #{args[0]} 的学习资料。")
+    scopes = _visible_scopes(ctx, item)
+    if not scopes:
+        return Reply(f"您无权查看学习 #{item.id} 的进度。")
+    return Reply(progress_report(ctx, item, scopes, metric="completed"))
+
+
+def todo_source(session, person, now):
+    from handlers.todo import TodoItem
+
+    rows = session.scalars(
+        select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
+        .where(Delivery.person_id == person.id, Delivery.role == DeliveryRole.TASK,
+               Directive.kind == DirectiveKind.STUDY, Delivery.completed_at.is_(None))
+    )
+    return [TodoItem("学习", d.id, d.title, d.deadline, f"已学 {d.id}") for d in rows]
