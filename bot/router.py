@@ -25,15 +25,27 @@ def normalise(text: str) -> str:
 
 @dataclass(frozen=True)
 class Command:
-    """A matched command: its keyword and the argument text after it (first line and the rest)."""
+    """A matched command: its keyword and the argument text after it (first line and the rest).
+
+    `args` is normalised (half-width digits and punctuation) for numbers and codes; `text` is the
+    argument as typed and `body` the lines after the first as typed, for titles and free text."""
 
     word: str
     args: str
-    body: str = ""  # lines after the first, for multi-line commands like 发布
+    body: str = ""  # lines after the first, as typed, for multi-line commands like 发布
+    text: str = ""  # the first line's argument as typed
 
     @property
     def arg_list(self) -> list[str]:
         return [a for a in _SEPARATORS.split(self.args) if a]
+
+    @property
+    def free_text(self) -> str:
+        return self.text or self.args
+
+    def after_number(self) -> str:
+        """The argument as typed, without a leading 编号 (for notes and reflections)."""
+        return _LEADING_NUMBER.sub("", self.free_text, count=1).strip()
 
 
 Audience = Callable[[Person | None, Context], bool]
@@ -79,13 +91,27 @@ class Route:
             return None
         if msg.kind is not InboundKind.TEXT:
             return None
-        first, _, rest = text.partition("\n")
+        first = text.partition("\n")[0]
         for word in self.words:
             if first == word or (first.startswith(word) and _is_boundary(first[len(word):])):
                 args = first[len(word):]
                 args = "" if _only_closing(args) else args.strip(" ,，、:：;；")
-                return Command(word=word, args=args, body=rest)
+                raw_first, raw_body = _as_typed(msg.text)
+                raw_args = raw_first[len(word):] if raw_first.startswith(word) else ""
+                raw_args = "" if not args else raw_args.strip(_TRIM)
+                return Command(word=word, args=args, body=raw_body, text=raw_args)
         return None
+
+
+_LEADING_NUMBER = re.compile(r"^[#＃]?[0-9０-９]+[\s\u3000,，、:：;；]*")
+_TRIM = " \t\u3000\u00a0,，、:：;；"
+
+
+def _as_typed(text: str) -> tuple[str, str]:
+    """The first non-empty line and the following non-empty lines, trimmed but otherwise as typed."""
+    lines = [line.strip(" \t\u3000\u00a0") for line in (text or "").splitlines()]
+    lines = [line for line in lines if line]
+    return (lines[0] if lines else ""), "\n".join(lines[1:])
 
 
 def _is_boundary(rest: str) -> bool:

@@ -82,13 +82,13 @@ def _update_card(ctx: Context, directive: Directive, label: str, field: str) -> 
 
 
 def handle_complete(cmd: Command, ctx: Context) -> Reply:
-    number, _, note = cmd.args.partition(" ")
-    if not number.strip().lstrip("#").isdigit():
+    args = cmd.arg_list
+    if not args or not args[0].isdigit():
         return Reply("请写明编号，例如：完成 12 已组织学习并上报")
-    directive = ctx.session.get(Directive, int(number.strip().lstrip("#")))
+    directive = ctx.session.get(Directive, int(args[0]))
     if directive is None:
-        return Reply(f"没有编号为 #{number.strip()} 的通知。")
-    result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=note.strip())
+        return Reply(f"没有编号为 #{args[0]} 的通知。")
+    result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=cmd.after_number())
     if result is AckResult.NOT_RECIPIENT:
         return Reply(f"#{directive.id} 不是发给您的任务。")
     if result is AckResult.ALREADY:

@@ -18,11 +18,11 @@ USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（
 
 
 def handle_publish(cmd: Command, ctx: Context) -> Reply:
-    title = cmd.args.strip()
+    title = cmd.free_text.strip()
     lines = [line for line in cmd.body.split("\n") if line.strip()]
     deadline = None
     if lines and lines[-1].startswith("截止"):
-        when = lines.pop()[2:].strip(" :：")
+        when = lines.pop()[2:].strip(" :：\u3000")
         try:
             deadline = parse_future_time(when, now=ctx.now, tz=ctx.settings.tz)
         except TimeParseError as exc:

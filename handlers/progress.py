@@ -92,7 +92,7 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
             totals[o.parent_id].merge(totals[o.id])
 
     lines = []
-    for o in orgs:
+    for o in sorted(orgs, key=lambda o: o.path.split("/")):  # depth-first: each branch under its parent
         t = totals[o.id]
         if t.total == 0:
             continue

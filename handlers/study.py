@@ -18,7 +18,7 @@ _URL = re.compile(r"https?://\S+")
 
 
 def handle_assign(cmd: Command, ctx: Context) -> Reply:
-    text = " ".join([cmd.args, *cmd.body.split("\n")]).strip()
+    text = " ".join([cmd.free_text, *cmd.body.split("\n")]).strip()
     url = _URL.search(text)
     if url is None:
         return Reply(f"未布置：缺少学习资料链接。\n{USAGE}")
@@ -31,7 +31,7 @@ def handle_assign(cmd: Command, ctx: Context) -> Reply:
         if not rest.startswith("截止"):
             return Reply(f"未布置：链接后面只能写「截止 时间」。\n{USAGE}")
         try:
-            deadline = parse_future_time(rest[2:].strip(" :："), now=ctx.now, tz=ctx.settings.tz)
+            deadline = parse_future_time(rest[2:].strip(" :：\u3000"), now=ctx.now, tz=ctx.settings.tz)
         except TimeParseError as exc:
             return Reply(f"未布置：截止时间有误，{exc}。")
     org = min(ctx.person.led_organisations(), key=lambda o: (o.depth, o.path))
@@ -84,18 +84,19 @@ def handle_list(_cmd: Command, ctx: Context) -> Reply:
 
 
 def handle_confirm(cmd: Command, ctx: Context) -> Reply:
-    number, _, reflection = cmd.args.partition(" ")
-    number = number.lstrip("#")
+    args = cmd.arg_list
+    number = args[0] if args else ""
     if not number.isdigit():
         items = _open_items(ctx)
-        if len(items) != 1 or number:
+        if len(items) != 1:
             return Reply("请写明编号，例如：已学 12 很有收获。发送「学习」查看待完成的学习。")
         item = items[0][0]
-        reflection = cmd.args
+        reflection = cmd.free_text
     else:
         item = ctx.session.get(Directive, int(number))
         if item is None or item.kind is not DirectiveKind.STUDY:
             return Reply(f"没有编号为 #{number} 的学习资料。发送「学习」查看待完成的学习。")
+        reflection = cmd.after_number()
     return _confirm(ctx, item, reflection.strip())
 
 

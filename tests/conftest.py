@@ -35,7 +35,9 @@ MP = MpSettings(
 
 
 def _postgres_url() -> str | None:
-    url = os.environ.get("DATABASE_URL", "")
+    from config.settings import normalise_database_url
+
+    url = normalise_database_url(os.environ.get("DATABASE_URL", ""))
     if not url.startswith("postgresql"):
         return None
     try:

@@ -178,3 +178,27 @@ def test_official_account_follower_reached_only_inside_48_hour_window(chat, db, 
         assert mp_rows[0].payload["type"] == "text" and "收到 1" in mp_rows[0].payload["text"]
         d = s.scalar(select(Delivery).join(Delivery.person).where(Delivery.person.has(name="郑强")))
         assert d.status is DeliveryStatus.UNREACHABLE and "48 小时" in d.reason
+
+
+def test_title_body_and_note_keep_their_punctuation_as_typed(chat, db):
+    _seed(db)
+    chat.say("wangsj", "发布　关于“七一”活动的通知\n请各支部：一、组织学习；二、报送材料（附件）。\n截止　１２月１日")
+    with db.session() as s:
+        d = s.get(Directive, 1)
+        assert d.title == "关于“七一”活动的通知"
+        assert d.body == "请各支部：一、组织学习；二、报送材料（附件）。"
+        assert d.deadline is not None
+    chat.say("lina", "完成　１，已报送材料（共３份）！")
+    with db.session() as s:
+        assert s.scalar(select(Delivery.note).where(Delivery.note.is_not(None))) == "已报送材料（共３份）！"
+
+
+def test_progress_lists_each_branch_under_its_own_general_branch(chat, db):
+    _seed(db)
+    with db.session() as s:
+        person(s, "何军", "hejun", "机关党委/第二党总支/后勤处党支部")
+    chat.say("wangsj", PUBLISH)
+    lines = chat.say("wangsj", "进度 1").split("\n")[2:]
+    names = [line.strip().split("：")[0] for line in lines]
+    first, second = names.index("第一党总支"), names.index("第二党总支")
+    assert first < names.index("综合处党支部") < names.index("财务处党支部") < second < names.index("后勤处党支部")
