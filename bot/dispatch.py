@@ -9,6 +9,7 @@ and never lost: if the handler fails, nothing is committed and the claim is rele
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -72,11 +73,22 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     return reply
 
 
+RETRY_WAIT_SECONDS = 2.0  # WeChat waits 5 s per attempt; leave room for the network
+
+
 def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:
-    value = runtime.store.get(key) or ""
-    if value.startswith(DONE) and len(value) > len(DONE):
-        return Reply(value[len(DONE):])
-    return None  # still being processed by the first delivery: an empty 200 stops the retries
+    """The reply given to the first delivery of this message. A retry that arrives while the first
+    is still being handled waits briefly for it: WeChat may have given up on the first connection,
+    and then only the retry can carry the answer to the person."""
+    deadline = time.monotonic() + RETRY_WAIT_SECONDS
+    while True:
+        value = runtime.store.get(key) or ""
+        if value.startswith(DONE):
+            text = value[len(DONE):]
+            return Reply(text) if text else None
+        if value != PROCESSING or time.monotonic() >= deadline:
+            return None  # an empty 200 stops the retries
+        time.sleep(0.05)
 
 
 def _identify(session, msg: InboundMessage, now) -> Person | None:
