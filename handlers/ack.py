@@ -7,18 +7,13 @@ from sqlalchemy import select
 from bot.context import Context
 from bot.messages import Reply
 from bot.router import Command
-from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, acknowledge, complete
+from models.directive import AckResult, Delivery, Directive, DirectiveKind, acknowledge, complete, open_items
 from models.identity import Channel
 from models.outbox import OutboxChannel, enqueue
 
 
 def _unacknowledged(ctx: Context) -> list[Directive]:
-    return list(ctx.session.scalars(
-        select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
-        .where(Delivery.person_id == ctx.person.id, Delivery.role == DeliveryRole.TASK,
-               Directive.kind == DirectiveKind.DIRECTIVE, Delivery.acknowledged_at.is_(None))
-        .order_by(Directive.id)
-    ))
+    return [d for d, _ in open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE)]
 
 
 def handle_ack(cmd: Command, ctx: Context) -> Reply:
@@ -101,9 +96,5 @@ def todo_source(session, person, now):
     """待办: directives this person has not acknowledged yet."""
     from handlers.todo import TodoItem
 
-    rows = session.scalars(
-        select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
-        .where(Delivery.person_id == person.id, Delivery.role == DeliveryRole.TASK,
-               Directive.kind == DirectiveKind.DIRECTIVE, Delivery.acknowledged_at.is_(None))
-    )
-    return [TodoItem("通知", d.id, d.title, d.deadline, f"收到 {d.id}") for d in rows]
+    return [TodoItem("通知", d.id, d.title, d.deadline, f"收到 {d.id}")
+            for d, _ in open_items(session, person.id, DirectiveKind.DIRECTIVE)]

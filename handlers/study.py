@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-
 from bot.context import Context
 from bot.messages import Reply
 from bot.router import Command
 from bot.timeparse import TimeParseError, parse_future_time
-from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, complete, issue
+from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, complete, issue, open_items
 from models.outbox import OutboxChannel, text_payload
 
 USAGE = "格式：学习资料 标题 链接 截止 时间，例如：学习资料 党章第一章 https://example.cn/a 截止 12月5日"
@@ -63,12 +61,7 @@ def render_push(item: Directive, role: DeliveryRole, channel: str, ctx: Context)
 
 
 def _open_items(ctx: Context) -> list[tuple[Directive, Delivery]]:
-    return list(ctx.session.execute(
-        select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
-        .where(Delivery.person_id == ctx.person.id, Delivery.role == DeliveryRole.TASK,
-               Directive.kind == DirectiveKind.STUDY, Delivery.completed_at.is_(None))
-        .order_by(Directive.deadline.is_(None), Directive.deadline, Directive.id)
-    ).all())
+    return open_items(ctx.session, ctx.person.id, DirectiveKind.STUDY)
 
 
 def handle_list(_cmd: Command, ctx: Context) -> Reply:
@@ -135,11 +128,8 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
 
 
 def todo_source(session, person, now):
+    """待办: study items this person has not confirmed yet."""
     from handlers.todo import TodoItem
 
-    rows = session.scalars(
-        select(Directive).join(Delivery, Delivery.directive_id == Directive.id)
-        .where(Delivery.person_id == person.id, Delivery.role == DeliveryRole.TASK,
-               Directive.kind == DirectiveKind.STUDY, Delivery.completed_at.is_(None))
-    )
-    return [TodoItem("学习", d.id, d.title, d.deadline, f"已学 {d.id}") for d in rows]
+    return [TodoItem("学习", d.id, d.title, d.deadline, f"已学 {d.id}")
+            for d, _ in open_items(session, person.id, DirectiveKind.STUDY)]

@@ -283,6 +283,18 @@ def _chunks(items: list, size: int):
         yield items[i:i + size]
 
 
+def open_items(session: Session, person_id: int, kind: DirectiveKind) -> list[tuple[Directive, Delivery]]:
+    """What this person still owes of one kind, soonest deadline first: directives not yet
+    acknowledged, study items not yet confirmed."""
+    pending = Delivery.completed_at if kind is DirectiveKind.STUDY else Delivery.acknowledged_at
+    return list(session.execute(
+        select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
+        .where(Delivery.person_id == person_id, Delivery.role == DeliveryRole.TASK,
+               Directive.kind == kind, pending.is_(None))
+        .order_by(Directive.deadline.is_(None), Directive.deadline, Directive.id)
+    ).all())
+
+
 class AckResult(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     ALREADY = "already"

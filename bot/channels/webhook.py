@@ -62,11 +62,12 @@ class WebhookChannel:
 
 
 def render_message(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Text and markdown as the app sends them; a card as markdown (a group robot has no buttons)."""
+    from bot.channels.wecom import render_message as render_app_message
+
     kind = payload.get("type")
-    if kind == "text":
-        return {"msgtype": "text", "text": {"content": str(payload.get("text") or "")}}
-    if kind == "markdown":
-        return {"msgtype": "markdown", "markdown": {"content": str(payload.get("text") or "")}}
+    if kind in ("text", "markdown"):
+        return render_app_message(payload)
     if kind == "card":
         # Nobody can answer a group robot, so no "reply 收到" instruction: title and text only.
         content = f"**{payload.get('title') or ''}**\n{payload.get('description') or ''}".strip()
