@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -14,20 +13,24 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    case,
     func,
     insert,
     literal,
+    or_,
     select,
+    union_all,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
 from models.identity import Channel, ChannelIdentity
 from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
-from models.person import Membership, MembershipKind, OrgRole, Person
+from models.person import COMMITTEE_ROLES, Membership, MembershipKind, OrgRole, Person
 
 MP_WINDOW_HOURS = 48
 
@@ -104,59 +107,8 @@ class Delivery(Base):
     organisation: Mapped[Organisation] = relationship()
 
 
-@dataclass(frozen=True)
-class Recipient:
-    person_id: int
-    organisation_id: int
-    role: DeliveryRole
-
-
-def recipients_of(session: Session, org: Organisation) -> list[Recipient]:
-    """Every member and secretary of every branch under `org`, each person once (home branch
-    preferred), and 抄送 copies to secretaries of the non-branch organisations in between."""
-    orgs = subtree(session, org)
-    by_id = {o.id: o for o in orgs}
-
-    def branch_of(o: Organisation) -> Organisation | None:
-        if o.kind in BRANCH_KINDS:
-            return o
-        if o.kind is OrgKind.GROUP and o.parent_id in by_id:
-            return branch_of(by_id[o.parent_id])
-        return None
-
-    chosen: dict[int, tuple[int, int]] = {}  # person → (priority, branch id); home beats temporary
-    rows = session.execute(
-        select(Membership.person_id, Membership.organisation_id, Membership.kind).where(
-            Membership.organisation_id.in_(by_id)
-        )
-    )
-    for person_id, org_id, kind in rows:
-        branch = branch_of(by_id[org_id])
-        if branch is None:
-            continue
-        priority = 0 if kind == MembershipKind.HOME else 1
-        if person_id not in chosen or priority < chosen[person_id][0]:
-            chosen[person_id] = (priority, branch.id)
-    for person_id, org_id, role in session.execute(
-        select(OrgRole.person_id, OrgRole.organisation_id, OrgRole.role).where(OrgRole.organisation_id.in_(by_id))
-    ):
-        branch = branch_of(by_id[org_id])
-        if branch is not None and role != "member" and person_id not in chosen:
-            chosen[person_id] = (2, branch.id)  # a branch secretary without a membership row
-
-    result = [Recipient(pid, bid, DeliveryRole.TASK) for pid, (_, bid) in sorted(chosen.items())]
-    copied: set[int] = set()
-    for person_id, org_id, role in session.execute(
-        select(OrgRole.person_id, OrgRole.organisation_id, OrgRole.role).where(OrgRole.organisation_id.in_(by_id))
-    ):
-        o = by_id[org_id]
-        if o.kind in BRANCH_KINDS or o.kind is OrgKind.GROUP or role in ("member", "liaison", "admin"):
-            continue
-        if person_id in chosen or person_id in copied:
-            continue
-        copied.add(person_id)
-        result.append(Recipient(person_id, org_id, DeliveryRole.COPY))
-    return result
+UNREACHABLE_MP_WINDOW = "公众号 48 小时内没有互动，无法推送客服消息，且未配置模板消息"
+UNREACHABLE_NO_CHANNEL = "未绑定企业微信或公众号"
 
 
 def issue(
@@ -172,38 +124,33 @@ def issue(
     kind: DirectiveKind = DirectiveKind.DIRECTIVE,
     link: str | None = None,
 ) -> Directive:
-    """Create the directive, its deliveries and their outbox rows in one transaction, in bulk.
+    """Create the directive, its deliveries and their outbox rows in one transaction.
 
-    `render(directive, role, channel)` gives the neutral payload for one kind of recipient; the
-    content is the same for everyone of a kind, so the worker can send it in large batches."""
+    Task deliveries and outbox rows are built inside the database (INSERT … SELECT), so a
+    directive to 100,000 members never passes their rows through Python. `render(directive,
+    role, channel)` gives the neutral payload for one kind of recipient; the content is the same
+    for everyone of a kind, so the worker can send it in large batches."""
     directive = Directive(organisation_id=org.id, issuer_id=issuer.id, title=title, body=body,
                           deadline=deadline, created_at=now, kind=kind, link=link)
     session.add(directive)
     session.flush()
-    # The issuer needs no copy of their own directive.
-    recipients = [r for r in recipients_of(session, org)
-                  if not (r.role is DeliveryRole.COPY and r.person_id == issuer.id)]
-    identities = _reachable_identities(session, [r.person_id for r in recipients], now)
-    delivery_rows = []
-    for r in recipients:
-        channel, reason = _channel_for(identities.get(r.person_id, {}))
-        delivery_rows.append({
-            "directive_id": directive.id, "person_id": r.person_id, "organisation_id": r.organisation_id,
-            "role": r.role, "channel": channel,
-            "status": DeliveryStatus.PENDING if channel else DeliveryStatus.UNREACHABLE, "reason": reason,
-        })
-    # Core insert on the table: every row has every key, so the driver batches them all together.
-    for chunk in _chunks(delivery_rows, 10000):
-        session.execute(insert(Delivery.__table__), chunk)
+    _insert_task_deliveries(session, directive, org, now)
+    copies = _insert_copies(session, directive, org, issuer, now)
 
-    # One INSERT … SELECT per kind of content: the rows are built inside the database.
-    for role in DeliveryRole:
-        for channel in (Channel.WECOM, Channel.MP):
-            if not any(r["role"] is role and r["channel"] == channel.value for r in delivery_rows):
-                continue
-            payload = render(directive, role, channel.value)
-            _enqueue_deliveries(session, directive.id, role, channel, payload, now)
-    directive.recipient_count = sum(1 for r in recipients if r.role is DeliveryRole.TASK)
+    counts = dict(session.execute(
+        select(Delivery.role, func.count()).where(Delivery.directive_id == directive.id).group_by(Delivery.role)
+    ).all())
+    unreachable = session.scalar(select(func.count()).where(
+        Delivery.directive_id == directive.id, Delivery.status == DeliveryStatus.UNREACHABLE)) or 0
+    directive.recipient_count = counts.get(DeliveryRole.TASK, 0)
+
+    # One INSERT … SELECT per kind of content.
+    for role, channel in session.execute(
+        select(Delivery.role, Delivery.channel).distinct()
+        .where(Delivery.directive_id == directive.id, Delivery.channel.is_not(None))
+    ).all():
+        payload = render(directive, DeliveryRole(role), channel)
+        _enqueue_deliveries(session, directive.id, DeliveryRole(role), Channel(channel), payload, now)
     for group_org in subtree(session, org):
         if group_org.webhook_key:
             payload = render(directive, DeliveryRole.COPY, OutboxChannel.WEBHOOK.value)
@@ -212,12 +159,101 @@ def issue(
                 content_key=content_key_of(OutboxChannel.WEBHOOK, payload), status=OutboxStatus.PENDING,
                 attempts=0, next_attempt_at=now, created_at=now, subject_type="directive", subject_id=directive.id,
             ))
-    unreachable = sum(1 for row in delivery_rows if row["channel"] is None)
     record(session, f"{kind.value}.issued", actor=issuer, subject=directive, at=now,
            data={"organisation": org.path, "title": title, "deadline": deadline.isoformat() if deadline else None,
-                 "recipients": directive.recipient_count, "copies": len(recipients) - directive.recipient_count,
-                 "unreachable": unreachable})
+                 "recipients": directive.recipient_count, "copies": copies, "unreachable": unreachable})
     return directive
+
+
+def _in_subtree(org: Organisation, table=Organisation):
+    return or_(table.id == org.id, table.path.startswith(org.path + "/", autoescape=True))
+
+
+def _insert_task_deliveries(session: Session, directive: Directive, org: Organisation, now: datetime) -> None:
+    """Every member and secretary of every branch under `org`, each person once: the home branch
+    is preferred over a temporary one; a 党小组 member is counted in the group's branch."""
+    parent = aliased(Organisation)
+    branch_id = case(
+        (Organisation.kind.in_(BRANCH_KINDS), Organisation.id),
+        (and_(Organisation.kind == OrgKind.GROUP, parent.kind.in_(BRANCH_KINDS)), Organisation.parent_id),
+        else_=None,
+    )
+    members = (
+        select(Membership.person_id.label("person_id"), branch_id.label("branch_id"),
+               case((Membership.kind == MembershipKind.HOME, 0), else_=1).label("priority"))
+        .join(Organisation, Organisation.id == Membership.organisation_id)
+        .outerjoin(parent, parent.id == Organisation.parent_id)
+        .where(_in_subtree(org))
+    )
+    # A branch secretary without a membership row is still reached through that branch.
+    leaders = (
+        select(OrgRole.person_id, Organisation.id, literal(2, Integer))
+        .join(Organisation, Organisation.id == OrgRole.organisation_id)
+        .where(_in_subtree(org), Organisation.kind.in_(BRANCH_KINDS), OrgRole.role.in_(COMMITTEE_ROLES))
+    )
+    candidates = union_all(members, leaders).subquery()
+    ranked = (
+        select(candidates.c.person_id, candidates.c.branch_id,
+               func.row_number().over(partition_by=candidates.c.person_id,
+                                      order_by=(candidates.c.priority, candidates.c.branch_id)).label("rank"))
+        .where(candidates.c.branch_id.is_not(None))
+        .subquery()
+    )
+    wecom = _identity_people(Channel.WECOM)
+    mp_fresh = _identity_people(Channel.MP, since=now - timedelta(hours=MP_WINDOW_HOURS))
+    mp_any = _identity_people(Channel.MP)
+    channel = case((wecom.c.person_id.is_not(None), Channel.WECOM.value),
+                   (mp_fresh.c.person_id.is_not(None), Channel.MP.value), else_=None)
+    rows = (
+        select(
+            literal(directive.id, Integer), ranked.c.person_id, ranked.c.branch_id,
+            literal(DeliveryRole.TASK.value, String), channel,
+            case((channel.is_(None), DeliveryStatus.UNREACHABLE.value), else_=DeliveryStatus.PENDING.value),
+            case((channel.is_not(None), None), (mp_any.c.person_id.is_not(None), UNREACHABLE_MP_WINDOW),
+                 else_=UNREACHABLE_NO_CHANNEL),
+        )
+        .outerjoin(wecom, wecom.c.person_id == ranked.c.person_id)
+        .outerjoin(mp_fresh, mp_fresh.c.person_id == ranked.c.person_id)
+        .outerjoin(mp_any, mp_any.c.person_id == ranked.c.person_id)
+        .where(ranked.c.rank == 1)
+    )
+    session.execute(insert(Delivery).from_select(
+        ["directive_id", "person_id", "organisation_id", "role", "channel", "status", "reason"], rows))
+
+
+def _identity_people(channel: Channel, since: datetime | None = None):
+    wanted = ChannelIdentity.channel == channel
+    if since is not None:
+        wanted &= ChannelIdentity.last_inbound_at >= since
+    return select(ChannelIdentity.person_id).where(wanted).group_by(ChannelIdentity.person_id).subquery()
+
+
+def _insert_copies(session: Session, directive: Directive, org: Organisation, issuer: Person, now: datetime) -> int:
+    """抄送: secretaries of the organisations between the issuer and the branches get a copy
+    pointing at progress, not a task (unless they are already task recipients, or the issuer)."""
+    leaders = session.execute(
+        select(OrgRole.person_id, func.min(OrgRole.organisation_id))
+        .join(Organisation, Organisation.id == OrgRole.organisation_id)
+        .where(_in_subtree(org), Organisation.kind.not_in(BRANCH_KINDS | {OrgKind.GROUP}),
+               OrgRole.role.in_(COMMITTEE_ROLES), OrgRole.person_id != issuer.id)
+        .group_by(OrgRole.person_id)
+    ).all()
+    if not leaders:
+        return 0
+    tasked = set(session.scalars(select(Delivery.person_id).where(
+        Delivery.directive_id == directive.id, Delivery.person_id.in_([p for p, _ in leaders]))))
+    identities = _reachable_identities(session, [p for p, _ in leaders], now)
+    rows = []
+    for person_id, org_id in leaders:
+        if person_id in tasked:
+            continue
+        channel, reason = _channel_for(identities.get(person_id, {}))
+        rows.append({"directive_id": directive.id, "person_id": person_id, "organisation_id": org_id,
+                     "role": DeliveryRole.COPY, "channel": channel,
+                     "status": DeliveryStatus.PENDING if channel else DeliveryStatus.UNREACHABLE, "reason": reason})
+    if rows:
+        session.execute(insert(Delivery.__table__), rows)
+    return len(rows)
 
 
 def _reachable_identities(session: Session, person_ids: list[int], now: datetime) -> dict[int, dict[str, str]]:
@@ -225,16 +261,15 @@ def _reachable_identities(session: Session, person_ids: list[int], now: datetime
     follower is reachable by customer-service message only within 48 h of their last message."""
     window_start = now - timedelta(hours=MP_WINDOW_HOURS)
     found: dict[int, dict[str, str]] = {}
-    for chunk in _chunks(person_ids, 10000):
-        rows = session.execute(
-            select(ChannelIdentity.person_id, ChannelIdentity.channel, ChannelIdentity.external_id,
-                   ChannelIdentity.last_inbound_at).where(ChannelIdentity.person_id.in_(chunk))
-        )
-        for person_id, channel, external_id, last_inbound_at in rows:
-            if channel is Channel.MP and (last_inbound_at is None or last_inbound_at < window_start):
-                found.setdefault(person_id, {}).setdefault("mp_stale", external_id)
-                continue
-            found.setdefault(person_id, {}).setdefault(channel.value, external_id)
+    rows = session.execute(
+        select(ChannelIdentity.person_id, ChannelIdentity.channel, ChannelIdentity.external_id,
+               ChannelIdentity.last_inbound_at).where(ChannelIdentity.person_id.in_(person_ids))
+    )
+    for person_id, channel, external_id, last_inbound_at in rows:
+        if channel is Channel.MP and (last_inbound_at is None or last_inbound_at < window_start):
+            found.setdefault(person_id, {}).setdefault("mp_stale", external_id)
+            continue
+        found.setdefault(person_id, {}).setdefault(channel.value, external_id)
     return found
 
 
@@ -244,8 +279,8 @@ def _channel_for(idents: dict[str, str]) -> tuple[str | None, str | None]:
     if Channel.MP.value in idents:
         return Channel.MP.value, None
     if "mp_stale" in idents:
-        return None, "公众号 48 小时内没有互动，无法推送客服消息，且未配置模板消息"
-    return None, "未绑定企业微信或公众号"
+        return None, UNREACHABLE_MP_WINDOW
+    return None, UNREACHABLE_NO_CHANNEL
 
 
 def _enqueue_deliveries(session: Session, directive_id: int, role: DeliveryRole, channel: Channel,
