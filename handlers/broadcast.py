@@ -97,6 +97,9 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
     scopes = _visible_scopes(ctx, directive)
     if not scopes:
         return Reply(f"您无权查看 #{number} 的进度：只有发布组织、所涉组织的书记和支委以及联络员可以查看。")
+    scopes, problem = narrow_scopes(ctx, scopes, cmd)
+    if problem:
+        return Reply(problem)
     return Reply(progress_report(ctx, directive, scopes))
 
 
@@ -113,6 +116,20 @@ def _visible_scopes(ctx: Context, directive: Directive) -> list:
         if not any(o.is_within(s) for s in scopes):
             scopes.append(o)
     return scopes
+
+
+def narrow_scopes(ctx: Context, scopes: list, cmd: Command) -> tuple[list, str | None]:
+    """`进度 12 综合处党支部`: only that organisation's part, if it lies within what one may see."""
+    name = " ".join(cmd.arg_list[1:]).strip()
+    if not name:
+        return scopes, None
+    from models.org import subtree
+
+    for scope in scopes:
+        for o in subtree(ctx.session, scope):
+            if o.name == name or o.path.endswith("/" + name) or o.path == name:
+                return [o], None
+    return scopes, f"在您可以查看的范围内没有找到组织「{name}」。"
 
 
 def handle_nudge(cmd: Command, ctx: Context) -> Reply:

@@ -14,6 +14,8 @@ from models.org import BRANCH_KINDS, Organisation, subtree
 from models.person import Person
 
 NAMES_SHOWN = 20
+# A WeCom passive text reply carries at most 2,048 bytes; keep room for the envelope.
+REPLY_BUDGET_BYTES = 1900
 UNREACHED = (DeliveryStatus.UNREACHABLE, DeliveryStatus.FAILED)
 
 
@@ -49,25 +51,49 @@ def progress_report(ctx: Context, directive: Directive, scopes: list[Organisatio
     acked = sum(whole.acked for whole, _ in sections)
     total = sum(whole.total for whole, _ in sections)
     due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
-    lines = [
+    head = [
         f"{done_label} {acked}/{total}",
         f"#{directive.id}「{directive.title}」{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}",
     ]
-    for _, section in sections:
-        lines.extend(section)
+    rows = [row for _, section in sections for row in section]
+    full = "\n".join(head + [line for _, _, line in rows])
+    if _size(full) <= REPLY_BUDGET_BYTES:
+        return full
+    return _condensed(head, rows, directive, metric)
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _condensed(head: list[str], rows: list, directive: Directive, metric: str) -> str:
+    """Too big for one chat message: the levels above branches and the branches still behind,
+    as many as fit, and how to see the rest."""
+    wanted = [line for o, t, line in rows if o.kind not in BRANCH_KINDS or t.acked < t.total]
+    tail = "……其余 {n} 个组织未列出。发送「{cmd} {id} 组织名称」查看某一组织的明细。"
+    cmd = "学习进度" if metric == "completed" else "进度"
+    lines, used = list(head), _size("\n".join(head)) + _size(tail) + 20
+    for line in wanted:
+        if used + _size(line) + 1 > REPLY_BUDGET_BYTES:
+            break
+        lines.append(line)
+        used += _size(line) + 1
+    omitted = len(rows) - (len(lines) - len(head))
+    if omitted:
+        lines.append(tail.format(n=omitted, cmd=cmd, id=directive.id))
     return "\n".join(lines)
 
 
-def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric: str) -> tuple[Tally, list[str]]:
+def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric: str) -> tuple[Tally, list]:
     orgs = subtree(ctx.session, scope)
     by_id = {o.id: o for o in orgs}
     tallies: dict[int, Tally] = defaultdict(Tally)
     tasks = (Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK)
+    done_at = Delivery.completed_at if metric == "completed" else Delivery.acknowledged_at
     # Counts and first/last acknowledgement per organisation come from the database; only the
     # people still to name (not acknowledged) are fetched row by row, in name order.
     for org_id, total, acked, first_ack, last_ack in ctx.session.execute(
-        select(Delivery.organisation_id, func.count(), func.count(Delivery.acknowledged_at),
-               func.min(Delivery.acknowledged_at), func.max(Delivery.acknowledged_at))
+        select(Delivery.organisation_id, func.count(), func.count(done_at), func.min(done_at), func.max(done_at))
         .where(*tasks).group_by(Delivery.organisation_id)
     ):
         if org_id in by_id:
@@ -76,7 +102,7 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
     rows = ctx.session.execute(
         select(Delivery.organisation_id, Delivery.status, Person.name)
         .join(Person, Person.id == Delivery.person_id)
-        .where(*tasks, Delivery.acknowledged_at.is_(None))
+        .where(*tasks, done_at.is_(None))
         .order_by(Person.name)
     )
     for org_id, status, name in rows:
@@ -99,7 +125,7 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
         line = f"{'  ' * (o.depth - scope.depth)}{o.name}：{LABELS[metric][0]} {t.acked}/{t.total}"
         if o.kind in BRANCH_KINDS:
             line += _branch_detail(directive, t, metric)
-        lines.append(line)
+        lines.append((o, t, line))
     return totals[scope.id], lines
 
 

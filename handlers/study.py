@@ -112,7 +112,7 @@ def handle_card_tap(key: str, ctx: Context) -> Reply | None:
 
 
 def handle_progress(cmd: Command, ctx: Context) -> Reply:
-    from handlers.broadcast import _visible_scopes
+    from handlers.broadcast import _visible_scopes, narrow_scopes
     from handlers.progress import progress_report
 
     args = cmd.arg_list
@@ -124,6 +124,9 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
     scopes = _visible_scopes(ctx, item)
     if not scopes:
         return Reply(f"您无权查看学习 #{item.id} 的进度。")
+    scopes, problem = narrow_scopes(ctx, scopes, cmd)
+    if problem:
+        return Reply(problem)
     return Reply(progress_report(ctx, item, scopes, metric="completed"))
 
 

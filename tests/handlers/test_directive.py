@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
 from models.event import Event
 from models.outbox import OutboxMessage
+from models.person import Role
 from tests.factories import BRANCH_A, person, small_tree
 
 PUBLISH = "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00"
@@ -202,3 +203,23 @@ def test_progress_lists_each_branch_under_its_own_general_branch(chat, db):
     names = [line.strip().split("：")[0] for line in lines]
     first, second = names.index("第一党总支"), names.index("第二党总支")
     assert first < names.index("综合处党支部") < names.index("财务处党支部") < second < names.index("后勤处党支部")
+
+
+def test_progress_of_a_large_tree_fits_one_message_and_can_be_narrowed(chat, db):
+    with db.session() as s:
+        person(s, "王书记", "wangsj", "机关党委", Role.SECRETARY)
+        for g in range(3):
+            for b in range(30):
+                for m in range(3):
+                    person(s, f"党员{g}{b:02d}{m}", f"u{g}{b:02d}{m}", f"机关党委/第{g + 1}党总支/第{b + 1:02d}党支部")
+    chat.say("wangsj", PUBLISH)
+    chat.say("u1000", "收到 1")
+    report = chat.say("wangsj", "进度 1")
+    assert report.split("\n")[0] == "已确认 1/270"
+    assert len(report.encode("utf-8")) <= 2000
+    assert "其余" in report and "进度 1 组织名称" in report
+    narrowed = chat.say("wangsj", "进度 1 第2党总支")
+    lines = narrowed.split("\n")
+    assert lines[0] == "已确认 1/90"
+    assert lines[2].startswith("第2党总支：已确认 1/90")
+    assert "找不到" in chat.say("wangsj", "进度 1 不存在党支部") or "没有找到" in chat.say("wangsj", "进度 1 不存在党支部")
