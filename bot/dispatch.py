@@ -45,7 +45,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
             session.flush()  # the unique key answers here when a duplicate slipped past Redis
             person = _identify(session, msg, now)
             ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
-            reply = route(msg, ctx)
+            reply = _fit(route(msg, ctx), ctx)
             receipt.reply_text = reply.text if reply else ""
     except IntegrityError:
         with runtime.db.session() as session:
@@ -74,6 +74,41 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
 
 
 RETRY_WAIT_SECONDS = 2.0  # WeChat waits 5 s per attempt; leave room for the network
+
+
+# WeCom and WeChat cut a passive text reply at 2,048 bytes; what does not fit follows as pushes.
+REPLY_LIMIT_BYTES = 2000
+MAX_FOLLOW_UPS = 4
+
+
+def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
+    """Keep the passive reply within the channel's limit; the rest goes out through the outbox,
+    in the same transaction, split on line boundaries."""
+    if not reply or len(reply.text.encode("utf-8")) <= REPLY_LIMIT_BYTES:
+        return reply
+    from models.outbox import OutboxChannel, enqueue, text_payload
+
+    chunks: list[str] = []
+    current = ""
+    for line in reply.text.split("\n"):
+        while len(line.encode("utf-8")) > REPLY_LIMIT_BYTES:  # one very long line: cut it
+            cut = line.encode("utf-8")[:REPLY_LIMIT_BYTES].decode("utf-8", "ignore")
+            chunks.append((current + "\n" + cut).strip("\n") if current else cut)
+            current, line = "", line[len(cut):]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode("utf-8")) > REPLY_LIMIT_BYTES:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    rest = chunks[1:1 + MAX_FOLLOW_UPS]
+    for number, chunk in enumerate(rest, start=2):
+        enqueue(ctx.session, OutboxChannel(ctx.msg.channel.value), ctx.msg.sender,
+                text_payload(f"（续 {number}/{len(rest) + 1}）\n{chunk}"),
+                person_id=ctx.person.id if ctx.person else None, at=ctx.now)
+    return Reply(chunks[0] + f"\n（内容较长，其余 {len(rest)} 条随后推送）")
 
 
 def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:

@@ -320,3 +320,31 @@ def test_concurrent_binding_with_one_code_binds_one_follower(bot, db, wecom, mp,
     assert sum("绑定成功" in r for r in results) == 1, results
     assert counts(db)["channel_identity"] == 7 + 1
     assert events(db, "binding.bound") == 1
+
+
+def test_a_reply_too_long_for_one_message_continues_as_pushes(chat, runtime, monkeypatch):
+    """WeCom cuts passive replies at 2,048 bytes: the first part is the reply, the rest is pushed."""
+    from sqlalchemy import select
+
+    from bot import router
+    from bot.messages import Reply
+    from models.outbox import OutboxMessage
+
+    long_text = "\n".join(f"第{i:03d}行：" + "很长的内容" * 10 for i in range(60))
+    import dataclasses
+
+    patched = [dataclasses.replace(r, handle=lambda cmd, ctx: Reply(long_text)) if r.name == "help" else r
+               for r in router.routes()]
+    monkeypatch.setattr(router, "ROUTES", patched)
+    with runtime.db.session() as s:
+        from tests.factories import small_tree
+
+        small_tree(s)
+    reply = chat.say("zhangwei", "帮助")
+    assert len(reply.encode("utf-8")) <= 2048
+    assert reply.startswith("第000行") and "其余" in reply
+    with runtime.db.session() as s:
+        pushes = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "zhangwei")).all()
+    assert pushes and all(len(p.payload["text"].encode("utf-8")) <= 2100 for p in pushes)
+    joined = reply + "".join(p.payload["text"] for p in pushes)
+    assert "第059行" in joined
