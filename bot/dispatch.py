@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from bot.context import Context
 from bot.messages import InboundMessage, Reply
@@ -20,7 +22,7 @@ from bot.router import route
 from bot.runtime import Runtime
 from models.identity import Channel, ChannelIdentity
 from models.inbound import InboundReceipt, find_receipt
-from models.person import Person
+from models.person import Liaison, OrgRole, Person
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,18 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     try:
         with runtime.db.session() as session:
             receipt = InboundReceipt(channel=msg.channel.value, dedupe_key=msg.dedupe_key, received_at=now)
-            session.add(receipt)
-            session.flush()  # the unique key answers here when a duplicate slipped past Redis
+            if claimed is None:
+                # No shared claim (Redis down): the unique key is the only guard, so ask it first
+                # and a duplicate never reaches the handler.
+                session.add(receipt)
+                session.flush()
             person = _identify(session, msg, now)
             ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
             reply = _fit(route(msg, ctx), ctx)
+            # The receipt commits with the handler's changes (one INSERT on the usual path); if a
+            # duplicate slipped past the claim, its unique key fails and all of it is rolled back.
             receipt.reply_text = reply.text if reply else ""
+            session.add(receipt)
     except IntegrityError:
         with runtime.db.session() as session:
             earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
@@ -126,16 +134,34 @@ def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:
         time.sleep(0.05)
 
 
+LAST_SEEN_GRANULARITY = timedelta(minutes=10)
+
+
 def _identify(session, msg: InboundMessage, now) -> Person | None:
-    identity = session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.channel == msg.channel, ChannelIdentity.external_id == msg.sender
-        )
+    """The roster person behind the sender, with roles and liaisons loaded in the same query."""
+    options = (
+        joinedload(Person.roles).joinedload(OrgRole.organisation),
+        joinedload(Person.liaisons).joinedload(Liaison.organisation),
     )
-    if identity is None:
-        if msg.channel is Channel.WECOM:
-            # The roster's 企业微信账号 is the identity; a row may predate its ChannelIdentity.
-            return session.scalar(select(Person).where(Person.wecom_userid == msg.sender))
-        return None
-    identity.last_inbound_at = now
-    return identity.person
+    person = session.execute(
+        select(Person).join(ChannelIdentity, ChannelIdentity.person_id == Person.id)
+        .where(ChannelIdentity.channel == msg.channel, ChannelIdentity.external_id == msg.sender)
+        .options(*options)
+    ).unique().scalars().first()
+    if person is None and msg.channel is Channel.WECOM:
+        # The roster's 企业微信账号 is the identity; a row may predate its ChannelIdentity.
+        person = session.execute(
+            select(Person).where(Person.wecom_userid == msg.sender).options(*options)
+        ).unique().scalars().first()
+    if person is not None and msg.channel is Channel.MP:
+        # Only the Official Account's 48-hour window reads this: a coarse timestamp is enough,
+        # so most messages write nothing.
+        session.execute(
+            update(ChannelIdentity)
+            .where(ChannelIdentity.channel == msg.channel, ChannelIdentity.external_id == msg.sender,
+                   or_(ChannelIdentity.last_inbound_at.is_(None),
+                       ChannelIdentity.last_inbound_at < now - LAST_SEEN_GRANULARITY))
+            .values(last_inbound_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return person

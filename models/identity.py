@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -162,8 +162,15 @@ def redeem_binding_code(
         if failures_in_window(session, external_id, now) >= BINDING_MAX_FAILURES:
             return BindingResult.LOCKED, None
         return BindingResult.WRONG_CODE, None
-    row.used_at = now
-    row.used_by_external_id = external_id
+    # Compare-and-set, so two followers racing for one code cannot both win (also on SQLite).
+    won = session.execute(
+        update(BindingCode).where(BindingCode.id == row.id, BindingCode.used_at.is_(None))
+        .values(used_at=now, used_by_external_id=external_id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        session.add(BindingAttempt(external_id=external_id, at=now))
+        return BindingResult.WRONG_CODE, None
     session.add(ChannelIdentity(channel=channel, external_id=external_id, person_id=row.person_id,
                                 created_at=now, last_inbound_at=now))
     person = session.get(Person, row.person_id)
