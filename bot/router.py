@@ -83,11 +83,14 @@ class Route:
     audience: Audience = anyone_known
     usage: str = ""  # one line for 帮助
     event: str | None = None  # for event routes: the event name (lower case)
+    keys: tuple[str, ...] = ()  # for event routes: only event keys with one of these prefixes
 
     def match(self, msg: InboundMessage, text: str) -> Command | None:
         if self.event is not None:
-            if msg.kind is InboundKind.EVENT and msg.event == self.event:
-                return Command(word=self.event, args=msg.event_key or "")
+            key = msg.event_key or ""
+            if msg.kind is InboundKind.EVENT and msg.event == self.event and (
+                    not self.keys or key.startswith(self.keys)):
+                return Command(word=self.event, args=key)
             return None
         if msg.kind is not InboundKind.TEXT:
             return None
@@ -126,12 +129,15 @@ def _only_closing(rest: str) -> bool:
 
 def build_routes() -> list[Route]:
     # Imported here so that importing the router has no side effects on handler modules.
-    from handlers import ack, binding, broadcast, help, study, todo, welcome
+    from handlers import ack, binding, broadcast, help, meeting, overview, study, todo, welcome
 
     return [
         Route("subscribe", (), welcome.handle_subscribe, audience=everyone, event="subscribe"),
         Route("enter_agent", (), welcome.handle_enter, audience=everyone, event="enter_agent"),
         Route("help", ("帮助", "help", "?", "菜单"), help.handle, audience=everyone, usage="帮助 — 查看可用命令"),
+        # Meeting buttons first: the general card route below takes every other key.
+        Route("meeting_card_tap", (), meeting.handle_card_tap, event="template_card_event",
+              keys=("leave:", "approve:", "reject:")),
         Route("card_tap", (), ack.handle_card_tap, event="template_card_event"),
         Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项"),
         Route("ack", ("收到", "已收到"), ack.handle_ack, usage="收到 [编号] — 确认收到通知"),
@@ -142,6 +148,8 @@ def build_routes() -> list[Route]:
               usage="进度 编号 — 查看通知的逐级确认情况"),
         Route("nudge", ("催办",), broadcast.handle_nudge, audience=secretaries,
               usage="催办 编号 — 提醒尚未确认的同志"),
+        Route("overview", ("概况",), overview.handle, audience=liaisons,
+              usage="概况 — 查看联系组织的通知确认率、规定会议、学习完成和逾期事项"),
         # 学习资料 and 学习进度 before 学习: first match wins and both begin with 学习.
         Route("study_assign", ("学习资料",), study.handle_assign, audience=secretaries,
               usage="学习资料 标题 链接 截止 时间 — 给下属各支部党员布置学习"),
@@ -149,6 +157,21 @@ def build_routes() -> list[Route]:
               usage="学习进度 编号 — 查看学习完成情况"),
         Route("study_list", ("学习",), study.handle_list, usage="学习 — 查看待完成的学习"),
         Route("study_confirm", ("已学",), study.handle_confirm, usage="已学 编号 [心得] — 确认学完"),
+        Route("checkin", ("签到",), meeting.handle_checkin, usage="签到 [会议码] — 会议签到（开会前后 30 分钟内）"),
+        Route("leave", ("请假",), meeting.handle_leave, usage="请假 [编号] 理由 — 会前请假"),
+        # 会议码 before 会议 for clarity (会议 would not match `会议码 3` anyway: 码 is no boundary).
+        Route("meeting_code", ("会议码",), meeting.handle_code, audience=secretaries,
+              usage="会议码 编号 — 再次查看会议签到码"),
+        Route("meeting", ("会议",), meeting.handle_schedule, audience=secretaries,
+              usage="会议 类型 时间 [地点|线上] — 安排支部党员大会、支委会、党小组会、党课、主题党日并通知参会人"),
+        Route("leave_approve", ("批准",), meeting.handle_approve, audience=secretaries,
+              usage="批准 编号 — 批准请假"),
+        Route("leave_reject", ("驳回",), meeting.handle_reject, audience=secretaries,
+              usage="驳回 编号 [理由] — 驳回请假"),
+        Route("meeting_close", ("结束",), meeting.handle_close, audience=secretaries,
+              usage="结束 编号 — 结束会议，记录缺席并查看出勤"),
+        Route("meeting_minutes", ("纪要",), meeting.handle_minutes, audience=secretaries,
+              usage="纪要 编号 内容 — 记录会议纪要"),
         # 绑定码 before 绑定: first match wins and 绑定码 begins with 绑定.
         Route("binding_code", ("绑定码",), binding.handle_issue, audience=secretaries,
               usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),

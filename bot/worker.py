@@ -1,16 +1,19 @@
 """The outbox drain: claim due rows, send them in batches through the channels, mark the outcome.
 
 One round (`drain_once`):
-1. Claim, in its own transaction: due rows (PENDING with next_attempt_at <= now, or SENDING whose
-   lease expired) are selected with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of
-   workers share the queue without claiming a row twice, and set to SENDING with
-   next_attempt_at = now + LEASE (the lease) and attempts + 1.
+1. Claim, in its own transaction, with one UPDATE … RETURNING: due rows (PENDING with
+   next_attempt_at <= now, or SENDING whose lease expired), oldest first, are locked with
+   `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of workers share the queue without
+   claiming a row twice, and set to SENDING with next_attempt_at = now + LEASE (the lease) and
+   attempts + 1.
 2. Send, outside any transaction: rows with the same (channel, content_key) carry the same content
    and go out together, up to the channel's per-call limit (1,000 userids on WeCom, one openid on
    the Official Account, one robot per webhook call), under a per-minute budget shared by all
    processes through the store. A batch over budget is released for the next window.
 3. Mark, in new transactions, with bulk UPDATEs by id: SENT (sent_at), FAILED (last_error, an
    event row), or back to PENDING with exponential back-off and jitter; after MAX_ATTEMPTS, FAILED.
+   Deliveries record their own transitions (models.directive.mark_sent / mark_failed: one event
+   per directive and mark, listing the deliveries), not one event row per push.
 
 Crash safety. Nothing is lost: a worker that dies between send and mark leaves its rows SENDING;
 when the lease expires another round reclaims and resends them. Nothing arrives twice on WeCom:
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, case, func, insert, select, union_all, update
 
 from bot.channels.base import OutboundChannel, SendResult, TransientSendError
 from bot.runtime import Runtime
@@ -72,10 +75,11 @@ class Outcomes:
     failed: list[tuple[ClaimedRow, str]] = field(default_factory=list)
     retry: list[tuple[ClaimedRow, str, float | None]] = field(default_factory=list)
     released: list[tuple[ClaimedRow, datetime]] = field(default_factory=list)  # not tried: attempt given back
+    worn: list[tuple[ClaimedRow, str]] = field(default_factory=list)  # failed untried: attempt given back
     calls: int = 0
 
     def __len__(self) -> int:
-        return len(self.sent) + len(self.failed) + len(self.retry) + len(self.released)
+        return len(self.sent) + len(self.failed) + len(self.retry) + len(self.released) + len(self.worn)
 
 
 # Features that own a subject keep their own record of its delivery (e.g. Delivery.sent_at); the
@@ -141,7 +145,7 @@ def drain_once(runtime: Runtime, *, limit: int | None = None,
     if not rows and not worn:
         return 0
     outcomes = Outcomes()
-    outcomes.failed.extend((row, f"gave up: the worker stopped {row.attempts} times while sending") for row in worn)
+    outcomes.worn.extend((row, f"gave up: the worker stopped {row.attempts} times while sending") for row in worn)
     handled = 0
     started = time.monotonic()
     exhausted: set[str] = set()
@@ -171,41 +175,68 @@ def drain_once(runtime: Runtime, *, limit: int | None = None,
 def claim(runtime: Runtime, now: datetime, limit: int
           ) -> tuple[list[ClaimedRow], dict[str, dict[str, Any]], list[ClaimedRow]]:
     """Claim due rows under a lease (one transaction). Returns (rows to send, payload by
-    content_key, rows reclaimed too often to try again)."""
-    due = (
-        select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient, OutboxMessage.content_key,
-               OutboxMessage.attempts, OutboxMessage.subject_type, OutboxMessage.subject_id)
-        .where(OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-               OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
+    content_key, rows reclaimed too often to try again).
+
+    One statement takes the lease and returns the rows:
+
+        UPDATE outbox_message SET status = 'sending', next_attempt_at = :lease, attempts = …
+        WHERE id = ANY(ARRAY(SELECT id FROM (due PENDING rows UNION ALL due SENDING rows)
+                             ORDER BY next_attempt_at LIMIT :n))
+        RETURNING …
+
+    Each branch is a range of the (status, next_attempt_at) index read in order and locked with
+    FOR UPDATE SKIP LOCKED on PostgreSQL (so concurrent workers never claim a row twice and skip
+    rows another claim holds instead of waiting); LIMIT stops each after n rows, whatever the size
+    of the backlog or of the table. `id = ANY(ARRAY(…))` keeps the UPDATE on the primary key
+    (a plain `IN (subquery)` is planned as a hash join over the whole table). Oldest due first, as
+    before: an expired lease is not starved by a backlog of pending rows (its resend must fall
+    within WeCom's duplicate-check window). SQLite (one process) runs the same statement with
+    `IN (subquery)` and without the locks.
+
+    A row already claimed MAX_ATTEMPTS times is claimed once more (attempts + 1, capped at
+    MAX_ATTEMPTS + 1, which is how it is recognised in the RETURNING) and handed back as worn:
+    it is failed without sending, and the attempt is given back when it is marked."""
+    table = OutboxMessage.__table__
+    c = table.c
+    postgres = runtime.db.dialect == "postgresql"
+
+    def due(status: OutboxStatus):
+        branch = (select(c.id, c.next_attempt_at)
+                  .where(c.status == status, c.next_attempt_at <= now)
+                  .order_by(c.next_attempt_at)
+                  .limit(limit))
+        if postgres:
+            branch = branch.with_for_update(skip_locked=True)
+        return select(branch.subquery())
+
+    both = union_all(due(OutboxStatus.PENDING), due(OutboxStatus.SENDING)).subquery()
+    chosen = select(both.c.id).order_by(both.c.next_attempt_at).limit(limit)
+    if postgres:
+        wanted = c.id == any_(func.array(chosen.scalar_subquery()))
+    else:
+        wanted = c.id.in_(chosen)
+    take = (
+        update(table).where(wanted)
+        .values(status=OutboxStatus.SENDING, next_attempt_at=now + LEASE,
+                attempts=case((c.attempts > MAX_ATTEMPTS, c.attempts), else_=c.attempts + 1))
+        .returning(c.id, c.channel, c.recipient, c.content_key, c.attempts, c.subject_type, c.subject_id)
     )
-    if runtime.db.dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True)
     with runtime.db.session() as session:
-        found = session.execute(due).all()
+        found = sorted(session.execute(take).all(), key=lambda r: r.id)  # ids keep one directive's rows together
         if not found:
             return [], {}, []
-        rows = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts + 1,
-                           r.subject_type, r.subject_id) for r in found if r.attempts < MAX_ATTEMPTS]
-        worn = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts,
-                           r.subject_type, r.subject_id) for r in found if r.attempts >= MAX_ATTEMPTS]
-        lease_until = now + LEASE
-        for chunk in _chunks([r.id for r in rows], ID_CHUNK):
-            session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk)).values(
-                status=OutboxStatus.SENDING, next_attempt_at=lease_until, attempts=OutboxMessage.attempts + 1))
-        for chunk in _chunks([r.id for r in worn], ID_CHUNK):
-            session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk)).values(
-                status=OutboxStatus.SENDING, next_attempt_at=lease_until))
+        rows = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts,
+                           r.subject_type, r.subject_id) for r in found if r.attempts <= MAX_ATTEMPTS]
+        worn = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts - 1,
+                           r.subject_type, r.subject_id) for r in found if r.attempts > MAX_ATTEMPTS]
         # One payload per content key: rows sharing a key share their content.
         first: dict[str, int] = {}
-        for row in rows + worn:
-            first.setdefault(row.content_key, row.id)
+        for r in found:
+            first.setdefault(r.content_key, r.id)
         payloads: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(list(first.values()), ID_CHUNK):
-            for _row_id, content_key, payload in session.execute(
-                select(OutboxMessage.id, OutboxMessage.content_key, OutboxMessage.payload)
-                .where(OutboxMessage.id.in_(chunk))
+            for content_key, payload in session.execute(
+                select(c.content_key, c.payload).where(c.id.in_(chunk))
             ):
                 payloads[content_key] = payload
     return rows, payloads, worn
@@ -262,31 +293,35 @@ def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any
     def hooked(row: ClaimedRow) -> bool:
         return row.subject_type in SUBJECT_HOOKS and payloads.get(row.content_key, {}).get("type") != "card_update"
 
-    sending = OutboxMessage.status == OutboxStatus.SENDING
+    table = OutboxMessage.__table__
+    postgres = runtime.db.dialect == "postgresql"
+
+    def set_where(ids: list[int], **values: Any) -> None:
+        # Core UPDATEs (no ORM session bookkeeping), only while our claim still holds the row.
+        for chunk in _chunks(ids, ID_CHUNK):
+            session.execute(update(table).where(_id_in(table.c.id, chunk, postgres),
+                                                table.c.status == OutboxStatus.SENDING).values(**values))
+
     with runtime.db.session() as session:
-        for chunk in _chunks([r.id for r in outcomes.sent], ID_CHUNK):
-            session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending)
-                            .values(status=OutboxStatus.SENT, sent_at=at, last_error=None))
+        set_where([r.id for r in outcomes.sent], status=OutboxStatus.SENT, sent_at=at, last_error=None)
         for reason, rows in _by_reason(failed).items():
-            for chunk in _chunks([r.id for r in rows], ID_CHUNK):
-                session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending)
-                                .values(status=OutboxStatus.FAILED, last_error=reason))
+            set_where([r.id for r in rows], status=OutboxStatus.FAILED, last_error=reason)
+        for reason, rows in _by_reason(outcomes.worn).items():
+            set_where([r.id for r in rows], status=OutboxStatus.FAILED, last_error=reason,
+                      attempts=table.c.attempts - 1)
         for (attempts, retry_after), rows in retry.items():
             next_at = at + timedelta(seconds=backoff_seconds(attempts, retry_after))
-            for chunk in _chunks([r.id for r in rows], ID_CHUNK):
-                session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending).values(
-                    status=OutboxStatus.PENDING, next_attempt_at=next_at,
-                    last_error=retry_reason[(attempts, retry_after)]))
+            set_where([r.id for r in rows], status=OutboxStatus.PENDING, next_attempt_at=next_at,
+                      last_error=retry_reason[(attempts, retry_after)])
         released: dict[datetime, list[int]] = defaultdict(list)
         for row, when in outcomes.released:
             released[when].append(row.id)
         for when, ids in released.items():
-            for chunk in _chunks(ids, ID_CHUNK):
-                session.execute(update(OutboxMessage).execution_options(synchronize_session=False).where(OutboxMessage.id.in_(chunk), sending).values(
-                    status=OutboxStatus.PENDING, next_attempt_at=when, attempts=OutboxMessage.attempts - 1))
+            set_where(ids, status=OutboxStatus.PENDING, next_attempt_at=when, attempts=table.c.attempts - 1)
 
         # The owning feature's record, then events: one per failure; one per sent row only when
         # it has a subject no feature keeps a record for.
+        failed += outcomes.worn
         for subject_type, (on_sent, on_failed) in SUBJECT_HOOKS.items():
             sent_ids = [r.subject_id for r in outcomes.sent if r.subject_type == subject_type and hooked(r)]
             if sent_ids:
@@ -381,6 +416,14 @@ def _by_reason(items: Iterable[tuple[ClaimedRow, str]]) -> dict[str, list[Claime
     for row, reason in items:
         grouped[reason[:1000]].append(row)
     return grouped
+
+
+def _id_in(column, ids: list[int], postgres: bool):
+    """`column = ANY(:ids)` on PostgreSQL (one array parameter, one cached statement) rather
+    than `IN (:id_1, …, :id_5000)`, which is rendered and bound afresh for every list."""
+    if postgres:
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

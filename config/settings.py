@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +56,8 @@ class Settings:
     max_clock_skew_seconds: int = 300
     outbox_batch_size: int = 200
     wecom_rate_per_minute: int = 1800
+    # Local hours when non-urgent pushes wait for the morning (SPEC §5); "" turns it off.
+    quiet_hours: str = "22:00-07:30"
 
     def __post_init__(self) -> None:
         try:
@@ -63,6 +66,12 @@ class Settings:
             raise SettingsError(f"BOT_TIMEZONE 不是有效的时区：{self.timezone}") from exc
         if self.scheduler_tick_seconds <= 0:
             raise SettingsError("SCHEDULER_TICK_SECONDS 必须大于 0")
+        parse_quiet_hours(self.quiet_hours)
+
+    @property
+    def quiet_window(self) -> tuple[time, time] | None:
+        """(start, end) in local time, or None when quiet hours are off."""
+        return parse_quiet_hours(self.quiet_hours)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -97,9 +106,28 @@ class Settings:
             mp=_mp_from_env(env),
             timezone=env.get("BOT_TIMEZONE", "Asia/Shanghai"),
             scheduler_tick_seconds=tick_seconds,
+            quiet_hours=env.get("QUIET_HOURS", "22:00-07:30"),
             secret_key=env.get("SECRET_KEY") or _instance_secret(instance_dir),
             instance_dir=instance_dir,
         )
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time] | None:
+    """`22:00-07:30` → (22:00, 07:30); the window may cross midnight. Empty or `off` → None."""
+    text = (value or "").strip().replace("－", "-").replace("：", ":")
+    if text.lower() in ("", "off", "none", "关闭"):
+        return None
+    parts = text.split("-")
+    try:
+        if len(parts) != 2:
+            raise ValueError(text)
+        start, end = (time.fromisoformat(p.strip().zfill(5)) for p in parts)
+    except ValueError as exc:
+        raise SettingsError(
+            f"QUIET_HOURS 格式应为 开始-结束（24 小时制），例如 22:00-07:30，现在是 {value!r}") from exc
+    if start == end:
+        raise SettingsError(f"QUIET_HOURS 的开始和结束不能相同，现在是 {value!r}")
+    return start, end
 
 
 def normalise_database_url(url: str) -> str:

@@ -27,9 +27,9 @@ TodoSource = Callable[[Session, Person, datetime], list[TodoItem]]
 
 def sources() -> list[TodoSource]:
     """Every capability that creates obligations contributes one query, listed here explicitly."""
-    from handlers import ack, study
+    from handlers import ack, meeting, study
 
-    return [ack.todo_source, study.todo_source]
+    return [ack.todo_source, study.todo_source, meeting.todo_source]
 
 
 def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:

@@ -5,14 +5,29 @@ from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, 
 from models.event import Event, record
 from models.identity import BindingAttempt, BindingCode, Channel, ChannelIdentity
 from models.inbound import InboundReceipt
+from models.meeting import (
+    Attendance,
+    AttendanceStatus,
+    CheckInFailure,
+    LeaveRequest,
+    LeaveStatus,
+    Meeting,
+    MeetingMinutes,
+    MeetingStatus,
+    MeetingType,
+)
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
+from models.reminder import Reminder, ReminderKind, ReminderStatus
 
 __all__ = [
+    "Attendance",
+    "AttendanceStatus",
     "Base",
     "BindingAttempt",
     "BindingCode",
+    "CheckInFailure",
     "Channel",
     "ChannelIdentity",
     "Database",
@@ -23,7 +38,13 @@ __all__ = [
     "DirectiveKind",
     "Event",
     "InboundReceipt",
+    "LeaveRequest",
+    "LeaveStatus",
     "Liaison",
+    "Meeting",
+    "MeetingMinutes",
+    "MeetingStatus",
+    "MeetingType",
     "Membership",
     "MembershipKind",
     "OrgKind",
@@ -33,6 +54,9 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "Reminder",
+    "ReminderKind",
+    "ReminderStatus",
     "Role",
     "UTCDateTime",
     "record",

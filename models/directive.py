@@ -31,6 +31,7 @@ from models.identity import Channel, ChannelIdentity
 from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
 from models.person import COMMITTEE_ROLES, Membership, MembershipKind, OrgRole, Person
+from models.reminder import schedule_directive
 
 MP_WINDOW_HOURS = 48
 
@@ -162,6 +163,7 @@ def issue(
     record(session, f"{kind.value}.issued", actor=issuer, subject=directive, at=now,
            data={"organisation": org.path, "title": title, "deadline": deadline.isoformat() if deadline else None,
                  "recipients": directive.recipient_count, "copies": copies, "unreachable": unreachable})
+    schedule_directive(session, directive, now)  # reminder rows, in the same transaction
     return directive
 
 
@@ -347,10 +349,19 @@ def acknowledge(session: Session, directive: Directive, person: Person, *, at: d
         return AckResult.NOT_RECIPIENT, None
     if delivery.acknowledged_at is not None:
         return AckResult.ALREADY, delivery
-    delivery.acknowledged_at = at
-    delivery.late = directive.deadline is not None and at > directive.deadline
-    if not delivery.status.is_acknowledged:
-        delivery.status = DeliveryStatus.ACKNOWLEDGED
+    late = directive.deadline is not None and at > directive.deadline
+    # Compare-and-set: where row locks are not available (SQLite), two concurrent 收到 still
+    # record one acknowledgement, the first.
+    won = session.execute(
+        update(Delivery).where(Delivery.id == delivery.id, Delivery.acknowledged_at.is_(None))
+        .values(acknowledged_at=at, late=late,
+                status=case((Delivery.status == DeliveryStatus.COMPLETED, Delivery.status),
+                            else_=DeliveryStatus.ACKNOWLEDGED.value))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(delivery)
+    if not won:
+        return AckResult.ALREADY, delivery
     record(session, "delivery.acknowledged", actor=person, subject=delivery, at=at,
            data={"directive_id": directive.id, "late": delivery.late, "via": via})
     return AckResult.ACKNOWLEDGED, delivery
@@ -374,35 +385,45 @@ def complete(session: Session, directive: Directive, person: Person, *, at: date
 
 
 def mark_sent(session: Session, delivery_ids: list[int], at: datetime) -> None:
-    """The channel accepted these deliveries' pushes: pending → sent, one event each, in bulk."""
-    for chunk in _chunks(sorted(set(delivery_ids)), 5000):
-        moved = session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SENT, sent_at=at)
-            .returning(Delivery.id, Delivery.directive_id)
-        ).all()
-        _bulk_events(session, "delivery.sent", moved, at, {})
+    """The channel accepted these deliveries' pushes: pending → sent, in bulk; one `delivery.sent`
+    event per directive lists the deliveries that moved."""
+    _bulk_events(session, "delivery.sent", delivery_ids, at, {},
+                 only=[DeliveryStatus.PENDING], values={"status": DeliveryStatus.SENT, "sent_at": at})
 
 
 def mark_failed(session: Session, delivery_ids: list[int], reason: str, at: datetime) -> None:
-    """The channel refused these deliveries for good (e.g. not in the app's visible range)."""
-    for chunk in _chunks(sorted(set(delivery_ids)), 5000):
-        moved = session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(chunk), Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]))
-            .values(status=DeliveryStatus.FAILED, reason=reason)
-            .returning(Delivery.id, Delivery.directive_id)
-        ).all()
-        _bulk_events(session, "delivery.failed", moved, at, {"reason": reason})
+    """The channel refused these deliveries for good (e.g. not in the app's visible range); one
+    `delivery.failed` event per directive lists them with the reason."""
+    _bulk_events(session, "delivery.failed", delivery_ids, at, {"reason": reason},
+                 only=[DeliveryStatus.PENDING, DeliveryStatus.SENT],
+                 values={"status": DeliveryStatus.FAILED, "reason": reason})
 
 
-def _bulk_events(session: Session, kind: str, rows, at: datetime, extra: dict) -> None:
+def _bulk_events(session: Session, kind: str, delivery_ids: list[int], at: datetime, extra: dict, *,
+                 only: list[DeliveryStatus], values: dict) -> None:
+    """Move the deliveries still in one of the `only` statuses (Core UPDATE … RETURNING by id, no
+    ORM objects), then write ONE event per directive, not one per delivery (a 100k fan-out is
+    marked 5,000 rows at a time): subject the directive, data {"deliveries": [ids…], "count": n,
+    **extra}. A delivery's transitions are read back from its directive's events."""
+    from sqlalchemy import ARRAY, Integer, any_, bindparam, insert, update
+
     from models.event import Event
 
-    if rows:
+    table = Delivery.__table__
+    postgres = session.get_bind().dialect.name == "postgresql"
+    moved: dict[int, list[int]] = {}
+    ordered = sorted(set(delivery_ids))
+    for chunk in (ordered[i:i + 5000] for i in range(0, len(ordered), 5000)):
+        # One array parameter on PostgreSQL: an IN list of 5,000 is rendered and bound per call.
+        wanted = table.c.id == any_(bindparam(None, chunk, type_=ARRAY(Integer))) if postgres else table.c.id.in_(chunk)
+        for delivery_id, directive_id in session.execute(
+            update(table).where(wanted, table.c.status.in_(only)).values(**values)
+            .returning(table.c.id, table.c.directive_id)
+        ):
+            moved.setdefault(directive_id, []).append(delivery_id)
+    if moved:
         session.execute(insert(Event.__table__), [
-            {"at": at, "actor_id": None, "subject_type": "delivery", "subject_id": delivery_id, "kind": kind,
-             "data": {"directive_id": directive_id, **extra}}
-            for delivery_id, directive_id in rows
+            {"at": at, "actor_id": None, "subject_type": "directive", "subject_id": directive_id, "kind": kind,
+             "data": {"deliveries": sorted(ids), "count": len(ids), **extra}}
+            for directive_id, ids in sorted(moved.items())
         ])

@@ -26,7 +26,22 @@ def prune_inbound_receipts(runtime: Runtime) -> int:
     return result.rowcount or 0
 
 
-TICK_JOBS: list[Callable[[Runtime], object]] = [prune_inbound_receipts]
+def close_meetings(runtime: Runtime) -> int:
+    """Close meetings 3 hours past their start: absentees recorded, the summary pushed to the branch."""
+    from models.meeting import close_due_meetings
+
+    with runtime.db.session() as session:
+        return close_due_meetings(session, runtime.now(), tz=runtime.settings.tz)
+
+
+def _reminder_jobs() -> list[Callable[[Runtime], object]]:
+    # Planning first, so rows created this tick fire in the same tick when already due.
+    from scheduler.reminders import fire_due_reminders, plan_meeting_reminders, plan_required_meetings
+
+    return [plan_meeting_reminders, plan_required_meetings, fire_due_reminders]
+
+
+TICK_JOBS: list[Callable[[Runtime], object]] = [prune_inbound_receipts, close_meetings, *_reminder_jobs()]
 
 
 def tick(runtime: Runtime) -> None:

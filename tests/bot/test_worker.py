@@ -17,6 +17,7 @@ from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_ke
 from tests.conftest import REDIS_URL, needs_postgres
 
 NOTICE = text_payload("【通知】#12「学习贯彻全会精神」请于明天17:00前确认。")
+NOTICE_KEY = content_key_of(OutboxChannel.WECOM, NOTICE)
 CARD = {
     "type": "card", "title": "#12 学习贯彻全会精神", "description": "机关党委发布 · 请各支部组织学习",
     "task_id": "directive-12", "buttons": [{"key": "ack:12", "text": "收到"}],
@@ -189,7 +190,86 @@ def test_rows_reclaimed_too_often_are_failed_not_resent(wechat_runtime, fake_wec
     worker.drain_once(wechat_runtime)
     (row,) = _rows(wechat_runtime)
     assert row.status is OutboxStatus.FAILED and "stopped" in row.last_error
+    assert row.attempts == worker.MAX_ATTEMPTS  # the claim that found it worn is given back
     assert fake_wechat.state.count("zhangsan") == 0
+
+
+def test_one_statement_claims_oldest_first_and_an_expired_lease_is_not_starved(wechat_runtime, clock):
+    from sqlalchemy import event, update
+
+    _enqueue(wechat_runtime, _users(10))
+    _enqueue(wechat_runtime, ["stuck"], text_payload("另一条"))
+    stuck = max(r.id for r in _rows(wechat_runtime))
+    with wechat_runtime.db.session() as session:  # a dead worker's claim, its lease expired
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == stuck).values(
+            status=OutboxStatus.SENDING, attempts=1, next_attempt_at=clock.current - worker.LEASE / 2))
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()).upper())
+
+    engine = wechat_runtime.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        rows, payloads, worn = worker.claim(wechat_runtime, clock.current, 3)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [r.id for r in rows] == [1, 2, stuck] and not worn  # the oldest due rows, sorted by id
+    assert {r.id: r.attempts for r in rows} == {1: 1, 2: 1, stuck: 2}
+    assert payloads == {NOTICE_KEY: NOTICE, content_key_of(OutboxChannel.WECOM, text_payload("另一条")): text_payload("另一条")}
+    updates = [s for s in statements if s.startswith(("UPDATE", "WITH"))]
+    assert len(updates) == 1 and "RETURNING" in updates[0]  # lock, lease and read in one statement
+    assert len(statements) == 2  # … and the payloads
+    if wechat_runtime.db.dialect == "postgresql":
+        assert "FOR UPDATE SKIP LOCKED" in updates[0]
+    claimed = {r.id: r for r in _rows(wechat_runtime) if r.status is OutboxStatus.SENDING}
+    assert set(claimed) == {1, 2, stuck}
+    assert {r.next_attempt_at for r in claimed.values()} == {clock.current + worker.LEASE}
+    assert worker.claim(wechat_runtime, clock.current, 100)[0][0].id == 3  # the rest, leased rows not again
+
+
+def test_delivery_outcomes_are_one_event_per_directive_and_mark(wechat_runtime, fake_wechat, clock):
+    from models.directive import Delivery, DeliveryStatus, Directive
+    from tests.factories import BRANCH_A, org, person, small_tree
+
+    fake_wechat.state.set_known_users(["zhangwei", "liuyang", "lina", "chenjing"])
+    with wechat_runtime.db.session() as session:
+        people = small_tree(session)
+        directive = Directive(organisation_id=org(session, "机关党委").id, issuer_id=people["top"].id, title="学习",
+                              created_at=clock.current)
+        session.add(directive)
+        session.flush()
+        recipients = [people[k] for k in ("sec_a", "zhangwei", "liuyang", "sec_b", "zhaolei")]
+        recipients.append(person(session, "吴敏", "wumin", BRANCH_A))
+        deliveries = [Delivery(directive_id=directive.id, person_id=p.id, organisation_id=p.memberships[0].organisation_id,
+                               channel="wecom", status=DeliveryStatus.PENDING) for p in recipients]
+        session.add_all(deliveries)
+        session.flush()
+        by_user = {p.wecom_userid: d.id for p, d in zip(recipients, deliveries, strict=True)}
+        directive_id = directive.id
+        now = clock.current
+        for userid, delivery_id in by_user.items():
+            session.add(OutboxMessage(channel=OutboxChannel.WECOM, recipient=userid, payload=NOTICE,
+                                      content_key=NOTICE_KEY, status=OutboxStatus.PENDING, attempts=0,
+                                      next_attempt_at=now, created_at=now, subject_type="delivery",
+                                      subject_id=delivery_id))
+    assert worker.drain_once(wechat_runtime, limit=3) == 3  # two rounds: two marks
+    assert worker.drain_once(wechat_runtime, limit=3) == 3
+    with wechat_runtime.db.session() as session:
+        events = list(session.scalars(select(Event).where(Event.kind.like("delivery.%")).order_by(Event.id)))
+        statuses = dict(session.execute(select(Delivery.id, Delivery.status)).all())
+    assert {(e.kind, e.subject_type, e.subject_id) for e in events} == {
+        ("delivery.sent", "directive", directive_id), ("delivery.failed", "directive", directive_id)}
+    sent = [e for e in events if e.kind == "delivery.sent"]
+    assert len(sent) == 2  # one per mark, not one per delivery
+    assert sorted(d for e in sent for d in e.data["deliveries"]) == sorted(
+        by_user[u] for u in ("lina", "zhangwei", "liuyang", "chenjing"))
+    assert sum(e.data["count"] for e in sent) == 4
+    (failed,) = [e for e in events if e.kind == "delivery.failed"]
+    assert sorted(failed.data["deliveries"]) == sorted([by_user["zhaolei"], by_user["wumin"]])
+    assert failed.data["count"] == 2 and "invaliduser" in failed.data["reason"]
+    assert statuses == {**{by_user[u]: DeliveryStatus.SENT for u in ("lina", "zhangwei", "liuyang", "chenjing")},
+                        by_user["zhaolei"]: DeliveryStatus.FAILED, by_user["wumin"]: DeliveryStatus.FAILED}
 
 
 def test_transient_errors_give_up_after_max_attempts(wechat_runtime, fake_wechat, clock):

@@ -4,7 +4,7 @@ surviving server errors and a worker crash without losing or doubling a push."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot import worker
 from models.directive import Delivery, DeliveryStatus
@@ -62,7 +62,10 @@ def test_every_member_receives_the_card_once_and_deliveries_are_marked_sent(wire
     with runtime.db.session() as s:
         statuses = {st for (st,) in s.execute(select(Delivery.status))}
         assert statuses == {DeliveryStatus.SENT}
-        assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "delivery.sent")) == 45
+        sent = list(s.scalars(select(Event).where(Event.kind == "delivery.sent")))  # one per directive and mark
+        assert {(e.subject_type, e.subject_id) for e in sent} == {("directive", 1)}
+        assert sum(e.data["count"] for e in sent) == 45
+        assert len({d for e in sent for d in e.data["deliveries"]}) == 45
 
 
 def test_server_errors_and_token_expiry_still_deliver_everything_once(wired, fake_wechat, clock):  # noqa: F811
