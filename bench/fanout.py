@@ -411,7 +411,6 @@ def publish_breakdown(url: str, issuer_userid: str) -> dict[str, float]:
     from collections import defaultdict
 
     from sqlalchemy import select
-    from sqlalchemy.sql.dml import Insert
 
     import models.directive as md
     from models.base import Database
@@ -428,8 +427,8 @@ def publish_breakdown(url: str, issuer_userid: str) -> dict[str, float]:
                 spent[label] += time.perf_counter() - t
         return wrapper
 
-    steps = {"recipients_of": "recipients_of (tree + memberships + roles)",
-             "_reachable_identities": "_reachable_identities (IN lists of 10,000)",
+    steps = {"_insert_task_deliveries": "task deliveries INSERT … SELECT",
+             "_insert_copies": "copies to intermediate secretaries",
              "_enqueue_deliveries": "outbox INSERT … SELECT"}
     originals = {name: getattr(md, name) for name in steps if hasattr(md, name)}
     db = Database(url)
@@ -437,17 +436,6 @@ def publish_breakdown(url: str, issuer_userid: str) -> dict[str, float]:
         for name, fn in originals.items():
             setattr(md, name, timed(steps[name], fn))
         with db.sessionmaker() as session:
-            real_execute = session.execute
-
-            def execute(stmt, *a, **kw):
-                t = time.perf_counter()
-                try:
-                    return real_execute(stmt, *a, **kw)
-                finally:
-                    if isinstance(stmt, Insert) and getattr(stmt.table, "name", "") == "delivery":
-                        spent["delivery INSERT (rows from Python)"] += time.perf_counter() - t
-
-            session.execute = execute
             issuer = session.scalar(select(Person).where(Person.wecom_userid == issuer_userid))
             org = min(issuer.led_organisations(), key=lambda o: (o.depth, o.path))
             t0 = time.perf_counter()
@@ -460,7 +448,7 @@ def publish_breakdown(url: str, issuer_userid: str) -> dict[str, float]:
         for name, fn in originals.items():
             setattr(md, name, fn)
         db.dispose()
-    spent["rest (rows built in Python, directive, event, flush)"] = total - sum(spent.values())
+    spent["rest (directive, counts, event, flush)"] = total - sum(spent.values())
     return {"issue() total": total, **spent}
 
 
@@ -821,42 +809,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def notes(f: dict) -> list[str]:
     bd = f["publish_breakdown"]
-    python_side = sum(v for k, v in bd.items() if not k.startswith(("issue()", "outbox")))
     return [
         f"Load average {f['load_start'][0]:.1f} at the start and {f['load_end'][0]:.1f} at the end of the run "
-        "(other engineers' test suites share the 2 cores), so read the ratios rather than the seconds.",
-        f"(a) {'is not met by design, not by one slow line' if f['publish_s'] >= GOALS['publish'] else 'is met here, but tightly'}: `issue()` writes all {f['expected_recipients']:,} "
-        f"deliveries and outbox rows inside the request. PostgreSQL alone needs {f['baseline_insert_select_s']:.2f} s "
-        "for those rows (the baseline), so even a perfect synchronous fan-out would use most of the 2 s. Of "
-        f"`issue()`'s {bd['issue() total']:.1f} s, {python_side:.1f} s is moving {f['expected_recipients']:,} rows "
-        "through Python "
-        "(recipients, identities, the delivery INSERT). Proposed: (1) 发布 writes the directive, its event "
-        "and one fan-out job, and answers with a `COUNT(DISTINCT person)` over the subtree; the worker "
-        "expands deliveries and outbox rows in chunks of ~10k recipients per transaction (idempotent on the "
-        "unique (directive_id, person_id)); the reply then costs about one 帮助. (2) Either way, build the "
-        "deliveries inside the database like the outbox rows already are (INSERT … SELECT with the home-before-"
-        "temporary rule and the channel choice as EXISTS on channel_identity), so no 100k rows cross into "
-        "Python; short of that, `_reachable_identities` should join on the subtree instead of ten "
-        "10,000-parameter IN lists (fetching all 100k identities in one query took 0.57 s vs 1.8–2.3 s).",
-        "Why (a) matters beyond comfort: WeCom drops a callback connection after 5 s and retries it (three "
-        "times). The Redis claim answers the retries with an empty 200, so nothing is published twice, but "
-        "the secretary never sees the 已发布 reply when the request takes longer than that.",
+        "(other processes share the 2 cores), so read the ratios as well as the seconds.",
+        f"(a) `issue()` writes all {f['expected_recipients']:,} deliveries and outbox rows inside the request, "
+        "in the same transaction as the directive, built inside the database by INSERT … SELECT (home branch "
+        "before temporary, channel chosen from channel_identity); no recipient row passes through Python. "
+        f"PostgreSQL alone needs {f['baseline_insert_select_s']:.2f} s for rows of the same width (the baseline); "
+        f"`issue()` took {bd['issue() total']:.2f} s in the breakdown run.",
         f"(b) = (a) + the drain ({f['delivered_after_reply_s']:.1f} s for {f['workers']} workers, "
-        f"{f['expected_recipients'] / max(f['delivered_after_reply_s'], 1e-9):,.0f} rows/s). A py-spy profile of "
-        "one worker draining 100k rows (this session) spent 43 % in `mark` — 34 % in `models.directive.mark_sent` "
-        "(UPDATE delivery … RETURNING, then one `delivery.sent` Event row per delivery: 20 % on those 100k "
-        "events alone) — and 33 % in `claim` (SELECT … FOR UPDATE SKIP LOCKED, then UPDATE with a 5,000-id IN "
-        "list); the HTTP calls to the fake were a few per cent. Proposed: one event per API call (or none: "
-        "Delivery.sent_at and outbox.sent_at already record it), and claim with one "
-        "`UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`.",
-        "(e) is measured with the change to `handlers/progress.py` made with this benchmark: counts and first/last "
-        "acknowledgement per organisation come from one GROUP BY, and names are fetched only for people "
-        "not yet acknowledged (before: all 100k rows with their datetimes converted in Python, ~1.0–1.3 s "
-        "on this tree; the output was checked identical on 100k rows, fully and 60 % acknowledged, 3 scopes).",
-        f"The 进度 reply for the whole tree is {f['progress_reply_bytes'] // 1024:,} KiB "
-        f"({f['progress_unacked_bytes'] // 1024:,} KiB before anyone acknowledged); WeCom's passive text reply "
-        "takes 2,048 bytes. At this size the report needs a summary (levels above the branches plus the "
-        "branches still behind), not every line.",
+        f"{f['expected_recipients'] / max(f['delivered_after_reply_s'], 1e-9):,.0f} rows/s). Workers claim with one "
+        "`UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED)) RETURNING`, send batches of 1,000 "
+        "userids, and mark deliveries with one `delivery.sent` event per directive per batch round.",
+        "(e) counts and first/last acknowledgement per organisation come from one GROUP BY; names are fetched "
+        "only for people not yet acknowledged. The whole-tree reply is condensed to fit one chat message "
+        "(levels above branches, then the branches still behind), and `进度 编号 组织名` narrows it.",
         f"Acknowledgements: {f['endpoint_acks']:,} through the real endpoint (`收到 N`, one at a time, test "
         f"client), the other {f['model_acks']:,} by calling `models.directive.acknowledge` directly in "
         "two forked processes, 500 per transaction with the writes flushed once per 500 — same rows and events, "

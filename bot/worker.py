@@ -190,8 +190,9 @@ def claim(runtime: Runtime, now: datetime, limit: int
     of the backlog or of the table. `id = ANY(ARRAY(…))` keeps the UPDATE on the primary key
     (a plain `IN (subquery)` is planned as a hash join over the whole table). Oldest due first, as
     before: an expired lease is not starved by a backlog of pending rows (its resend must fall
-    within WeCom's duplicate-check window). SQLite (one process) runs the same statement with
-    `IN (subquery)` and without the locks.
+    within WeCom's duplicate-check window). Rows a branch locked but the outer LIMIT left out stay
+    pending (their locks end with this short transaction). SQLite (one process) runs the same
+    statement with `IN (subquery)` and without the locks.
 
     A row already claimed MAX_ATTEMPTS times is claimed once more (attempts + 1, capped at
     MAX_ATTEMPTS + 1, which is how it is recognised in the RETURNING) and handed back as worn:
@@ -388,7 +389,7 @@ def _next_window(now: datetime) -> datetime:
 
 # -- loop ------------------------------------------------------------------------------------
 
-def run_worker(runtime: Runtime, stop: threading.Event, *, idle_sleep: float = 1.0, limit: int | None = None) -> None:
+def run_worker(runtime: Runtime, stop: threading.Event, *, idle_sleep: float = 0.25, limit: int | None = None) -> None:
     """Drain until `stop` is set; sleep `idle_sleep` seconds whenever a round finds nothing to do.
     A failing round (database down…) is logged and retried after the sleep."""
     senders = build_senders(runtime)

@@ -138,18 +138,17 @@ def issue(
     _insert_task_deliveries(session, directive, org, now)
     copies = _insert_copies(session, directive, org, issuer, now)
 
-    counts = dict(session.execute(
-        select(Delivery.role, func.count()).where(Delivery.directive_id == directive.id).group_by(Delivery.role)
-    ).all())
-    unreachable = session.scalar(select(func.count()).where(
-        Delivery.directive_id == directive.id, Delivery.status == DeliveryStatus.UNREACHABLE)) or 0
-    directive.recipient_count = counts.get(DeliveryRole.TASK, 0)
+    # One pass over the new deliveries gives the counts and the kinds of content to render.
+    kinds = session.execute(
+        select(Delivery.role, Delivery.channel, Delivery.status, func.count())
+        .where(Delivery.directive_id == directive.id)
+        .group_by(Delivery.role, Delivery.channel, Delivery.status)
+    ).all()
+    directive.recipient_count = sum(n for role, _, _, n in kinds if role is DeliveryRole.TASK)
+    unreachable = sum(n for _, _, status, n in kinds if status is DeliveryStatus.UNREACHABLE)
 
     # One INSERT … SELECT per kind of content.
-    for role, channel in session.execute(
-        select(Delivery.role, Delivery.channel).distinct()
-        .where(Delivery.directive_id == directive.id, Delivery.channel.is_not(None))
-    ).all():
+    for role, channel in sorted({(role, channel) for role, channel, _, _ in kinds if channel is not None}):
         payload = render(directive, DeliveryRole(role), channel)
         _enqueue_deliveries(session, directive.id, DeliveryRole(role), Channel(channel), payload, now)
     for group_org in subtree(session, org):
