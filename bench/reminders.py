@@ -281,6 +281,11 @@ def main(argv: list[str] | None = None) -> None:
         stats = http_json(f"{fake_root}/_fake/stats")
         figures["fake"] = stats
         figures["db"] = db_checks(url, directive_ids)
+        fired = [line[:23] for _, slog in schedulers for line in slog.read_text(errors="replace").splitlines()
+                 if "reminders: " in line]
+        if fired:  # the log's asctime is local wall time, like datetime.now() here
+            at = datetime.strptime(min(fired), "%Y-%m-%d %H:%M:%S,%f").astimezone()  # local → aware
+            figures["fired_s"] = (at - due).total_seconds()
         figures["per_scheduler"] = [
             [line.split("reminders: ", 1)[1] for line in slog.read_text(errors="replace").splitlines()
              if "reminders: " in line] for _, slog in schedulers]
@@ -332,6 +337,8 @@ def write_docs(f: dict, command: str) -> None:
         "|---|---|---|---|",
         f"| baseline: the same worker and fake deliver {f['members']:,} outbox rows written directly | — | "
         f"{f['baseline_s']:.2f} s | — |",
+        f"| T → the firing transaction committed (100,000 outbox rows written; from the scheduler's log) | — | "
+        f"{f.get('fired_s', float('nan')):.2f} s | — |",
         f"| T → the fake has accepted all {f['members']:,} reminder pushes | < {GOAL_S:.0f} s | "
         f"{f['delivered_s']:.2f} s ({f['delivered_s'] / f['baseline_s']:.2f}× baseline) | {met} |",
         "",
@@ -351,6 +358,10 @@ def write_docs(f: dict, command: str) -> None:
         "one transaction, so a batch is not split further. Exactly-once across processes is also tested with "
         "many rows and a small batch (`test_two_scheduler_processes_fire_each_reminder_once`).",
         "- The reminders are urgent (2 h before the deadline), so quiet hours do not hold them.",
+        "- The worker does a little more for reminder rows than for the baseline's: they have a subject "
+        "(`reminder`), so it writes one `outbox.sent` event per row (100,000), which the subject-less "
+        "baseline rows do not get. The scheduler commits all 100,000 outbox rows in one transaction, so "
+        "the worker starts only after the firing commit; the two phases do not overlap.",
         "",
     ])
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"

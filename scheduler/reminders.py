@@ -540,7 +540,7 @@ def plan_required_meetings(runtime: Runtime) -> int:
             rows += [{"kind": kind, "subject_type": "organisation", "subject_id": branch_id, "period": key,
                       "due_at": due, "useful_until": useful, "status": ReminderStatus.PENDING, "created_at": now,
                       "fired_at": None, "recipients": 0, "note": None} for branch_id in branch_ids]
-        return len(_insert_ignore(session, rows))
+        return _insert_ignore(session, rows, fetch=False)
 
 
 def _branch_for(f: Firing, row: Reminder) -> Organisation | None:
@@ -630,10 +630,11 @@ RULES: dict[ReminderKind, Callable[[Firing, Reminder], None]] = {
 
 # -- helpers ---------------------------------------------------------------------------------
 
-def _insert_ignore(session: Session, rows: list[dict]) -> list[Reminder]:
-    """INSERT … ON CONFLICT DO NOTHING on the unique key; returns the rows actually inserted."""
+def _insert_ignore(session: Session, rows: list[dict], *, fetch: bool = True):
+    """INSERT … ON CONFLICT DO NOTHING on the unique key; returns the rows actually inserted
+    (only how many with `fetch=False`)."""
     if not rows:
-        return []
+        return [] if fetch else 0
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -643,6 +644,8 @@ def _insert_ignore(session: Session, rows: list[dict]) -> list[Reminder]:
     for chunk in _chunks(rows, 2000):
         stmt = dialect_insert(Reminder).values(chunk).on_conflict_do_nothing().returning(Reminder.id)
         inserted += session.scalars(stmt).all()
+    if not fetch:
+        return len(inserted)
     if not inserted:
         return []
     found = []

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from models.meeting import MeetingType, close_meeting, schedule
 from models.outbox import text_payload
 from models.person import Person
-from tests.factories import BRANCH_A, BRANCH_B, org, small_tree
+from tests.factories import BRANCH_A, org, small_tree
 
 
 def _meeting(db, clock, branch, by, meeting_type, starts_in):
