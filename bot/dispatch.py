@@ -22,7 +22,7 @@ from bot.router import route
 from bot.runtime import Runtime
 from models.identity import Channel, ChannelIdentity
 from models.inbound import InboundReceipt, find_receipt
-from models.person import Liaison, OrgRole, Person
+from models.person import Liaison, Membership, OrgRole, Person
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ def _identify(session, msg: InboundMessage, now) -> Person | None:
     options = (
         joinedload(Person.roles).joinedload(OrgRole.organisation),
         joinedload(Person.liaisons).joinedload(Liaison.organisation),
+        joinedload(Person.memberships).joinedload(Membership.organisation),
     )
     person = session.execute(
         select(Person).join(ChannelIdentity, ChannelIdentity.person_id == Person.id)
