@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -35,11 +35,12 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[OutboxChannel] = mapped_column(str_enum(OutboxChannel, 10))
     recipient: Mapped[str] = mapped_column(String(128))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    # Informational (who the push is for); no constraint, so bulk fan-outs write fast.
+    person_id: Mapped[int | None] = mapped_column()
     # A neutral message: {"type": "text", "text": ...} or {"type": "card", ...}; the channel renders it.
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Rows with the same content_key carry identical content and may share one API call.
-    content_key: Mapped[str] = mapped_column(String(64), index=True)
+    content_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[OutboxStatus] = mapped_column(str_enum(OutboxStatus, 10), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
