@@ -4,7 +4,7 @@ Two phases in one run, each against its own gunicorn with the same settings:
 
 * app  — `bot:create_app()` on PostgreSQL + Redis: verify, decrypt, dedupe (Redis SET NX + receipt
   row), identify, route (`帮助` / `待办`), commit, encrypted passive reply;
-* bare — `bench.callback:bare_app()`: verify the signature, decrypt with wechatpy, encrypt the
+* bare — `bench.callback:bare_app()`: verify the signature, decrypt with wechatpy (through the WeCom adapter's crypto), encrypt the
   plaintext back. The ceiling for this machine, gunicorn and crypto.
 
 Every request is distinct (own MsgId, user, nonce, fresh timestamp); a sample of replies from each
@@ -85,10 +85,14 @@ def wecom_settings():
 def bare_app():
     """A Flask app that only verifies, decrypts and echoes the message back encrypted."""
     from flask import Flask, Response, request
-    from wechatpy.exceptions import InvalidSignatureException
-    from wechatpy.work.crypto import WeChatCrypto
 
-    crypto = WeChatCrypto(os.environ["WECOM_TOKEN"], os.environ["WECOM_AES_KEY"], os.environ["WECOM_CORP_ID"])
+    from bot.channels.wecom import WeComChannel
+    from config.settings import WeComSettings
+
+    # The same wechatpy crypto object the app's WeCom adapter uses, without the rest of the app.
+    crypto = WeComChannel(WeComSettings(
+        corp_id=os.environ["WECOM_CORP_ID"], agent_id=int(os.environ.get("WECOM_AGENT_ID", "1")), secret="unused",
+        token=os.environ["WECOM_TOKEN"], aes_key=os.environ["WECOM_AES_KEY"])).crypto
     app = Flask("bench_bare")
 
     @app.post("/wecom/callback")
@@ -97,7 +101,7 @@ def bare_app():
         try:
             plaintext = crypto.decrypt_message(request.get_data(cache=False), args["msg_signature"],
                                                args["timestamp"], args["nonce"])
-        except (KeyError, InvalidSignatureException):
+        except Exception:  # missing parameter, bad signature, undecryptable: refused
             return Response("", status=403)
         reply = crypto.encrypt_message(plaintext, args["nonce"], str(int(time.time())))
         return Response(reply, mimetype="application/xml")

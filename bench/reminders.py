@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         figures["db"] = db_checks(url, directive_ids)
         fired = [line[:23] for _, slog in schedulers for line in slog.read_text(errors="replace").splitlines()
                  if "reminders: " in line]
-        if fired:  # the log's asctime is local wall time, like datetime.now() here
+        if fired:  # the log's asctime is the host's local wall time
             at = datetime.strptime(min(fired), "%Y-%m-%d %H:%M:%S,%f").astimezone()  # local → aware
             figures["fired_s"] = (at - due).total_seconds()
         figures["per_scheduler"] = [
