@@ -11,7 +11,7 @@ from bot.messages import Reply
 from bot.router import Command
 from bot.timeparse import TimeParseError, parse_future_time
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
-from models.outbox import OutboxChannel, enqueue, text_payload
+from models.outbox import OutboxChannel, card_payload, enqueue, text_payload
 
 NUDGE_INTERVAL = timedelta(minutes=30)
 USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（可选，例如：截止 12月1日17:00）"
@@ -59,13 +59,8 @@ def render_push(directive: Directive, role: DeliveryRole, channel: str, ctx: Con
         )
     description = f"{directive.body}\n{due}".strip()
     if channel == OutboxChannel.WECOM.value:
-        return {
-            "type": "card",
-            "title": f"#{directive.id} {directive.title}",
-            "description": f"{org}发布 · {description}",
-            "task_id": f"directive-{directive.id}",
-            "buttons": [{"key": f"ack:{directive.id}", "text": "收到"}],
-        }
+        return card_payload(title=f"#{directive.id} {directive.title}", description=f"{org}发布 · {description}",
+                            task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")])
     return text_payload(
         f"【{org}】#{directive.id} {directive.title}\n{description}\n回复「收到 {directive.id}」确认收到。"
     )

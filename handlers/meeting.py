@@ -46,7 +46,7 @@ from models.meeting import (
     window_state,
 )
 from models.org import Organisation, OrgKind
-from models.outbox import OutboxChannel, enqueue, text_payload
+from models.outbox import OutboxChannel, card_payload, enqueue, text_payload
 
 USAGE = "格式：会议 类型 时间 [地点]，例如：会议 支部党员大会 明天19:00 党员活动室；线上会议在最后写「线上」"
 TYPES = "、".join(MEETING_TYPE_LABELS.values())
@@ -170,13 +170,9 @@ def render_notice(meeting: Meeting, channel: Channel, ctx: Context) -> dict:
     details = (f"时间：{ctx.fmt(meeting.starts_at)}\n地点：{meeting.place}\n"
                f"签到：{window}，{how}")
     if channel is Channel.WECOM:
-        return {
-            "type": "card",
-            "title": f"会议通知 #{meeting.id} {meeting.title}",
-            "description": f"{details}\n不能参加请点「请假」，或回复「请假 {meeting.id} 理由」。",
-            "task_id": f"meeting-{meeting.id}",
-            "buttons": [{"key": f"leave:{meeting.id}", "text": "请假"}],
-        }
+        return card_payload(title=f"会议通知 #{meeting.id} {meeting.title}",
+                            description=f"{details}\n不能参加请点「请假」，或回复「请假 {meeting.id} 理由」。",
+                            task_id=f"meeting-{meeting.id}", buttons=[(f"leave:{meeting.id}", "请假")])
     return text_payload(f"【会议通知】#{meeting.id} {meeting.title}\n{details}\n"
                         f"不能参加请回复「请假 {meeting.id} 理由」。")
 
@@ -330,14 +326,10 @@ def render_leave_request(leave: LeaveRequest, channel: Channel, ctx: Context) ->
     details = (f"{leave.person.name} 申请不参加 #{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）\n"
                f"理由：{leave.reason}\n申请时间：{ctx.fmt(leave.requested_at)}")
     if channel is Channel.WECOM:
-        return {
-            "type": "card",
-            "title": f"请假审批 #{leave.id} {leave.person.name}",
-            "description": f"{details}\n也可回复「批准 {leave.id}」或「驳回 {leave.id} 理由」。",
-            "task_id": f"leave-{leave.id}",
-            "buttons": [{"key": f"approve:{leave.id}", "text": "批准"},
-                        {"key": f"reject:{leave.id}", "text": "驳回"}],
-        }
+        return card_payload(title=f"请假审批 #{leave.id} {leave.person.name}",
+                            description=f"{details}\n也可回复「批准 {leave.id}」或「驳回 {leave.id} 理由」。",
+                            task_id=f"leave-{leave.id}",
+                            buttons=[(f"approve:{leave.id}", "批准"), (f"reject:{leave.id}", "驳回")])
     return text_payload(f"【请假审批】#{leave.id}\n{details}\n回复「批准 {leave.id}」或「驳回 {leave.id} 理由」。")
 
 

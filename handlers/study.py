@@ -9,7 +9,7 @@ from bot.messages import Reply
 from bot.router import Command
 from bot.timeparse import TimeParseError, parse_future_time
 from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, complete, issue, open_items
-from models.outbox import OutboxChannel, text_payload
+from models.outbox import OutboxChannel, card_payload, text_payload
 
 USAGE = "格式：学习资料 标题 链接 截止 时间，例如：学习资料 党章第一章 https://example.cn/a 截止 12月5日"
 _URL = re.compile(r"https?://\S+")
@@ -49,14 +49,9 @@ def render_push(item: Directive, role: DeliveryRole, channel: str, ctx: Context)
         return text_payload(f"【抄送】{org}布置学习 #{item.id}「{item.title}」，已直达各支部党员。{due}\n"
                             f"发送「学习进度 {item.id}」查看完成情况。")
     if channel == OutboxChannel.WECOM.value:
-        return {
-            "type": "card",
-            "title": f"学习 #{item.id} {item.title}",
-            "description": f"{org}布置 · {due}\n学完后点「已学」，或回复「已学 {item.id} 心得」。",
-            "task_id": f"study-{item.id}",
-            "url": item.link,
-            "buttons": [{"key": f"study:{item.id}", "text": "已学"}],
-        }
+        return card_payload(title=f"学习 #{item.id} {item.title}",
+                            description=f"{org}布置 · {due}\n学完后点「已学」，或回复「已学 {item.id} 心得」。",
+                            task_id=f"study-{item.id}", buttons=[(f"study:{item.id}", "已学")], url=item.link)
     return text_payload(f"【{org}】学习 #{item.id} {item.title}\n{item.link}\n{due}\n学完后回复「已学 {item.id} 心得」。")
 
 

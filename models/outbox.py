@@ -88,3 +88,18 @@ def enqueue(
 
 def text_payload(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
+
+
+def card_payload(*, title: str, description: str, task_id: str, buttons: list[tuple[str, str]],
+                 url: str | None = None) -> dict[str, Any]:
+    """A card with buttons (`(key, text)` pairs); a tap comes back as an event with the key."""
+    payload: dict[str, Any] = {
+        "type": "card",
+        "title": title,
+        "description": description,
+        "task_id": task_id,
+        "buttons": [{"key": key, "text": text} for key, text in buttons],
+    }
+    if url:
+        payload["url"] = url
+    return payload
