@@ -71,6 +71,8 @@ def import_roster_command(path: Path) -> None:
     except RosterError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    if report.changed:
+        runtime.directory.changed()
     click.echo(render_report(report))
 
 

@@ -20,6 +20,9 @@ class Context:
     settings: Settings
     msg: InboundMessage
     person: Person | None
+    # Set by a handler that changed people, roles or identities: the sender cache is reloaded
+    # everywhere once the change is committed (bot.directory).
+    roster_changed: bool = False
 
     def fmt(self, at: datetime) -> str:
         return format_time(at, self.settings.tz)

@@ -85,7 +85,10 @@ def seed_demo(runtime, roster: Path = DEMO_ROSTER):
 
     upgrade(runtime.settings.database_url)
     with runtime.db.session() as session:
-        return import_roster(session, roster, now=runtime.now())
+        report = import_roster(session, roster, now=runtime.now())
+    if report.changed:
+        runtime.directory.changed()
+    return report
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,11 @@ WeChat retries a callback it did not get an answer to (same MsgId; for events th
 FromUserName + CreateTime + Event). Redis `SET NX` catches the retry cheaply, also when it
 arrives concurrently; the receipt's unique key in the same transaction as the handler's
 changes is the backstop when Redis is absent or down, so a message is never acted on twice
-and never lost: if the handler fails, nothing is committed and the claim is released."""
+and never lost: if the handler fails, nothing is committed and the claim is released.
+
+A command that only reads (帮助, 待办, 进度…) needs none of that: answering a retry again is what
+the retry asks for. When the sender is in the directory cache it is answered in a read-only
+session, with no claim, receipt or commit; everything else takes the full path."""
 
 from __future__ import annotations
 
@@ -12,17 +16,17 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from bot.context import Context
+from bot.directory import load_sender
 from bot.messages import InboundMessage, Reply
-from bot.router import route
+from bot.router import Match, act, match
 from bot.runtime import Runtime
 from models.identity import Channel, ChannelIdentity
 from models.inbound import InboundReceipt, find_receipt
-from models.person import Liaison, Membership, OrgRole, Person
+from models.person import Person
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,11 @@ ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题�
 
 
 def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
+    found = match(msg)
+    if found.read_only:
+        answered, reply = _answer_read_only(runtime, msg, found)
+        if answered:
+            return reply
     key = f"inbound:{msg.channel.value}:{msg.dedupe_key}"
     claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
     if claimed is False:
@@ -50,7 +59,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
                 session.flush()
             person = _identify(session, msg, now)
             ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
-            reply = _fit(route(msg, ctx), ctx)
+            reply = _fit(act(found, ctx), ctx)
             # The receipt commits with the handler's changes (one INSERT on the usual path); if a
             # duplicate slipped past the claim, its unique key fails and all of it is rolled back.
             receipt.reply_text = reply.text if reply else ""
@@ -76,9 +85,36 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
         if claimed:
             runtime.store.delete(key)
         return ERROR_REPLY
+    if ctx.roster_changed:
+        runtime.directory.changed()
     if claimed is not None:
         runtime.store.set(key, DONE + (reply.text if reply else ""), CLAIM_TTL_SECONDS)
     return reply
+
+
+def _answer_read_only(runtime: Runtime, msg: InboundMessage, found: Match) -> tuple[bool, Reply | None]:
+    """(True, reply) when answered from the cached sender in a read-only session; (False, None)
+    sends the message down the full path: an unknown sender, an Official Account follower (whose
+    last-message time is written), no trustworthy cache, or a reply too long for one message."""
+    if msg.channel is not Channel.WECOM:
+        return False, None
+    cached = runtime.directory.lookup(msg.channel, msg.sender)
+    if cached is None:
+        return False, None
+    try:
+        with runtime.db.read_session() as session:
+            person = cached if found.route.detached_sender else session.merge(cached, load=False)
+            ctx = Context(session=session, now=runtime.now(), settings=runtime.settings, msg=msg, person=person)
+            reply = act(found, ctx)
+    except Exception:
+        # Nothing was written, so the full path can answer it: it reports a handler's own failure,
+        # and gets a fresh connection if this one had died.
+        log.warning("read-only answer failed for %s message %s; taking the full path", msg.channel.value,
+                    msg.dedupe_key, exc_info=True)
+        return False, None
+    if _too_long(reply):
+        return False, None  # the rest follows as pushes, which the full path queues exactly once
+    return True, reply
 
 
 RETRY_WAIT_SECONDS = 2.0  # WeChat waits 5 s per attempt; leave room for the network
@@ -92,7 +128,7 @@ MAX_FOLLOW_UPS = 4
 def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
     """Keep the passive reply within the channel's limit; the rest goes out through the outbox,
     in the same transaction, split on line boundaries."""
-    if not reply or len(reply.text.encode("utf-8")) <= REPLY_LIMIT_BYTES:
+    if not _too_long(reply):
         return reply
     from models.outbox import OutboxChannel, enqueue, text_payload
 
@@ -119,6 +155,10 @@ def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
     return Reply(chunks[0] + f"\n（内容较长，其余 {len(rest)} 条随后推送）")
 
 
+def _too_long(reply: Reply | None) -> bool:
+    return reply is not None and len(reply.text.encode("utf-8")) > REPLY_LIMIT_BYTES
+
+
 def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:
     """The reply given to the first delivery of this message. A retry that arrives while the first
     is still being handled waits briefly for it: WeChat may have given up on the first connection,
@@ -139,21 +179,7 @@ LAST_SEEN_GRANULARITY = timedelta(minutes=10)
 
 def _identify(session, msg: InboundMessage, now) -> Person | None:
     """The roster person behind the sender, with roles and liaisons loaded in the same query."""
-    options = (
-        joinedload(Person.roles).joinedload(OrgRole.organisation),
-        joinedload(Person.liaisons).joinedload(Liaison.organisation),
-        joinedload(Person.memberships).joinedload(Membership.organisation),
-    )
-    person = session.execute(
-        select(Person).join(ChannelIdentity, ChannelIdentity.person_id == Person.id)
-        .where(ChannelIdentity.channel == msg.channel, ChannelIdentity.external_id == msg.sender)
-        .options(*options)
-    ).unique().scalars().first()
-    if person is None and msg.channel is Channel.WECOM:
-        # The roster's 企业微信账号 is the identity; a row may predate its ChannelIdentity.
-        person = session.execute(
-            select(Person).where(Person.wecom_userid == msg.sender).options(*options)
-        ).unique().scalars().first()
+    person = load_sender(session, msg.channel, msg.sender)
     if person is not None and msg.channel is Channel.MP:
         # Only the Official Account's 48-hour window reads this: a coarse timestamp is enough,
         # so most messages write nothing.

@@ -84,6 +84,13 @@ class Route:
     usage: str = ""  # one line for 帮助
     event: str | None = None  # for event routes: the event name (lower case)
     keys: tuple[str, ...] = ()  # for event routes: only event keys with one of these prefixes
+    # Reads only: answered without a receipt or a commit, from the cached sender (bot.directory).
+    # Enforced: a read-only handler that writes fails instead of losing the write.
+    read_only: bool = False
+    # The handler reads only what the sender cache loads (roles, liaisons, memberships and their
+    # organisations, a group's branch) and queries by id: the cached sender is used as it is,
+    # without being attached to the session.
+    detached_sender: bool = False
 
     def match(self, msg: InboundMessage, text: str) -> Command | None:
         if self.event is not None:
@@ -134,34 +141,36 @@ def build_routes() -> list[Route]:
     return [
         Route("subscribe", (), welcome.handle_subscribe, audience=everyone, event="subscribe"),
         Route("enter_agent", (), welcome.handle_enter, audience=everyone, event="enter_agent"),
-        Route("help", ("帮助", "help", "?", "菜单"), help.handle, audience=everyone, usage="帮助 — 查看可用命令"),
+        Route("help", ("帮助", "help", "?", "菜单"), help.handle, audience=everyone, usage="帮助 — 查看可用命令",
+              read_only=True, detached_sender=True),
         # Meeting buttons first: the general card route below takes every other key.
         Route("meeting_card_tap", (), meeting.handle_card_tap, event="template_card_event",
               keys=("leave:", "approve:", "reject:")),
         Route("card_tap", (), ack.handle_card_tap, event="template_card_event"),
-        Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项"),
+        Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项", read_only=True,
+              detached_sender=True),
         Route("ack", ("收到", "已收到"), ack.handle_ack, usage="收到 [编号] — 确认收到通知"),
         Route("complete", ("完成", "办结"), ack.handle_complete, usage="完成 编号 [说明] — 报告任务已办结"),
         Route("publish", ("发布",), broadcast.handle_publish, audience=secretaries,
               usage="发布 标题（换行写正文，最后一行可写「截止 时间」）— 直达下属各支部全体党员"),
         Route("progress", ("进度",), broadcast.handle_progress, audience=secretaries_or_liaisons,
-              usage="进度 编号 — 查看通知的逐级确认情况"),
+              usage="进度 编号 — 查看通知的逐级确认情况", read_only=True),
         Route("nudge", ("催办",), broadcast.handle_nudge, audience=secretaries,
               usage="催办 编号 — 提醒尚未确认的同志"),
         Route("overview", ("概况",), overview.handle, audience=liaisons,
-              usage="概况 — 查看联系组织的通知确认率、规定会议、学习完成和逾期事项"),
+              usage="概况 — 查看联系组织的通知确认率、规定会议、学习完成和逾期事项", read_only=True),
         # 学习资料 and 学习进度 before 学习: first match wins and both begin with 学习.
         Route("study_assign", ("学习资料",), study.handle_assign, audience=secretaries,
               usage="学习资料 标题 链接 截止 时间 — 给下属各支部党员布置学习"),
         Route("study_progress", ("学习进度",), study.handle_progress, audience=secretaries_or_liaisons,
-              usage="学习进度 编号 — 查看学习完成情况"),
-        Route("study_list", ("学习",), study.handle_list, usage="学习 — 查看待完成的学习"),
+              usage="学习进度 编号 — 查看学习完成情况", read_only=True),
+        Route("study_list", ("学习",), study.handle_list, usage="学习 — 查看待完成的学习", read_only=True),
         Route("study_confirm", ("已学",), study.handle_confirm, usage="已学 编号 [心得] — 确认学完"),
         Route("checkin", ("签到",), meeting.handle_checkin, usage="签到 [会议码] — 会议签到（开会前后 30 分钟内）"),
         Route("leave", ("请假",), meeting.handle_leave, usage="请假 [编号] 理由 — 会前请假"),
         # 会议码 before 会议 for clarity (会议 would not match `会议码 3` anyway: 码 is no boundary).
         Route("meeting_code", ("会议码",), meeting.handle_code, audience=secretaries,
-              usage="会议码 编号 — 再次查看会议签到码"),
+              usage="会议码 编号 — 再次查看会议签到码", read_only=True),
         Route("meeting", ("会议",), meeting.handle_schedule, audience=secretaries,
               usage="会议 类型 时间 [地点|线上] — 安排支部党员大会、支委会、党小组会、党课、主题党日并通知参会人"),
         Route("leave_approve", ("批准",), meeting.handle_approve, audience=secretaries,
@@ -189,23 +198,49 @@ def routes() -> list[Route]:
     return ROUTES
 
 
-def route(msg: InboundMessage, ctx: Context) -> Reply | None:
-    """Find the first route that matches and run it; unknown text gets help."""
-    from handlers import help as help_handler
-    from handlers import welcome
+@dataclass(frozen=True)
+class Match:
+    """What a message asks for: a route and its command, or no route (an event we do not act on)."""
 
+    route: Route | None
+    command: Command
+
+    @property
+    def read_only(self) -> bool:
+        return self.route is not None and self.route.read_only
+
+
+def match(msg: InboundMessage) -> Match:
+    """The first route that matches; unknown text (and anything that is not text) is help."""
     text = normalise(msg.text) if msg.kind is InboundKind.TEXT else ""
     for r in routes():
         command = r.match(msg, text)
-        if command is None:
-            continue
-        if ctx.person is None and r.audience not in (everyone, mp_followers):
-            return welcome.unknown_person(ctx)
-        if not r.audience(ctx.person, ctx):
-            return help_handler.not_allowed(r, ctx)
-        return r.handle(command, ctx)
+        if command is not None:
+            return Match(r, command)
     if msg.kind is InboundKind.EVENT:
+        return Match(None, Command(msg.event or "", msg.event_key or ""))
+    return Match(_help_route(), Command("帮助", ""))
+
+
+def _help_route() -> Route:
+    return next(r for r in routes() if r.name == "help")
+
+
+def act(found: Match, ctx: Context) -> Reply | None:
+    """Run the matched route for the person in `ctx`, after the audience check."""
+    from handlers import help as help_handler
+    from handlers import welcome
+
+    r = found.route
+    if r is None:
         return None  # events we do not act on get an empty 200
-    if ctx.person is None:
+    if ctx.person is None and r.audience not in (everyone, mp_followers):
         return welcome.unknown_person(ctx)
-    return help_handler.handle(Command("帮助", ""), ctx)
+    if not r.audience(ctx.person, ctx):
+        return help_handler.not_allowed(r, ctx)
+    return r.handle(found.command, ctx)
+
+
+def route(msg: InboundMessage, ctx: Context) -> Reply | None:
+    """Find the first route that matches and run it; unknown text gets help."""
+    return act(match(msg), ctx)

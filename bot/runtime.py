@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask import current_app
 
+from bot.directory import Directory
 from bot.stores import MemoryStore, RedisStore, make_store
 from config.settings import Settings
 from models.base import Database, utcnow
@@ -20,6 +21,10 @@ class Runtime:
     store: MemoryStore | RedisStore
     clock: Callable[[], datetime] = utcnow
     channels: dict = field(default_factory=dict)
+    directory: Directory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = Directory(self.db, self.store)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Runtime:

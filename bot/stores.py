@@ -19,11 +19,13 @@ log = logging.getLogger(__name__)
 
 class Store(Protocol):
     shared: bool
+    available: bool  # False while a shared store is unreachable and answers from process memory
 
     def set_nx(self, key: str, value: str, ttl: float) -> bool | None: ...
     def get(self, key: str) -> str | None: ...
     def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
     def delete(self, key: str) -> None: ...
+    def incr(self, key: str) -> int: ...
     def incr_window(self, key: str, window: float) -> int: ...
     def ping(self) -> bool: ...
 
@@ -32,6 +34,7 @@ class MemoryStore:
     """Thread-safe key/value store with expiry, for one process."""
 
     shared = False
+    available = True
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
@@ -66,6 +69,13 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            current = self._live(key)
+            count = int(current) + 1 if current is not None else 1
+            self._data[key] = (str(count), None)
+            return count
 
     def incr_window(self, key: str, window: float) -> int:
         with self._lock:
@@ -129,6 +139,9 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._call(lambda: self.client.delete(self._k(key)), lambda: self.fallback.delete(key))
+
+    def incr(self, key: str) -> int:
+        return self._call(lambda: int(self.client.incr(self._k(key))), lambda: self.fallback.incr(key))
 
     def incr_window(self, key: str, window: float) -> int:
         def op() -> int:

@@ -91,10 +91,3 @@ def handle_complete(cmd: Command, ctx: Context) -> Reply:
     noted = f"，说明：{delivery.note}" if delivery.note else ""
     return Reply(f"已记录 #{directive.id}「{directive.title}」办结，时间 {ctx.fmt(ctx.now)}{noted}。")
 
-
-def todo_source(session, person, now):
-    """待办: directives this person has not acknowledged yet."""
-    from handlers.todo import TodoItem
-
-    return [TodoItem("通知", d.id, d.title, d.deadline, f"收到 {d.id}")
-            for d, _ in open_items(session, person.id, DirectiveKind.DIRECTIVE)]

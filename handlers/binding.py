@@ -55,6 +55,7 @@ def handle_bind(cmd: Command, ctx: Context) -> Reply:
         ctx.session, Channel.MP, ctx.msg.sender, code, now=ctx.now, secret=ctx.settings.secret_key
     )
     if result is BindingResult.BOUND:
+        ctx.roster_changed = True
         return Reply(f"{person.name}您好，绑定成功。发送「帮助」查看可用命令，发送「待办」查看待办事项。")
     if result is BindingResult.ALREADY_BOUND:
         return Reply(f"您已绑定为{person.name}，无需重复绑定。")

@@ -13,7 +13,6 @@ from bot.timefmt import format_time
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from models.identity import Channel
 from models.meeting import (
-    AUTO_CLOSE_AFTER,
     MEETING_TYPE_BY_LABEL,
     MEETING_TYPE_LABELS,
     Attendance,
@@ -454,15 +453,20 @@ def handle_minutes(cmd: Command, ctx: Context) -> Reply:
 
 # -- 待办 ---------------------------------------------------------------------------------------
 
-def todo_source(session, person, now):
-    """待办: coming meetings this person has not checked in to and has no approved leave for."""
+def todo_items(session, person, now, ids: list[int]):
+    """待办: of the candidate meetings 待办's query found, those this person is invited to, can
+    still check in to, has not checked in to and has no approved leave for."""
     from handlers.todo import TodoItem
 
+    coming = [m for m in session.scalars(select(Meeting).where(Meeting.id.in_(ids)).order_by(Meeting.starts_at))
+              if now <= m.checkin_closes_at and is_invitee(session, m, person)]
+    if not coming:
+        return []
     approved = set(session.scalars(select(LeaveRequest.meeting_id).where(
         LeaveRequest.person_id == person.id, LeaveRequest.status == LeaveStatus.APPROVED)))
     items = []
-    for m in meetings_of(session, person, statuses=(MeetingStatus.SCHEDULED,), starts_after=now - AUTO_CLOSE_AFTER):
-        if now > m.checkin_closes_at or m.id in approved:
+    for m in coming:
+        if m.id in approved:
             continue
         mine = session.scalar(select(Attendance.status).where(Attendance.meeting_id == m.id,
                                                               Attendance.person_id == person.id))

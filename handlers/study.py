@@ -124,10 +124,3 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
         return Reply(problem)
     return Reply(progress_report(ctx, item, scopes, metric="completed"))
 
-
-def todo_source(session, person, now):
-    """待办: study items this person has not confirmed yet."""
-    from handlers.todo import TodoItem
-
-    return [TodoItem("学习", d.id, d.title, d.deadline, f"已学 {d.id}")
-            for d, _ in open_items(session, person.id, DirectiveKind.STUDY)]

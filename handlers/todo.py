@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
 from bot.context import Context
@@ -22,18 +22,36 @@ class TodoItem:
     hint: str  # what to send to clear it
 
 
-TodoSource = Callable[[Session, Person, datetime], list[TodoItem]]
+# The delivery rows' source → (what 待办 calls it, what to send to clear it).
+_DELIVERY_KINDS = {"directive": ("通知", "收到"), "study": ("学习", "已学")}
+_QUERY = None
 
 
-def sources() -> list[TodoSource]:
-    """Every capability that creates obligations contributes one query, listed here explicitly."""
-    from handlers import ack, meeting, study
+def _query():
+    """Everything a person can owe, as one UNION ALL of (source, id, title, due): directives not
+    yet acknowledged, study not yet confirmed, meetings whose check-in has not closed. One round
+    trip: 待办 is among the commands sent most, so it is built once with bound parameters."""
+    global _QUERY
+    if _QUERY is None:
+        from models.directive import DirectiveKind, owed_select
+        from models.meeting import coming_select
 
-    return [ack.todo_source, study.todo_source, meeting.todo_source]
+        _QUERY = union_all(owed_select(DirectiveKind.DIRECTIVE), owed_select(DirectiveKind.STUDY), coming_select())
+    return _QUERY
 
 
 def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
-    items = [item for source in sources() for item in source(session, person, now)]
+    from handlers import meeting
+    from models.meeting import CHECKIN_AFTER, branch_ids_of
+
+    # Plain rows through the session's connection: no ORM entities to build.
+    rows = session.connection().execute(_query(), {"person_id": person.id, "branch_ids": branch_ids_of(person),
+                                                   "after": now - CHECKIN_AFTER}).all()
+    items = [TodoItem(_DELIVERY_KINDS[source][0], number, title, due, f"{_DELIVERY_KINDS[source][1]} {number}")
+             for source, number, title, due in rows if source in _DELIVERY_KINDS]
+    meetings = [number for source, number, _, _ in rows if source == "meeting"]
+    if meetings:  # rare, and each needs a closer look
+        items += meeting.todo_items(session, person, now, meetings)
     far = datetime.max.replace(tzinfo=now.tzinfo)
     return sorted(items, key=lambda i: (i.due or far, i.kind, i.number))
 

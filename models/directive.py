@@ -14,16 +14,19 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     union_all,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
+from sqlalchemy.sql import Select
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
@@ -335,6 +338,19 @@ def open_items(session: Session, person_id: int, kind: DirectiveKind) -> list[tu
                Directive.kind == kind, pending.is_(None))
         .order_by(Directive.deadline.is_(None), Directive.deadline, Directive.id)
     ).all())
+
+
+def owed_select(kind: DirectiveKind) -> Select:
+    """SELECT source, id, title, due of what a person (`:person_id`) still owes of one kind: the
+    directive rows of 待办's single query."""
+    pending = Delivery.completed_at if kind is DirectiveKind.STUDY else Delivery.acknowledged_at
+    return (
+        select(literal_column(f"'{kind.value}'", String).label("source"), Directive.id, Directive.title,
+               Directive.deadline.label("due"))
+        .join(Delivery, Delivery.directive_id == Directive.id)
+        .where(Delivery.person_id == bindparam("person_id"), Delivery.role == DeliveryRole.TASK,
+               Directive.kind == kind, pending.is_(None))
+    )
 
 
 class AckResult(StrEnum):

@@ -25,11 +25,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     exists,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     union,
@@ -37,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
+from sqlalchemy.sql import Select
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import Event, record
@@ -546,22 +549,54 @@ def _wrong_code(session: Session, meeting: Meeting, person: Person, at: datetime
     return CheckIn(CheckInResult.WRONG_CODE, tries_left=CHECKIN_MAX_FAILURES - recent)
 
 
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+_ALL_STATUSES = tuple(MeetingStatus)
+
+
+def _of_person():
+    """Invited (an attendance row for `:person_id`) or of one of the person's `:branch_ids`."""
+    return or_(Meeting.id.in_(select(Attendance.meeting_id).where(Attendance.person_id == bindparam("person_id"))),
+               Meeting.organisation_id.in_(bindparam("branch_ids", expanding=True)))
+
+
+def branch_ids_of(person: Person) -> list[int]:
+    """The branches whose meetings may be for this person: where they are a member (a group
+    counts in its branch) and where they sit on the committee."""
+    ids = {b.id for b in (branch_of(m.organisation) for m in person.memberships) if b is not None}
+    return sorted(ids | {b.id for b in led_branches(person)})
+
+
+# Built once with bound parameters: 待办 runs it on every call, and building the expression costs
+# more than running it.
+_MEETINGS_OF = (
+    select(Meeting)
+    .where(_of_person(), Meeting.status.in_(bindparam("statuses", expanding=True)),
+           Meeting.starts_at >= bindparam("after"), Meeting.starts_at <= bindparam("before"))
+    .order_by(Meeting.starts_at, Meeting.id)
+)
+
+
 def meetings_of(session: Session, person: Person, *, statuses: tuple[MeetingStatus, ...] | None = None,
                 starts_after: datetime | None = None, starts_before: datetime | None = None) -> list[Meeting]:
     """Meetings this person is invited to (or, when scheduled before they joined, in the audience
     of: checked per meeting), soonest first."""
-    branch_ids = {b.id for b in (branch_of(m.organisation) for m in person.memberships) if b is not None}
-    branch_ids |= {b.id for b in led_branches(person)}
-    invited = select(Attendance.meeting_id).where(Attendance.person_id == person.id)
-    stmt = select(Meeting).where(or_(Meeting.id.in_(invited), Meeting.organisation_id.in_(branch_ids)))
-    if statuses:
-        stmt = stmt.where(Meeting.status.in_(statuses))
-    if starts_after is not None:
-        stmt = stmt.where(Meeting.starts_at >= starts_after)
-    if starts_before is not None:
-        stmt = stmt.where(Meeting.starts_at <= starts_before)
-    found = session.scalars(stmt.order_by(Meeting.starts_at, Meeting.id)).all()
+    found = session.scalars(_MEETINGS_OF, {
+        "person_id": person.id, "branch_ids": branch_ids_of(person), "statuses": list(statuses or _ALL_STATUSES),
+        "after": starts_after or _EARLIEST, "before": starts_before or _LATEST,
+    }).all()
     return [m for m in found if is_invitee(session, m, person)]
+
+
+def coming_select() -> Select:
+    """SELECT source, id, title, due of scheduled meetings that may be this person's (`:person_id`,
+    `:branch_ids`) and whose check-in has not closed (starting at or after `:after`): the meeting
+    rows of 待办's single query. The caller checks each one (audience, attendance, leave)."""
+    return (
+        select(literal_column("'meeting'", String).label("source"), Meeting.id,
+               literal_column("NULL", String).label("title"), Meeting.starts_at.label("due"))
+        .where(_of_person(), Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at >= bindparam("after"))
+    )
 
 
 # -- leave --------------------------------------------------------------------------------------

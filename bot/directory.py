@@ -1,0 +1,118 @@
+"""Who is writing: the roster person behind a sender, loaded in one query and cached per process.
+
+A callback that only reads (帮助, 待办, 进度…) needs the sender's roles, liaisons and memberships and
+nothing else from the roster, and most of its cost used to be that query. The cache answers it
+from memory. An entry is trusted only while it is younger than `TTL_SECONDS` and the shared
+directory version it was loaded under is still current: whatever changes people, roles or
+identities (a roster import, a binding) calls `changed()` after its commit, which bumps the version
+in the shared store for every process. Bumping after the commit matters: a reader that loads the
+old rows before the commit stores them under the old version and reloads on its next message.
+Each process reads the shared version at most once every `VERSION_CHECK_SECONDS`, so a change
+reaches every process within that second and a busy process does not ask Redis on every message.
+
+Without a shared store (no Redis, or Redis unreachable) the version is per process, so changes made
+by another process (an `import-roster` run) are seen within `TTL_SECONDS`. Unknown senders are never
+cached: the first message after someone is added to the roster finds them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from bot.stores import MemoryStore, RedisStore
+from models.base import Database
+from models.identity import Channel, ChannelIdentity
+from models.org import Organisation
+from models.person import Liaison, Membership, OrgRole, Person
+
+VERSION_KEY = "directory:version"
+TTL_SECONDS = 30.0
+VERSION_CHECK_SECONDS = 1.0
+MAX_ENTRIES = 5000  # about 10 KiB each: a bounded few tens of MiB per process
+
+
+def load_sender(session: Session, channel: Channel, external_id: str) -> Person | None:
+    """The roster person behind a sender, with roles, liaisons and memberships (and their
+    organisations, and a group's parent branch) loaded in the same query."""
+    options = (
+        joinedload(Person.roles).joinedload(OrgRole.organisation),
+        joinedload(Person.liaisons).joinedload(Liaison.organisation),
+        joinedload(Person.memberships).joinedload(Membership.organisation).joinedload(Organisation.parent),
+    )
+    person = session.execute(
+        select(Person).join(ChannelIdentity, ChannelIdentity.person_id == Person.id)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
+        .options(*options)
+    ).unique().scalars().first()
+    if person is None and channel is Channel.WECOM:
+        # The roster's 企业微信账号 is the identity; a row may predate its ChannelIdentity.
+        person = session.execute(
+            select(Person).where(Person.wecom_userid == external_id).options(*options)
+        ).unique().scalars().first()
+    return person
+
+
+@dataclass(frozen=True)
+class _Entry:
+    person: Person  # detached: every attribute a read-only handler's audience check needs is loaded
+    version: str
+    loaded_at: float
+
+
+class Directory:
+    def __init__(self, db: Database, store: MemoryStore | RedisStore, *, ttl: float = TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._lock = threading.Lock()
+        self._version_read: tuple[float, str | None] | None = None  # (when, value)
+
+    def lookup(self, channel: Channel, external_id: str) -> Person | None:
+        """The sender as a detached Person, or None when unknown or when the version cannot be
+        read (the caller then takes the path that reads everything from the database)."""
+        version = self._version()
+        if version is None:
+            return None
+        key = (channel.value, external_id)
+        now = self.clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry.version == version and now - entry.loaded_at < self.ttl:
+            return entry.person
+        with self.db.sessionmaker() as session:
+            person = load_sender(session, channel, external_id)
+        # Leaving the block closed the session: `person` is detached with everything loaded.
+        if person is None:
+            return None
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.pop(next(iter(self._entries)), None)  # the oldest insertion
+            self._entries[key] = _Entry(person, version, now)
+        return person
+
+    def changed(self) -> None:
+        """People, roles or identities changed (call after the commit): every process reloads."""
+        with self._lock:
+            self._entries.clear()
+            self._version_read = None
+        self.store.incr(VERSION_KEY)
+
+    def _version(self) -> str | None:
+        now = self.clock()
+        read = self._version_read
+        if read is not None and now - read[0] < VERSION_CHECK_SECONDS:
+            return read[1]
+        value = self.store.get(VERSION_KEY)
+        if not self.store.available:
+            value = None  # Redis is down: another process may have changed the roster unseen
+        else:
+            value = value or "0"
+        self._version_read = (now, value)
+        return value
