@@ -42,11 +42,10 @@ def _query():
 
 def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
     from handlers import meeting
-    from models.meeting import CHECKIN_AFTER, branch_ids_of
+    from models.meeting import CHECKIN_AFTER
 
     # Plain rows through the session's connection: no ORM entities to build.
-    rows = session.connection().execute(_query(), {"person_id": person.id, "branch_ids": branch_ids_of(person),
-                                                   "after": now - CHECKIN_AFTER}).all()
+    rows = session.connection().execute(_query(), {"person_id": person.id, "after": now - CHECKIN_AFTER}).all()
     items = [TodoItem(_DELIVERY_KINDS[source][0], number, title, due, f"{_DELIVERY_KINDS[source][1]} {number}")
              for source, number, title, due in rows if source in _DELIVERY_KINDS]
     meetings = [number for source, number, _, _ in rows if source == "meeting"]

@@ -555,16 +555,18 @@ _ALL_STATUSES = tuple(MeetingStatus)
 
 
 def _of_person():
-    """Invited (an attendance row for `:person_id`) or of one of the person's `:branch_ids`."""
-    return or_(Meeting.id.in_(select(Attendance.meeting_id).where(Attendance.person_id == bindparam("person_id"))),
-               Meeting.organisation_id.in_(bindparam("branch_ids", expanding=True)))
-
-
-def branch_ids_of(person: Person) -> list[int]:
-    """The branches whose meetings may be for this person: where they are a member (a group
-    counts in its branch) and where they sit on the committee."""
-    ids = {b.id for b in (branch_of(m.organisation) for m in person.memberships) if b is not None}
-    return sorted(ids | {b.id for b in led_branches(person)})
+    """Invited (an attendance row for `:person_id`), or held by a branch the person belongs to
+    (a 党小组 counts in its branch) or sits on the committee of. Worked out in SQL: meetings are
+    held only by branches, so an organisation id that is not a branch simply matches none."""
+    pid = bindparam("person_id")
+    memberships = select(Membership.organisation_id).where(Membership.person_id == pid)
+    branches = union(
+        memberships,
+        select(Organisation.parent_id).where(Organisation.id.in_(memberships), Organisation.kind == OrgKind.GROUP),
+        select(OrgRole.organisation_id).where(OrgRole.person_id == pid, OrgRole.role.in_(COMMITTEE_ROLES)),
+    )
+    return or_(Meeting.id.in_(select(Attendance.meeting_id).where(Attendance.person_id == pid)),
+               Meeting.organisation_id.in_(branches))
 
 
 # Built once with bound parameters: 待办 runs it on every call, and building the expression costs
@@ -582,16 +584,16 @@ def meetings_of(session: Session, person: Person, *, statuses: tuple[MeetingStat
     """Meetings this person is invited to (or, when scheduled before they joined, in the audience
     of: checked per meeting), soonest first."""
     found = session.scalars(_MEETINGS_OF, {
-        "person_id": person.id, "branch_ids": branch_ids_of(person), "statuses": list(statuses or _ALL_STATUSES),
+        "person_id": person.id, "statuses": list(statuses or _ALL_STATUSES),
         "after": starts_after or _EARLIEST, "before": starts_before or _LATEST,
     }).all()
     return [m for m in found if is_invitee(session, m, person)]
 
 
 def coming_select() -> Select:
-    """SELECT source, id, title, due of scheduled meetings that may be this person's (`:person_id`,
-    `:branch_ids`) and whose check-in has not closed (starting at or after `:after`): the meeting
-    rows of 待办's single query. The caller checks each one (audience, attendance, leave)."""
+    """SELECT source, id, title, due of scheduled meetings that may be this person's (`:person_id`)
+    and whose check-in has not closed (starting at or after `:after`): the meeting rows of 待办's
+    single query. The caller checks each one (audience, attendance, leave)."""
     return (
         select(literal_column("'meeting'", String).label("source"), Meeting.id,
                literal_column("NULL", String).label("title"), Meeting.starts_at.label("due"))
