@@ -1,18 +1,21 @@
 """Callback throughput: encrypted WeCom callbacks per second through gunicorn, against a bare endpoint.
 
-Two phases in one run, each against its own gunicorn with the same settings:
+Two endpoints in one run, each its own gunicorn with the same settings, loaded in turns over several
+rounds (alternating which goes first) so that a slow spell of a shared machine falls on both:
 
-* app  — `bot:create_app()` on PostgreSQL + Redis: verify, decrypt, dedupe (Redis SET NX + receipt
-  row), identify, route (`帮助` / `待办`), commit, encrypted passive reply;
-* bare — `bench.callback:bare_app()`: verify the signature, decrypt with wechatpy (through the WeCom adapter's crypto), encrypt the
-  plaintext back. The ceiling for this machine, gunicorn and crypto.
+* app  — `bot:create_app()` on PostgreSQL + Redis: verify, decrypt, identify the sender, route
+  (`帮助` / `待办`, both read-only: answered from the cached sender in a read-only session, 待办
+  with its one query), encrypted passive reply;
+* bare — `bench.callback:bare_app()`: verify the signature, decrypt with wechatpy (through the WeCom
+  adapter's crypto), encrypt the plaintext back. The ceiling for this machine, gunicorn and crypto.
 
 Every request is distinct (own MsgId, user, nonce, fresh timestamp); a sample of replies from each
-phase is decrypted and checked, and after the app phase the receipts in the database are counted.
+endpoint is decrypted and checked, and afterwards the receipts in the database are counted (none:
+read-only commands write nothing).
 Load comes from wrk when it is installed (pre-built requests fed by a Lua script), otherwise from
 Python processes with keep-alive `http.client` connections.
 
-    python bench/callback.py [--duration 20] [--workers N] [--threads T] [--connections C]
+    python bench/callback.py [--rounds 3] [--duration 10] [--workers N] [--threads T] [--connections C]
                              [--database-url URL] [--redis-url URL] [--generator auto|wrk|python]
 """
 
@@ -658,47 +661,69 @@ def machine() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def phase(server: Server, generator: str, userids: list[str], args, work_dir: Path) -> Result:
+def start_and_warm(server: Server, generator: str, userids: list[str], args, work_dir: Path) -> float:
+    """Start the server, check its replies and warm it up; returns the warm-up rate (req/s)."""
+    server.start(work_dir)
+    check_replies(server.name, server.port, build_requests(userids, 40, seed=1))
+    # Warm-up: every worker and thread imports, connects and fills its caches; also sizes the pool.
+    warm = drive(generator, server.port, build_requests_parallel(userids, 4000), duration=args.warmup,
+                 connections=args.connections, work_dir=work_dir)
+    return warm.rps
+
+
+def measure(server: Server, generator: str, userids: list[str], args, work_dir: Path, rate: float) -> Result:
+    """One timed load against a running server, with the CPU it took."""
     from sqlalchemy.engine import make_url
 
     from config.settings import normalise_database_url
 
-    server.start(work_dir)
-    try:
-        check_replies(server.name, server.port, build_requests(userids, 40, seed=1))
-        # Warm-up: every worker and thread imports, connects and fills its caches; also sizes the pool.
-        warm = drive(generator, server.port, build_requests_parallel(userids, 4000), duration=args.warmup,
-                     connections=args.connections, work_dir=work_dir)
-        # The app must never see a request twice (dedupe would answer it cheaply), so its pool is
-        # generous; the bare endpoint has no dedupe and may cycle through a smaller one.
-        size = max(5000, int(warm.rps * args.duration * (3.0 if server.name == "app" else 1.5)) + 2000)
-        # Built right before the load so every timestamp is well inside WeCom's 300 s window.
-        reqs = build_requests_parallel(userids, size)
-        monitor = CpuMonitor(server.proc.pid, make_url(normalise_database_url(args.database_url)).database)
-        monitor.start()
-        result = drive(generator, server.port, reqs, duration=args.duration, connections=args.connections,
-                       work_dir=work_dir)
-        result.cpu = monitor.stop()
-        check_replies(server.name, server.port, build_requests(userids, 20, seed=2))
-        return result
-    finally:
-        server.stop()
+    # The app must never see a request twice (a resent read is answered again, a resent write is
+    # deduplicated: either way not what is being measured), so its pool is generous; the bare
+    # endpoint keeps no state and may cycle through a smaller one.
+    size = max(5000, int(rate * args.duration * (3.0 if server.name == "app" else 1.5)) + 2000)
+    # Built right before the load so every timestamp is well inside WeCom's 300 s window.
+    reqs = build_requests_parallel(userids, size)
+    monitor = CpuMonitor(server.proc.pid, make_url(normalise_database_url(args.database_url)).database)
+    monitor.start()
+    result = drive(generator, server.port, reqs, duration=args.duration, connections=args.connections,
+                   work_dir=work_dir)
+    result.cpu = monitor.stop()
+    return result
+
+
+def combine(rounds: list[Result]) -> Result:
+    """All rounds of one endpoint as one result: totals, CPU summed, the median round's latencies."""
+    by_p50 = sorted(rounds, key=lambda r: r.p50_ms)
+    middle = by_p50[len(by_p50) // 2]
+    cpu: dict[str, float] = {}
+    for r in rounds:
+        for key, value in r.cpu.items():
+            cpu[key] = cpu.get(key, 0.0) + value
+    return Result(requests=sum(r.requests for r in rounds), errors=sum(r.errors for r in rounds),
+                  seconds=sum(r.seconds for r in rounds), p50_ms=middle.p50_ms,
+                  p99_ms=sorted(r.p99_ms for r in rounds)[len(rounds) // 2],
+                  wrapped=any(r.wrapped for r in rounds), cpu=cpu,
+                  error_detail={k: sum(r.error_detail.get(k, 0) for r in rounds)
+                                for k in {k for r in rounds for k in r.error_detail}})
 
 
 def main(argv: list[str] | None = None) -> int:
     cpus = os.cpu_count() or 2
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per phase (default 20)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase (default 3)")
+    parser.add_argument("--duration", type=float, default=10.0,
+                        help="seconds of load per endpoint per round (default 10)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds; each loads both endpoints, alternating which goes first (default 3)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per endpoint (default 3)")
     parser.add_argument("--workers", type=int, default=cpus, help=f"gunicorn workers (default nproc = {cpus})")
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker (default 4)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default 16)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--only", choices=("both", "app", "bare"), default="both", help="run one phase (profiling)")
+    parser.add_argument("--only", choices=("both", "app", "bare"), default="both", help="run one endpoint (profiling)")
     parser.add_argument("--app-spec", default="bot:create_app()",
-                        help="gunicorn app for the app phase, e.g. a variant under test (default bot:create_app())")
+                        help="gunicorn app for the app endpoint, e.g. a variant under test (default bot:create_app())")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = parser.parse_args(argv)
 
@@ -716,29 +741,48 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"machine: {info['nproc']} cpu ({info['cpu']}), {info['ram']} RAM, Python {info['python']}")
     print(f"gunicorn gthread: {args.workers} workers x {args.threads} threads; load: {generator}, "
-          f"{args.connections} connections, {args.duration:g}s after {args.warmup:g}s warm-up; "
-          f"{len(userids)} people")
+          f"{args.connections} connections; {args.rounds} rounds of {args.duration:g}s per endpoint, "
+          f"after {args.warmup:g}s warm-up; {len(userids)} people")
 
-    results: dict[str, Result] = {}
+    names = [n for n in ("app", "bare") if args.only in ("both", n)]
+    specs = {"app": args.app_spec, "bare": "bench.callback:bare_app()"}
+    rounds: dict[str, list[Result]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory(prefix="bench-callback-") as tmp:
         work_dir = Path(tmp)
-        phases = [("app", args.app_spec), ("bare", "bench.callback:bare_app()")]
-        for name, spec in phases:
-            if args.only not in ("both", name):
-                continue
-            server = Server(name, spec, args.workers, args.threads, env)
-            results[name] = phase(server, generator, userids, args, work_dir)
-            r = results[name]
-            print(f"  {name:4}: {r.requests} requests, {r.errors} errors, {r.rps:,.0f} req/s, "
-                  f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms" + (f"  {r.error_detail}" if r.errors else ""))
-            if name == "app":
-                receipts, empty = count_receipts(args.database_url)
-                print(f"        receipts in database: {receipts} ({empty} without a reply)")
-            if r.other_load > 0.05:
-                print(f"  NOTE: other processes used {r.other_load:.0%} of the machine during the {name} phase; "
-                      "the figures understate this machine")
-            if r.wrapped and name == "app":
-                print("  WARNING: app ran out of distinct requests; the figures include deduplicated resends")
+        # Both servers stay up for the whole run and take turns under load, so a slow spell of a
+        # shared machine falls on both endpoints instead of on whichever ran then.
+        servers = {n: Server(n, specs[n], args.workers, args.threads, env) for n in names}
+        try:
+            rates = {n: start_and_warm(servers[n], generator, userids, args, work_dir) for n in names}
+            for i in range(args.rounds):
+                order = names if i % 2 == 0 else names[::-1]
+                line = []
+                for n in order:
+                    r = measure(servers[n], generator, userids, args, work_dir, rates[n])
+                    rounds[n].append(r)
+                    line.append(f"{n} {r.rps:,.0f} req/s ({r.cpu_ms('server'):.2f} ms CPU)")
+                ratio_i = (rounds["app"][-1].rps / rounds["bare"][-1].rps
+                           if len(names) == 2 and rounds["bare"][-1].rps else None)
+                print(f"  round {i + 1}: " + ", ".join(line)
+                      + (f"; ratio {ratio_i:.2f}" if ratio_i is not None else ""))
+            for n in names:
+                check_replies(n, servers[n].port, build_requests(userids, 20, seed=2))
+        finally:
+            for server in servers.values():
+                server.stop()
+
+    results = {n: combine(rounds[n]) for n in names}
+    for name, r in results.items():
+        print(f"  {name:4}: {r.requests} requests, {r.errors} errors, {r.rps:,.0f} req/s, "
+              f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms" + (f"  {r.error_detail}" if r.errors else ""))
+        if name == "app":
+            receipts, empty = count_receipts(args.database_url)
+            print(f"        receipts in database: {receipts} ({empty} without a reply)")
+        if r.other_load > 0.05:
+            print(f"  NOTE: other processes used {r.other_load:.0%} of the machine during the {name} load; "
+                  "the figures understate this machine")
+        if r.wrapped and name == "app":
+            print("  WARNING: app ran out of distinct requests; the figures include resends")
 
     print()
     head = ("requests", "errors", "req/s", "p50 ms", "p99 ms", "server cpu", "pg+redis cpu", "other load")
@@ -747,11 +791,14 @@ def main(argv: list[str] | None = None) -> int:
         cells = (f"{r.requests}", f"{r.errors}", f"{r.rps:,.0f}", f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}",
                  f"{r.cpu_ms('server'):.2f} ms", f"{r.cpu_ms('datastores'):.2f} ms", f"{r.other_load:.0%}")
         print(f"{name:6}" + "".join(f"{c:>{max(9, len(h) + 2)}}" for c, h in zip(cells, head, strict=True)))
-    print("(cpu columns: CPU time per request; other load: share of the machine used by processes outside the run)")
+    print("(req/s over all rounds; p50/p99: the median round's; cpu columns: CPU time per request; "
+          "other load: share of the machine used by processes outside the run)")
     ratio = None
-    if "app" in results and "bare" in results and results["bare"].rps:
-        ratio = results["app"].rps / results["bare"].rps
-        print(f"ratio app/bare: {ratio:.2f}")
+    ratios = []
+    if len(names) == 2:
+        ratios = sorted(a.rps / b.rps for a, b in zip(rounds["app"], rounds["bare"], strict=True) if b.rps)
+        ratio = ratios[len(ratios) // 2] if ratios else None
+        print(f"ratio app/bare: median of rounds {ratio:.2f} (rounds {', '.join(f'{x:.2f}' for x in ratios)})")
     print(f"total time: {time.monotonic() - started:.0f}s")
 
     if args.markdown:
@@ -764,7 +811,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {label} | {r.requests:,} | {r.errors} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} "
                   f"| {r.cpu_ms('server'):.2f} ms | {r.cpu_ms('datastores'):.2f} ms | {r.other_load:.0%} |")
         if ratio is not None:
-            print(f"| **ratio app/bare** | | | **{ratio:.2f}** | | | | | |")
+            print(f"| **ratio app/bare** (median of rounds: {', '.join(f'{x:.2f}' for x in ratios)}) "
+                  f"| | | **{ratio:.2f}** | | | | | |")
     failed = any(r.errors for r in results.values()) or ("app" in results and results["app"].wrapped)
     return 1 if failed else 0
 

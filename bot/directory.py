@@ -2,7 +2,7 @@
 
 A callback that only reads (帮助, 待办, 进度…) needs the sender's roles, liaisons and memberships and
 nothing else from the roster, and most of its cost used to be that query. The cache answers it
-from memory. An entry is trusted only while it is younger than `TTL_SECONDS` and the shared
+from memory. An entry is trusted only while it is younger than its time to live and the shared
 directory version it was loaded under is still current: whatever changes people, roles or
 identities (a roster import, a binding) calls `changed()` after its commit, which bumps the version
 in the shared store for every process. Bumping after the commit matters: a reader that loads the
@@ -10,12 +10,17 @@ old rows before the commit stores them under the old version and reloads on its 
 Each process reads the shared version at most once every `VERSION_CHECK_SECONDS`, so a change
 reaches every process within that second and a busy process does not ask Redis on every message.
 
-Without a shared store (no Redis, or Redis unreachable) the version is per process, so changes made
-by another process (an `import-roster` run) are seen within `TTL_SECONDS`. Unknown senders are never
-cached: the first message after someone is added to the roster finds them."""
+The version is what keeps entries right; the time to live is only a safety net for a change made
+behind the bot's back (an edit straight in the database), so with Redis it is long (`SHARED_TTL`),
+and each entry's is shortened by a random fifth so that entries loaded together do not all expire
+together and reload in one burst. Without a shared store the version is per process, so a change
+made by another process (an `import-roster` run beside a Redis-less `serve`) is seen within
+`LOCAL_TTL`. Unknown senders are never cached: the first message after someone is added to the
+roster finds them."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +36,8 @@ from models.org import Organisation
 from models.person import Liaison, Membership, OrgRole, Person
 
 VERSION_KEY = "directory:version"
-TTL_SECONDS = 30.0
+SHARED_TTL = 600.0
+LOCAL_TTL = 30.0
 VERSION_CHECK_SECONDS = 1.0
 MAX_ENTRIES = 5000  # about 10 KiB each: a bounded few tens of MiB per process
 
@@ -61,15 +67,15 @@ def load_sender(session: Session, channel: Channel, external_id: str) -> Person 
 class _Entry:
     person: Person  # detached: every attribute a read-only handler's audience check needs is loaded
     version: str
-    loaded_at: float
+    expires_at: float
 
 
 class Directory:
-    def __init__(self, db: Database, store: MemoryStore | RedisStore, *, ttl: float = TTL_SECONDS,
+    def __init__(self, db: Database, store: MemoryStore | RedisStore, *, ttl: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         self.store = store
-        self.ttl = ttl
+        self.ttl = ttl if ttl is not None else (SHARED_TTL if store.shared else LOCAL_TTL)
         self.clock = clock
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._lock = threading.Lock()
@@ -84,7 +90,7 @@ class Directory:
         key = (channel.value, external_id)
         now = self.clock()
         entry = self._entries.get(key)
-        if entry is not None and entry.version == version and now - entry.loaded_at < self.ttl:
+        if entry is not None and entry.version == version and now < entry.expires_at:
             return entry.person
         with self.db.sessionmaker() as session:
             person = load_sender(session, channel, external_id)
@@ -94,7 +100,7 @@ class Directory:
         with self._lock:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.pop(next(iter(self._entries)), None)  # the oldest insertion
-            self._entries[key] = _Entry(person, version, now)
+            self._entries[key] = _Entry(person, version, now + self.ttl * random.uniform(0.8, 1.0))
         return person
 
     def changed(self) -> None:
