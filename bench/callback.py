@@ -58,8 +58,14 @@ AES_KEY = base64.b64encode(b"zhitong-bench-callback-aes-key!!").decode().rstrip(
 USERID_PREFIX = "bench"
 PEOPLE = 300
 BRANCHES = ("机关党委/第一党总支/综合处党支部", "机关党委/第一党总支/财务处党支部", "机关党委/第二党总支/信息处党支部")
-# What people send: mostly 帮助 and 待办, a few variants that normalise to the same commands.
-TEXT_MIX = (("帮助", 45), ("待办", 45), ("菜单", 5), ("待办 ", 5))
+# What people send (--mix). read: mostly 帮助 and 待办, a few variants that normalise to the same
+# commands, all read-only. ack: 收到 for one of the three seeded directives, the burst after a
+# broadcast; every one takes the full path (claim, receipt, commit), and a person who is not a
+# recipient, or has acknowledged already, gets the answer that says so.
+MIXES = {
+    "read": (("帮助", 45), ("待办", 45), ("菜单", 5), ("待办 ", 5)),
+    "ack": (("收到 {0}", 34), ("收到 {1}", 33), ("收到 {2}", 33)),
+}
 
 
 def wecom_env() -> dict[str, str]:
@@ -119,10 +125,11 @@ def bare_app():
 # -- database ---------------------------------------------------------------------------------------
 
 
-def prepare_database(url: str) -> list[str]:
-    """Create and migrate the bench database, seed people once; returns their WeCom userids."""
+def prepare_database(url: str) -> tuple[list[str], list[int]]:
+    """Create and migrate the bench database, seed people once, clear earlier runs' receipts and
+    acknowledgements; returns the people's WeCom userids and the seeded directives' numbers."""
     import psycopg
-    from sqlalchemy import delete, func, select
+    from sqlalchemy import delete, func, select, update
     from sqlalchemy.engine import make_url
 
     from config.settings import normalise_database_url
@@ -140,6 +147,7 @@ def prepare_database(url: str) -> list[str]:
             conn.execute(f'CREATE DATABASE "{parsed.database}"')
     upgrade(url)
 
+    from models.directive import Delivery, Directive
     from models.inbound import InboundReceipt
     from models.person import Person
 
@@ -148,16 +156,18 @@ def prepare_database(url: str) -> list[str]:
         with db.session() as session:
             # Each run starts from the same state: receipts from earlier runs only grow the index.
             session.execute(delete(InboundReceipt))
+            session.execute(update(Delivery).values(acknowledged_at=None, late=False))
             have = session.scalar(select(func.count(Person.id)).where(Person.wecom_userid.like(f"{USERID_PREFIX}%")))
             if have < PEOPLE:
                 _seed(session)
             userids = list(session.scalars(
                 select(Person.wecom_userid).where(Person.wecom_userid.like(f"{USERID_PREFIX}%")).order_by(Person.id)))
+            directives = list(session.scalars(select(Directive.id).order_by(Directive.id).limit(3)))
     finally:
         db.dispose()
     with psycopg.connect(**{**{k: v for k, v in admin.items() if v is not None}, "dbname": parsed.database}) as conn:
         conn.execute("VACUUM ANALYZE")
-    return userids
+    return userids, directives
 
 
 def _seed(session) -> None:
@@ -235,14 +245,15 @@ def count_receipts(url: str) -> tuple[int, int]:
 # -- requests ---------------------------------------------------------------------------------------
 
 
-def build_requests(userids: list[str], count: int, *, seed: int) -> list[tuple[str, bytes, str]]:
+def build_requests(userids: list[str], count: int, *, seed: int, texts: tuple = MIXES["read"]
+                   ) -> list[tuple[str, bytes, str]]:
     """`count` distinct signed encrypted callbacks: (url, body, content sent)."""
     from bot.channels.simulator import WeComSimulator
 
     sim = WeComSimulator(wecom_settings())
     rng = random.Random(seed)
-    texts = [t for t, _ in TEXT_MIX]
-    weights = [w for _, w in TEXT_MIX]
+    weights = [w for _, w in texts]
+    texts = [t for t, _ in texts]
     now = int(time.time())
     out = []
     for _ in range(count):
@@ -253,22 +264,22 @@ def build_requests(userids: list[str], count: int, *, seed: int) -> list[tuple[s
 
 
 def _build_chunk(args) -> list[tuple[str, bytes, str]]:
-    userids, count, seed, msg_id_base = args
+    userids, count, seed, msg_id_base, texts = args
     import itertools
 
     import bot.channels.simulator as simulator
 
     simulator._msg_ids = itertools.count(msg_id_base)  # processes must not share MsgIds
-    return build_requests(userids, count, seed=seed)
+    return build_requests(userids, count, seed=seed, texts=texts)
 
 
-def build_requests_parallel(userids: list[str], count: int) -> list[tuple[str, bytes, str]]:
+def build_requests_parallel(userids: list[str], count: int, texts: tuple) -> list[tuple[str, bytes, str]]:
     procs = max(1, min(os.cpu_count() or 1, 4))
     if count < 4000 or procs == 1:
-        return build_requests(userids, count, seed=random.randrange(1 << 30))
+        return build_requests(userids, count, seed=random.randrange(1 << 30), texts=texts)
     base = time.time_ns() // 1000
     per = math.ceil(count / procs)
-    chunks = [(userids, per, random.randrange(1 << 30), base + i * 10**9) for i in range(procs)]
+    chunks = [(userids, per, random.randrange(1 << 30), base + i * 10**9, texts) for i in range(procs)]
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         parts = pool.map(_build_chunk, chunks)
     return [r for part in parts for r in part][:count]
@@ -642,8 +653,11 @@ def check_replies(name: str, port: int, reqs: list[tuple[str, bytes, str]]) -> N
             ok = reply.get("Content") == content and reply.get("MsgType") == "text"
         else:
             text = reply.get("Content", "")
-            ok = reply.get("MsgType") == "text" and reply.get("FromUserName") == CORP_ID and (
-                ("您可以发送" in text) if content in ("帮助", "菜单") else ("待办" in text))
+            if content.startswith("收到"):  # acknowledged now, before, or not a recipient: each names the number
+                expected = f"#{content.split()[1]}" in text
+            else:
+                expected = ("您可以发送" in text) if content in ("帮助", "菜单") else ("待办" in text)
+            ok = reply.get("MsgType") == "text" and reply.get("FromUserName") == CORP_ID and expected
         if not ok:
             raise SystemExit(f"{name}: unexpected reply to {content!r}: {reply}")
     conn.close()
@@ -664,9 +678,9 @@ def machine() -> dict[str, str]:
 def start_and_warm(server: Server, generator: str, userids: list[str], args, work_dir: Path) -> float:
     """Start the server, check its replies and warm it up; returns the warm-up rate (req/s)."""
     server.start(work_dir)
-    check_replies(server.name, server.port, build_requests(userids, 40, seed=1))
+    check_replies(server.name, server.port, build_requests(userids, 40, seed=1, texts=args.texts))
     # Warm-up: every worker and thread imports, connects and fills its caches; also sizes the pool.
-    warm = drive(generator, server.port, build_requests_parallel(userids, 4000), duration=args.warmup,
+    warm = drive(generator, server.port, build_requests_parallel(userids, 4000, args.texts), duration=args.warmup,
                  connections=args.connections, work_dir=work_dir)
     return warm.rps
 
@@ -682,7 +696,7 @@ def measure(server: Server, generator: str, userids: list[str], args, work_dir: 
     # endpoint keeps no state and may cycle through a smaller one.
     size = max(5000, int(rate * args.duration * (3.0 if server.name == "app" else 1.5)) + 2000)
     # Built right before the load so every timestamp is well inside WeCom's 300 s window.
-    reqs = build_requests_parallel(userids, size)
+    reqs = build_requests_parallel(userids, size, args.texts)
     monitor = CpuMonitor(server.proc.pid, make_url(normalise_database_url(args.database_url)).database)
     monitor.start()
     result = drive(generator, server.port, reqs, duration=args.duration, connections=args.connections,
@@ -721,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--mix", choices=tuple(MIXES), default="read",
+                        help="what people send: read (帮助/待办, default) or ack (收到 N, the full path)")
     parser.add_argument("--only", choices=("both", "app", "bare"), default="both", help="run one endpoint (profiling)")
     parser.add_argument("--app-spec", default="bot:create_app()",
                         help="gunicorn app for the app endpoint, e.g. a variant under test (default bot:create_app())")
@@ -734,7 +750,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("wrk is not installed; use --generator python")
 
     started = time.monotonic()
-    userids = prepare_database(args.database_url)
+    userids, directives = prepare_database(args.database_url)
+    args.texts = tuple((text.format(*directives), weight) for text, weight in MIXES[args.mix])
     env = {**wecom_env(), "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
            "SECRET_KEY": "bench-callback-secret-key", "MP_APP_ID": "", "MP_SECRET": "", "MP_TOKEN": "",
            "MP_AES_KEY": ""}
@@ -742,7 +759,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {info['nproc']} cpu ({info['cpu']}), {info['ram']} RAM, Python {info['python']}")
     print(f"gunicorn gthread: {args.workers} workers x {args.threads} threads; load: {generator}, "
           f"{args.connections} connections; {args.rounds} rounds of {args.duration:g}s per endpoint, "
-          f"after {args.warmup:g}s warm-up; {len(userids)} people")
+          f"after {args.warmup:g}s warm-up; {len(userids)} people; mix {args.mix}: "
+          + ", ".join(f"{t} {w}%" for t, w in args.texts))
 
     names = [n for n in ("app", "bare") if args.only in ("both", n)]
     specs = {"app": args.app_spec, "bare": "bench.callback:bare_app()"}
@@ -766,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  round {i + 1}: " + ", ".join(line)
                       + (f"; ratio {ratio_i:.2f}" if ratio_i is not None else ""))
             for n in names:
-                check_replies(n, servers[n].port, build_requests(userids, 20, seed=2))
+                check_replies(n, servers[n].port, build_requests(userids, 20, seed=2, texts=args.texts))
         finally:
             for server in servers.values():
                 server.stop()

@@ -20,7 +20,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Context
-from bot.directory import load_sender
+from bot.directory import Directory, load_sender
 from bot.messages import InboundMessage, Reply
 from bot.router import Match, act, match
 from bot.runtime import Runtime
@@ -57,7 +57,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
                 # and a duplicate never reaches the handler.
                 session.add(receipt)
                 session.flush()
-            person = _identify(session, msg, now)
+            person = _identify(session, msg, now, runtime.directory)
             ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
             reply = _fit(act(found, ctx), ctx)
             # The receipt commits with the handler's changes (one INSERT on the usual path); if a
@@ -177,9 +177,11 @@ def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)
 
 
-def _identify(session, msg: InboundMessage, now) -> Person | None:
-    """The roster person behind the sender, with roles and liaisons loaded in the same query."""
-    person = load_sender(session, msg.channel, msg.sender)
+def _identify(session, msg: InboundMessage, now, directory: Directory) -> Person | None:
+    """The roster person behind the sender, attached to this session: from the sender cache when
+    it can be trusted (no query), else loaded with roles and liaisons in one query."""
+    cached = directory.lookup(msg.channel, msg.sender)
+    person = session.merge(cached, load=False) if cached is not None else load_sender(session, msg.channel, msg.sender)
     if person is not None and msg.channel is Channel.MP:
         # Only the Official Account's 48-hour window reads this: a coarse timestamp is enough,
         # so most messages write nothing.

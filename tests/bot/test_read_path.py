@@ -80,6 +80,21 @@ def test_a_command_that_writes_takes_the_full_path(chat, db, people, paths):
     assert "没有待办" in chat.say("zhangwei", "待办")
 
 
+def test_the_full_path_acts_for_the_cached_sender(chat, runtime, db, people):
+    """Once cached, the sender is attached to the writing session without a query, and a role
+    given since (with the version bumped) is what the full path checks."""
+    directive(db, "报送党费收缴情况", [people["zhangwei"], people["liuyang"]])
+    chat.say("zhangwei", "帮助")
+    assert "只有书记" in chat.say("zhangwei", "发布 测试\n正文")
+    assert chat.say("zhangwei", "收到 1").startswith("已确认收到 #1")
+    with db.session() as s:
+        s.add(OrgRole(person_id=people["zhangwei"], organisation_id=org(s, BRANCH_A).id, role=Role.SECRETARY))
+    runtime.directory.changed()
+    assert chat.say("zhangwei", "发布 支部学习安排\n本周五学习。").startswith("已发布 #2")
+    with db.session() as s:
+        assert s.get(Directive, 2).issuer_id == people["zhangwei"]
+
+
 def test_a_retry_of_a_read_only_command_is_answered_again(chat, db, people):
     req = chat.wecom.text("zhangwei", "待办")
     answers = [chat.wecom.read_reply(chat.post(req).data)["Content"] for _ in range(2)]
