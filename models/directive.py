@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Select
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -380,9 +381,13 @@ def acknowledge(session: Session, directive: Directive, person: Person, *, at: d
                             else_=DeliveryStatus.ACKNOWLEDGED.value))
         .execution_options(synchronize_session=False)
     ).rowcount
-    session.refresh(delivery)
     if not won:
+        session.refresh(delivery)  # someone else's 收到 came first: answer with its time
         return AckResult.ALREADY, delivery
+    # Won: the row now holds exactly these values, so set them without reading it back.
+    status = delivery.status if delivery.status is DeliveryStatus.COMPLETED else DeliveryStatus.ACKNOWLEDGED
+    for key, value in (("acknowledged_at", at), ("late", late), ("status", status)):
+        set_committed_value(delivery, key, value)
     record(session, "delivery.acknowledged", actor=person, subject=delivery, at=at,
            data={"directive_id": directive.id, "late": delivery.late, "via": via})
     return AckResult.ACKNOWLEDGED, delivery
