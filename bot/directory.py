@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from bot.stores import MemoryStore, RedisStore
@@ -56,9 +56,16 @@ def load_sender(session: Session, channel: Channel, external_id: str) -> Person 
         .options(*options)
     ).unique().scalars().first()
     if person is None and channel is Channel.WECOM:
-        # The roster's 企业微信账号 is the identity; a row may predate its ChannelIdentity.
+        # The roster's 企业微信账号 is the identity; a row may predate its ChannelIdentity. WeCom
+        # userids are case-insensitive and a roster may spell one differently from WeCom: only a
+        # sender with no exact match (a newcomer, a stranger) pays for this comparison.
+        folded = external_id.lower()
         person = session.execute(
-            select(Person).where(Person.wecom_userid == external_id).options(*options)
+            select(Person).outerjoin(ChannelIdentity, and_(ChannelIdentity.person_id == Person.id,
+                                                            ChannelIdentity.channel == Channel.WECOM))
+            .where(or_(Person.wecom_userid == external_id, func.lower(Person.wecom_userid) == folded,
+                       func.lower(ChannelIdentity.external_id) == folded))
+            .options(*options)
         ).unique().scalars().first()
     return person
 

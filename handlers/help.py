@@ -34,7 +34,13 @@ def _role_line(ctx: Context) -> str:
 
 
 def not_allowed(route, ctx: Context) -> Reply:
-    from bot.router import secretaries, secretaries_or_liaisons
+    from bot.router import mp_followers, secretaries, secretaries_or_liaisons
+    from handlers import welcome
+
+    if route.audience is mp_followers:  # 绑定 sent in WeCom, where the roster already says who you are
+        if ctx.person is None:
+            return welcome.unknown_person(ctx)
+        return Reply("企业微信账号已通过名册识别，无需绑定。绑定只用于微信公众号。发送「帮助」查看可用命令。")
 
     if route.audience is secretaries:
         return Reply(f"「{route.words[0]}」只有书记、副书记或支委可以使用。发送「帮助」查看您可用的命令。")

@@ -228,3 +228,11 @@ def test_every_read_only_route_answers_on_the_read_path(chat, db, people, paths,
     assert answers[3] == "您目前没有待完成的学习。"
     assert answers[4] == "没有编号为 #1 的会议。"
     assert paths == ["read"] * 5
+
+
+def test_a_wecom_userid_is_recognised_whatever_its_case(chat, db, paths):
+    """WeCom userids are case-insensitive; a roster may spell one differently from WeCom."""
+    with db.session() as s:
+        person(s, "王芳", "WangFang", BRANCH_A)
+    assert chat.say("wangfang", "帮助").startswith("王芳您好")
+    assert chat.say("WANGFANG", "待办").startswith("截至")

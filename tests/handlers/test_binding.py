@@ -211,3 +211,11 @@ def test_subscribe_event_greets_bound_and_unbound_followers(chat, db, people):
     chat.say_mp("o_zhangwei", f"绑定 {issue(chat, 'lina', '张伟')}")
     response = chat.post(chat.mp.event("o_zhangwei", "subscribe", at=chat.mp._now() + 1))
     assert chat.mp.read_reply(response.data)["Content"].startswith("张伟您好，欢迎回来。")
+
+
+# -- 绑定 sent in WeCom ----------------------------------------------------------------------------
+
+def test_bind_sent_in_wecom_says_no_binding_is_needed(chat, db, people):
+    assert chat.say("zhangwei", "绑定 123456").startswith("企业微信账号已通过名册识别，无需绑定")
+    assert "名册" in chat.say("stranger", "绑定 123456")  # someone the roster does not know: how to get access
+    assert count(db, BindingAttempt) == 0 and count(db, ChannelIdentity, ChannelIdentity.channel == Channel.MP) == 0
