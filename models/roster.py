@@ -35,9 +35,12 @@ What a row gives
     联络员 role in the same row; each entry is a full path or, when unambiguous, the end of one.
 
 The database follows the file for the people in it: their name, mobile, memberships, roles and
-liaison assignments become what the file says. An optional column that is absent from the file
-(手机, 职务, 联系组织) leaves that data alone. People in the database but not in the file are
-reported, never deleted.
+liaison assignments become what the file says, within what the file covers (the organisations its
+rows name and everything under them). So one branch's own roster leaves a member's seat on a 党委
+or a 临时党支部 membership elsewhere alone, while a file that names the top organisation covers
+everything; a home membership the file gives replaces one held anywhere. An optional column that
+is absent from the file (手机, 职务, 联系组织) leaves that data alone. People in the database but
+not in the file are reported, never deleted.
 
 Reads are one query per table; writes are bulk statements, so the objects the caller's session
 already holds are expired at the end.
@@ -791,7 +794,20 @@ def _apply(session: Session, plan: _Plan, snap: _Snapshot, report: ImportReport,
     if moved_identities:
         session.execute(update(ChannelIdentity), moved_identities)
 
-    # Memberships, roles and liaison assignments follow the file for everyone in it.
+    # Memberships, roles and liaison assignments follow the file for everyone in it, within what
+    # the file covers: the organisations its rows name and everything under them. A branch's own
+    # roster therefore leaves a member's 党委 委员 seat or 临时党支部 membership elsewhere alone;
+    # a file that names the top organisation covers everything. A person has one home branch, so a
+    # home membership given by the file replaces one held anywhere.
+    covered = sorted({path for person in plan.people for path in person.org_paths})
+    scope: dict[int, bool] = {}
+
+    def in_scope(oid: int) -> bool:
+        if oid not in scope:
+            path = path_of[oid]
+            scope[oid] = any(path == top or path.startswith(top + "/") for top in covered)
+        return scope[oid]
+
     add_members, change_members, drop_members = [], [], []
     add_roles, drop_roles, add_liaisons, drop_liaisons = [], [], [], []
     for person in plan.people:
@@ -799,6 +815,10 @@ def _apply(session: Session, plan: _Plan, snap: _Snapshot, report: ImportReport,
         is_new = pid in created
         want_members = {org_ids[path]: kind for path, (kind, _row) in person.memberships.items()}
         have_members = snap.memberships.get(pid, {})
+        new_home = MembershipKind.HOME in want_members.values()
+        want_members = {**{oid: kind for oid, (_mid, kind) in have_members.items()
+                           if not in_scope(oid) and not (new_home and kind is MembershipKind.HOME)},
+                        **want_members}
         for oid, kind in want_members.items():
             if oid not in have_members:
                 add_members.append({"person_id": pid, "organisation_id": oid, "kind": kind})
@@ -815,8 +835,7 @@ def _apply(session: Session, plan: _Plan, snap: _Snapshot, report: ImportReport,
 
         have_roles = snap.roles.get(pid, {})
         want_roles = {(org_ids[path], role) for path, role in person.roles}
-        if not plan.manage_roles:
-            want_roles |= set(have_roles)
+        want_roles |= {(oid, role) for oid, role in have_roles if not plan.manage_roles or not in_scope(oid)}
         for oid, role in sorted(want_roles - set(have_roles), key=lambda r: (r[0], r[1].value)):
             add_roles.append({"person_id": pid, "organisation_id": oid, "role": role})
             if not is_new:
@@ -828,8 +847,7 @@ def _apply(session: Session, plan: _Plan, snap: _Snapshot, report: ImportReport,
 
         have_liaisons = snap.liaisons.get(pid, {})
         want_liaisons = {org_ids[path] for path in person.liaises}
-        if not plan.manage_liaisons:
-            want_liaisons |= set(have_liaisons)
+        want_liaisons |= {oid for oid in have_liaisons if not plan.manage_liaisons or not in_scope(oid)}
         for oid in sorted(want_liaisons - set(have_liaisons)):
             add_liaisons.append({"person_id": pid, "organisation_id": oid})
             if not is_new:

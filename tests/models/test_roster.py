@@ -389,3 +389,31 @@ def test_wecom_sender_from_the_roster_is_recognised(db, clock, tmp_path, chat):
     reply = chat.say("lina", "帮助")
     assert reply.startswith("李娜您好")
     assert "综合处党支部" in reply  # her committee roles are known too
+
+
+def test_a_branch_roster_leaves_what_it_does_not_cover_alone(db, clock, tmp_path):
+    """A secretary's own branch file: roles and memberships elsewhere stay; a home branch moves."""
+    do_import(db, write_csv(tmp_path / "all.csv", [*ROSTER, [TOP, "张伟", "zhangwei", "", "纪检委员", ""]]), clock)
+    branch_a = [
+        [BRANCH_A, "李娜", "lina", "13800138000", "书记", ""],  # 组织委员 dropped: the file covers this branch
+        [BRANCH_A, "张伟", "zhangwei", "13800138001", "党员", ""],
+        [BRANCH_A, "新党员", "xindangyuan", "", "", ""],
+    ]
+    report = do_import(db, write_csv(tmp_path / "branch_a.csv", branch_a), clock)
+    assert (report.roles_removed, report.memberships_removed, report.people_created) == (1, 0, 1)
+    with db.session() as s:
+        assert roles(s, person(s, "lina")) == {(BRANCH_A, Role.SECRETARY)}
+        zhang = person(s, "zhangwei")
+        assert roles(s, zhang) == {(TOP, Role.DISCIPLINE_MEMBER)}  # the 党委 seat is outside this file
+        assert memberships(s, zhang) == {BRANCH_A: MembershipKind.HOME, TEMP: MembershipKind.TEMPORARY}
+
+    moved = do_import(db, write_csv(tmp_path / "branch_b.csv", [[BRANCH_B, "张伟", "zhangwei", "13800138001", "", ""]]),
+                      clock)
+    assert (moved.memberships_added, moved.memberships_removed, moved.roles_removed) == (1, 1, 0)
+    with db.session() as s:
+        zhang = person(s, "zhangwei")
+        assert memberships(s, zhang) == {BRANCH_B: MembershipKind.HOME, TEMP: MembershipKind.TEMPORARY}
+        assert roles(s, zhang) == {(TOP, Role.DISCIPLINE_MEMBER)}
+    again = do_import(db, write_csv(tmp_path / "branch_b.csv", [[BRANCH_B, "张伟", "zhangwei", "13800138001", "", ""]]),
+                      clock)
+    assert not again.changed
