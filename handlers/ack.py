@@ -7,7 +7,16 @@ from sqlalchemy import select
 from bot.context import Context
 from bot.messages import Reply
 from bot.router import Command
-from models.directive import AckResult, Delivery, Directive, DirectiveKind, acknowledge, complete, open_items
+from models.directive import (
+    AckResult,
+    Delivery,
+    Directive,
+    DirectiveKind,
+    acknowledge,
+    complete,
+    open_items,
+    task_of,
+)
 from models.identity import Channel
 from models.outbox import OutboxChannel, enqueue
 
@@ -19,22 +28,21 @@ def _unacknowledged(ctx: Context) -> list[Directive]:
 def handle_ack(cmd: Command, ctx: Context) -> Reply:
     args = cmd.arg_list
     if args and args[0].isdigit():
-        directive = ctx.session.get(Directive, int(args[0]))
+        directive, task = task_of(ctx.session, int(args[0]), ctx.person.id)
         if directive is None:
             return Reply(f"没有编号为 #{args[0]} 的通知。发送「待办」查看您需要确认的通知。")
-    else:
-        open_items = _unacknowledged(ctx)
-        if not open_items:
-            return Reply("您目前没有需要确认的通知。")
-        if len(open_items) > 1:
-            numbers = "、".join(f"#{d.id}" for d in open_items)
-            return Reply(f"您有 {len(open_items)} 条通知待确认（{numbers}），请写明编号，例如：收到 {open_items[0].id}")
-        directive = open_items[0]
-    return _ack_reply(ctx, directive, via="text")
+        return _ack_reply(ctx, directive, via="text", task=task)
+    open_items = _unacknowledged(ctx)
+    if not open_items:
+        return Reply("您目前没有需要确认的通知。")
+    if len(open_items) > 1:
+        numbers = "、".join(f"#{d.id}" for d in open_items)
+        return Reply(f"您有 {len(open_items)} 条通知待确认（{numbers}），请写明编号，例如：收到 {open_items[0].id}")
+    return _ack_reply(ctx, open_items[0], via="text")
 
 
-def _ack_reply(ctx: Context, directive: Directive, *, via: str) -> Reply:
-    result, delivery = acknowledge(ctx.session, directive, ctx.person, at=ctx.now, via=via)
+def _ack_reply(ctx: Context, directive: Directive, *, via: str, task: Delivery | None = None) -> Reply:
+    result, delivery = acknowledge(ctx.session, directive, ctx.person, at=ctx.now, via=via, delivery=task)
     if result is AckResult.NOT_RECIPIENT:
         return Reply(f"#{directive.id} 不是发给您的任务，无需确认。")
     if result is AckResult.ALREADY:
@@ -50,11 +58,11 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
 
     prefix, _, arg = (cmd.args or "").partition(":")
     if prefix == "ack" and arg.isdigit():
-        directive = ctx.session.get(Directive, int(arg))
+        directive, task = task_of(ctx.session, int(arg), ctx.person.id)
         if directive is None:
             return None
-        reply = _ack_reply(ctx, directive, via="button")
-        _update_card(ctx, directive, "已确认", "acknowledged_at")
+        reply = _ack_reply(ctx, directive, via="button", task=task)
+        _update_card(ctx, directive, "已确认", "acknowledged_at", task)
         return reply
     if prefix == "study" and arg.isdigit():
         reply = study.handle_card_tap(arg, ctx)
@@ -64,10 +72,11 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
     return None
 
 
-def _update_card(ctx: Context, directive: Directive, label: str, field: str) -> None:
+def _update_card(ctx: Context, directive: Directive, label: str, field: str, delivery: Delivery | None = None) -> None:
     """Grey the tapped button out with the recorded time (WeCom allows one update per tap)."""
-    delivery = ctx.session.scalar(select(Delivery).where(Delivery.directive_id == directive.id,
-                                                         Delivery.person_id == ctx.person.id))
+    if delivery is None:
+        delivery = ctx.session.scalar(select(Delivery).where(Delivery.directive_id == directive.id,
+                                                             Delivery.person_id == ctx.person.id))
     at = getattr(delivery, field) if delivery else None
     if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and at:
         enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,

@@ -360,13 +360,28 @@ class AckResult(StrEnum):
     NOT_RECIPIENT = "not_recipient"
 
 
+def task_of(session: Session, directive_id: int, person_id: int) -> tuple[Directive | None, Delivery | None]:
+    """A directive and this person's task on it, the task row-locked, in one query: (directive,
+    None) when the person is not a recipient, (None, None) when there is no such number."""
+    row = session.execute(
+        select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
+        .where(Directive.id == directive_id, Delivery.person_id == person_id, Delivery.role == DeliveryRole.TASK)
+        .with_for_update(of=Delivery)
+    ).first()
+    if row is None:
+        return session.get(Directive, directive_id), None
+    return row[0], row[1]
+
+
 def acknowledge(session: Session, directive: Directive, person: Person, *, at: datetime,
-                via: str = "text") -> tuple[AckResult, Delivery | None]:
-    """Record `person`'s acknowledgement; a second one answers with the first's time."""
-    delivery = session.scalar(
-        select(Delivery).where(Delivery.directive_id == directive.id, Delivery.person_id == person.id,
-                               Delivery.role == DeliveryRole.TASK).with_for_update()
-    )
+                via: str = "text", delivery: Delivery | None = None) -> tuple[AckResult, Delivery | None]:
+    """Record `person`'s acknowledgement; a second one answers with the first's time. `delivery`:
+    the person's task on it when already loaded and locked (`task_of`)."""
+    if delivery is None:
+        delivery = session.scalar(
+            select(Delivery).where(Delivery.directive_id == directive.id, Delivery.person_id == person.id,
+                                   Delivery.role == DeliveryRole.TASK).with_for_update()
+        )
     if delivery is None:
         return AckResult.NOT_RECIPIENT, None
     if delivery.acknowledged_at is not None:

@@ -79,6 +79,16 @@ def test_ack_by_text_is_idempotent_and_late_after_deadline(chat, db, clock):
         assert len(d) == 2 and sum(x.late for x in d) == 1
 
 
+def test_ack_of_an_unknown_number_or_of_someone_elses_task(chat, db):
+    _seed(db)
+    chat.say("lina", "发布 支部内部通知\n请阅。")  # 综合处党支部 only
+    assert chat.say("zhangwei", "收到 1").startswith("已确认收到 #1")
+    assert chat.say("zhaolei", "收到 1") == "#1 不是发给您的任务，无需确认。"  # 财务处党支部
+    assert chat.say("zhaolei", "收到 9").startswith("没有编号为 #9 的通知")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.acknowledged_at.is_not(None))) == 1
+
+
 def test_card_button_acknowledges_and_queues_card_update(chat, db):
     _seed(db)
     chat.say("wangsj", PUBLISH)
