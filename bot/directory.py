@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session, joinedload
 from bot.stores import MemoryStore, RedisStore
 from models.base import Database
 from models.identity import Channel, ChannelIdentity
-from models.org import Organisation
 from models.person import Liaison, Membership, OrgRole, Person
 
 VERSION_KEY = "directory:version"
@@ -44,11 +43,11 @@ MAX_ENTRIES = 5000  # about 10 KiB each: a bounded few tens of MiB per process
 
 def load_sender(session: Session, channel: Channel, external_id: str) -> Person | None:
     """The roster person behind a sender, with roles, liaisons and memberships (and their
-    organisations, and a group's parent branch) loaded in the same query."""
+    organisations) loaded in the same query."""
     options = (
         joinedload(Person.roles).joinedload(OrgRole.organisation),
         joinedload(Person.liaisons).joinedload(Liaison.organisation),
-        joinedload(Person.memberships).joinedload(Membership.organisation).joinedload(Organisation.parent),
+        joinedload(Person.memberships).joinedload(Membership.organisation),
     )
     person = session.execute(
         select(Person).join(ChannelIdentity, ChannelIdentity.person_id == Person.id)

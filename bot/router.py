@@ -88,8 +88,8 @@ class Route:
     # Enforced: a read-only handler that writes fails instead of losing the write.
     read_only: bool = False
     # The handler reads only what the sender cache loads (roles, liaisons, memberships and their
-    # organisations, a group's branch) and queries by id: the cached sender is used as it is,
-    # without being attached to the session.
+    # organisations) and queries by id: the cached sender is used as it is, without being attached
+    # to the session.
     detached_sender: bool = False
 
     def match(self, msg: InboundMessage, text: str) -> Command | None:
@@ -239,8 +239,3 @@ def act(found: Match, ctx: Context) -> Reply | None:
     if not r.audience(ctx.person, ctx):
         return help_handler.not_allowed(r, ctx)
     return r.handle(found.command, ctx)
-
-
-def route(msg: InboundMessage, ctx: Context) -> Reply | None:
-    """Find the first route that matches and run it; unknown text gets help."""
-    return act(match(msg), ctx)

@@ -45,9 +45,8 @@ def _holds_role_under(person, org) -> bool:
 
 
 def handle_bind(cmd: Command, ctx: Context) -> Reply:
-    """绑定 验证码: an Official Account follower links to the person the code names."""
-    if ctx.msg.channel is not Channel.MP:
-        return Reply("企业微信账号已通过名册识别，无需绑定。")
+    """绑定 验证码: an Official Account follower links to the person the code names (the route's
+    audience keeps WeCom out; `help.not_allowed` answers there)."""
     code = cmd.args.replace(" ", "")
     if not _CODE.match(code):
         return Reply("验证码是 6 位数字，例如：绑定 123456")

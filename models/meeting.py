@@ -239,17 +239,6 @@ class MeetingMinutes(Base):
 
 # -- who ----------------------------------------------------------------------------------------
 
-def branch_of(org: Organisation | None) -> Organisation | None:
-    """The branch an organisation counts in: itself for a branch, the parent branch for a 党小组."""
-    if org is None:
-        return None
-    if org.kind in BRANCH_KINDS:
-        return org
-    if org.kind is OrgKind.GROUP and org.parent is not None and org.parent.kind in BRANCH_KINDS:
-        return org.parent
-    return None
-
-
 def led_branches(person: Person) -> list[Organisation]:
     """Branches where the person is 书记, 副书记 or a 委员."""
     return [o for o in person.led_organisations() if o.kind in BRANCH_KINDS]

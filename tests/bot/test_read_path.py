@@ -187,7 +187,7 @@ def test_a_reply_too_long_for_one_message_is_queued_once_by_the_full_path(chat, 
 
 
 def test_todo_for_a_group_member_lists_the_branch_meeting(chat, db, paths):
-    """A 党小组 member's branch is the group's parent: loaded with the cached sender."""
+    """A 党小组 member's branch is the group's parent, worked out by 待办's query."""
     with db.session() as s:
         person(s, "李娜", "lina", BRANCH_A, Role.SECRETARY)
         person(s, "吴芳", "wufang", GROUP)
