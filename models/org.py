@@ -87,7 +87,12 @@ class Organisation(Base):
 
     def is_within(self, other: Organisation) -> bool:
         """True when this organisation is `other` or lies beneath it."""
-        return self.path == other.path or self.path.startswith(other.path + "/")
+        return path_within(self.path, other.path)
+
+
+def path_within(path: str, top: str) -> bool:
+    """True when the organisation at `path` is the one at `top` or lies beneath it."""
+    return path == top or path.startswith(top + "/")
 
 
 def subtree(session: Session, org: Organisation) -> list[Organisation]:

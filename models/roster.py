@@ -64,7 +64,7 @@ from sqlalchemy.orm import Session
 
 from models.event import Event
 from models.identity import Channel, ChannelIdentity
-from models.org import Organisation, OrgKind, kind_from_name
+from models.org import Organisation, OrgKind, kind_from_name, path_within
 from models.person import ROLE_BY_LABEL, Liaison, Membership, MembershipKind, OrgRole, Person, Role
 
 ORG = "组织"
@@ -804,8 +804,7 @@ def _apply(session: Session, plan: _Plan, snap: _Snapshot, report: ImportReport,
 
     def in_scope(oid: int) -> bool:
         if oid not in scope:
-            path = path_of[oid]
-            scope[oid] = any(path == top or path.startswith(top + "/") for top in covered)
+            scope[oid] = any(path_within(path_of[oid], top) for top in covered)
         return scope[oid]
 
     add_members, change_members, drop_members = [], [], []

@@ -44,7 +44,7 @@ from models.meeting import (
     Period,
     period_bounds,
 )
-from models.org import BRANCH_KINDS, Organisation, OrgKind
+from models.org import BRANCH_KINDS, Organisation, OrgKind, path_within
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of, text_payload
 from models.person import COMMITTEE_ROLES, Liaison, OrgRole, Person, Role
 from models.reminder import (
@@ -372,7 +372,7 @@ def liaisons_of(session: Session, branches: list[Organisation]) -> dict[int, lis
         select(Liaison.person_id, Organisation.path).join(Organisation, Organisation.id == Liaison.organisation_id)
     ):
         for b in branches:
-            if b.path == path or b.path.startswith(path + "/"):
+            if path_within(b.path, path):
                 if b not in found[person_id]:
                     found[person_id].append(b)
     return found
