@@ -20,6 +20,7 @@ roster finds them."""
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -27,12 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
 from bot.stores import MemoryStore, RedisStore
 from models.base import Database
 from models.identity import Channel, ChannelIdentity
 from models.person import Liaison, Membership, OrgRole, Person
+
+log = logging.getLogger(__name__)
 
 VERSION_KEY = "directory:version"
 SHARED_TTL = 600.0
@@ -70,6 +74,18 @@ def load_sender(session: Session, channel: Channel, external_id: str) -> Person 
 
 
 @dataclass(frozen=True)
+class Sender:
+    """What the directory says about a sender: `person` (detached) when on the roster; `trusted`
+    is False when the shared version could not be read, and the caller reads the roster itself."""
+
+    person: Person | None
+    trusted: bool = True
+
+
+UNTRUSTED = Sender(None, trusted=False)
+
+
+@dataclass(frozen=True)
 class _Entry:
     person: Person  # detached: every attribute a read-only handler's audience check needs is loaded
     version: str
@@ -87,27 +103,32 @@ class Directory:
         self._lock = threading.Lock()
         self._version_read: tuple[float, str | None] | None = None  # (when, value)
 
-    def lookup(self, channel: Channel, external_id: str) -> Person | None:
-        """The sender as a detached Person, or None when unknown or when the version cannot be
-        read (the caller then takes the path that reads everything from the database)."""
+    def lookup(self, channel: Channel, external_id: str) -> Sender:
+        """The sender, from the cache or loaded now (an unknown sender is asked for every time);
+        `UNTRUSTED` when the version cannot be read."""
         version = self._version()
         if version is None:
-            return None
+            return UNTRUSTED
         key = (channel.value, external_id)
         now = self.clock()
         entry = self._entries.get(key)
         if entry is not None and entry.version == version and now < entry.expires_at:
-            return entry.person
-        with self.db.sessionmaker() as session:
-            person = load_sender(session, channel, external_id)
+            return Sender(entry.person)
+        try:
+            with self.db.read_session() as session:
+                person = load_sender(session, channel, external_id)
+        except SQLAlchemyError:
+            # The caller's own unit of work will meet the same trouble and answer for it.
+            log.warning("sender lookup failed for %s %s", channel.value, external_id, exc_info=True)
+            return UNTRUSTED
         # Leaving the block closed the session: `person` is detached with everything loaded.
         if person is None:
-            return None
+            return Sender(None)
         with self._lock:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.pop(next(iter(self._entries)), None)  # the oldest insertion
             self._entries[key] = _Entry(person, version, now + self.ttl * random.uniform(0.8, 1.0))
-        return person
+        return Sender(person)
 
     def changed(self) -> None:
         """People, roles or identities changed (call after the commit): every process reloads."""

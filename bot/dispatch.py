@@ -20,7 +20,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Context
-from bot.directory import Directory, load_sender
+from bot.directory import Sender, load_sender
 from bot.messages import InboundMessage, Reply
 from bot.router import Match, act, match
 from bot.runtime import Runtime
@@ -39,8 +39,9 @@ ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题�
 
 def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     found = match(msg)
+    sender = runtime.directory.lookup(msg.channel, msg.sender)  # once: both paths use it
     if found.read_only:
-        answered, reply = _answer_read_only(runtime, msg, found)
+        answered, reply = _answer_read_only(runtime, msg, found, sender)
         if answered:
             return reply
     key = f"inbound:{msg.channel.value}:{msg.dedupe_key}"
@@ -57,7 +58,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
                 # and a duplicate never reaches the handler.
                 session.add(receipt)
                 session.flush()
-            person = _identify(session, msg, now, runtime.directory)
+            person = _identify(session, msg, now, sender)
             ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
             reply = _fit(act(found, ctx), ctx)
             # The receipt commits with the handler's changes (one INSERT on the usual path); if a
@@ -92,18 +93,16 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     return reply
 
 
-def _answer_read_only(runtime: Runtime, msg: InboundMessage, found: Match) -> tuple[bool, Reply | None]:
+def _answer_read_only(runtime: Runtime, msg: InboundMessage, found: Match,
+                      sender: Sender) -> tuple[bool, Reply | None]:
     """(True, reply) when answered from the cached sender in a read-only session; (False, None)
     sends the message down the full path: an unknown sender, an Official Account follower (whose
     last-message time is written), no trustworthy cache, or a reply too long for one message."""
-    if msg.channel is not Channel.WECOM:
-        return False, None
-    cached = runtime.directory.lookup(msg.channel, msg.sender)
-    if cached is None:
+    if msg.channel is not Channel.WECOM or sender.person is None:
         return False, None
     try:
         with runtime.db.read_session() as session:
-            person = cached if found.route.detached_sender else session.merge(cached, load=False)
+            person = sender.person if found.route.detached_sender else session.merge(sender.person, load=False)
             ctx = Context(session=session, now=runtime.now(), settings=runtime.settings, msg=msg, person=person)
             reply = act(found, ctx)
     except Exception:
@@ -177,11 +176,15 @@ def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)
 
 
-def _identify(session, msg: InboundMessage, now, directory: Directory) -> Person | None:
-    """The roster person behind the sender, attached to this session: from the sender cache when
+def _identify(session, msg: InboundMessage, now, sender: Sender) -> Person | None:
+    """The roster person behind the sender, attached to this session: the directory's answer when
     it can be trusted (no query), else loaded with roles and liaisons in one query."""
-    cached = directory.lookup(msg.channel, msg.sender)
-    person = session.merge(cached, load=False) if cached is not None else load_sender(session, msg.channel, msg.sender)
+    if sender.person is not None:
+        person = session.merge(sender.person, load=False)
+    elif sender.trusted:
+        person = None  # the directory looked just now: not on the roster
+    else:
+        person = load_sender(session, msg.channel, msg.sender)
     if person is not None and msg.channel is Channel.MP:
         # Only the Official Account's 48-hour window reads this: a coarse timestamp is enough,
         # so most messages write nothing.

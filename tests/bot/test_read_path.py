@@ -34,8 +34,8 @@ def paths(monkeypatch):
     taken: list[str] = []
     original = dispatch_module._answer_read_only
 
-    def spy(runtime, msg, found):
-        answered, reply = original(runtime, msg, found)
+    def spy(runtime, msg, found, sender):
+        answered, reply = original(runtime, msg, found, sender)
         taken.append("read" if answered else "full")
         return answered, reply
 
@@ -119,13 +119,13 @@ def test_a_change_made_by_another_process_is_seen_after_the_version_check(db, pe
     importer = Directory(db, store, clock=lambda: now[0])
     from models.identity import Channel
 
-    assert web.lookup(Channel.WECOM, "zhangwei").name == "张伟"
+    assert web.lookup(Channel.WECOM, "zhangwei").person.name == "张伟"
     with db.session() as s:
         s.execute(update(Person).where(Person.id == people["zhangwei"]).values(name="张维"))
     importer.changed()
-    assert web.lookup(Channel.WECOM, "zhangwei").name == "张伟"  # within the second: the version is not read
+    assert web.lookup(Channel.WECOM, "zhangwei").person.name == "张伟"  # within the second: the version is not read
     now[0] += VERSION_CHECK_SECONDS
-    assert web.lookup(Channel.WECOM, "zhangwei").name == "张维"
+    assert web.lookup(Channel.WECOM, "zhangwei").person.name == "张维"
 
 
 def test_an_entry_is_reloaded_after_its_time_to_live(db, people):
@@ -133,11 +133,11 @@ def test_an_entry_is_reloaded_after_its_time_to_live(db, people):
 
     now = [0.0]
     directory = Directory(db, MemoryStore(), ttl=30.0, clock=lambda: now[0])
-    first = directory.lookup(Channel.WECOM, "zhangwei")
+    first = directory.lookup(Channel.WECOM, "zhangwei").person
     now[0] += 23.9  # every entry lives at least four fifths of its time to live
-    assert directory.lookup(Channel.WECOM, "zhangwei") is first
+    assert directory.lookup(Channel.WECOM, "zhangwei").person is first
     now[0] += 6.1
-    assert directory.lookup(Channel.WECOM, "zhangwei") is not first
+    assert directory.lookup(Channel.WECOM, "zhangwei").person is not first
 
 
 def test_unknown_senders_are_not_cached(chat, db, people, paths):
@@ -236,3 +236,20 @@ def test_a_wecom_userid_is_recognised_whatever_its_case(chat, db, paths):
         person(s, "王芳", "WangFang", BRANCH_A)
     assert chat.say("wangfang", "帮助").startswith("王芳您好")
     assert chat.say("WANGFANG", "待办").startswith("截至")
+
+
+def test_an_unknown_sender_is_looked_up_once_per_message(chat, db, people, monkeypatch):
+    import bot.directory as directory_module
+
+    calls = []
+    original = directory_module.load_sender
+
+    def counting(*args):
+        calls.append(args[2])
+        return original(*args)
+
+    monkeypatch.setattr(directory_module, "load_sender", counting)
+    monkeypatch.setattr(dispatch_module, "load_sender", counting)
+    assert "名册" in chat.say("stranger", "帮助")
+    assert "名册" in chat.say("stranger", "收到 1")
+    assert calls == ["stranger", "stranger"]
