@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime
 
 from sqlalchemy import union_all
@@ -24,20 +25,17 @@ class TodoItem:
 
 # The delivery rows' source → (what 待办 calls it, what to send to clear it).
 _DELIVERY_KINDS = {"directive": ("通知", "收到"), "study": ("学习", "已学")}
-_QUERY = None
 
 
+@cache
 def _query():
     """Everything a person can owe, as one UNION ALL of (source, id, title, due): directives not
     yet acknowledged, study not yet confirmed, meetings whose check-in has not closed. One round
     trip: 待办 is among the commands sent most, so it is built once with bound parameters."""
-    global _QUERY
-    if _QUERY is None:
-        from models.directive import DirectiveKind, owed_select
-        from models.meeting import coming_select
+    from models.directive import DirectiveKind, owed_select
+    from models.meeting import coming_select
 
-        _QUERY = union_all(owed_select(DirectiveKind.DIRECTIVE), owed_select(DirectiveKind.STUDY), coming_select())
-    return _QUERY
+    return union_all(owed_select(DirectiveKind.DIRECTIVE), owed_select(DirectiveKind.STUDY), coming_select())
 
 
 def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
