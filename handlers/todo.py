@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import union_all
 from sqlalchemy.orm import Session
