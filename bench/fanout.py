@@ -144,26 +144,77 @@ def tree_shape(members: int, branches: int) -> tuple[int, int, int]:
     return subs, generals, members // branches
 
 
+class BulkSeed:
+    """An organisation tree with people, built as plain rows and written with bulk Core inserts in
+    one transaction (ids assigned here, sequences moved past them); shared by the benchmarks."""
+
+    def __init__(self, rng: random.Random, userid_prefix: str, *, mobiles: bool) -> None:
+        self.rng = rng
+        self.now = datetime.now(UTC)
+        self.userid_prefix = userid_prefix
+        self.mobiles = mobiles
+        self.orgs: list[dict] = []
+        self.people: list[dict] = []
+        self.identities: list[dict] = []
+        self.memberships: list[dict] = []
+        self.roles: list[dict] = []
+
+    def add_org(self, name: str, path: str, kind, parent_id: int | None) -> int:
+        oid = len(self.orgs) + 1
+        self.orgs.append({"id": oid, "name": name, "path": path, "kind": kind, "parent_id": parent_id,
+                          "created_at": self.now})
+        return oid
+
+    def add_person(self, org_id: int, *, secretary: bool = False, member: bool = True) -> str:
+        """A person with a WeCom identity, a home membership of `org_id` and/or its 书记 role."""
+        from models.identity import Channel
+        from models.person import MembershipKind, Role
+
+        pid = len(self.people) + 1
+        userid = f"{self.userid_prefix}{pid:06d}"
+        name = person_name(self.rng)
+        mobile = f"1{self.rng.choice('3456789')}{self.rng.randrange(10**9):09d}" if self.mobiles else None
+        self.people.append({"id": pid, "name": name, "wecom_userid": userid, "mobile": mobile, "created_at": self.now})
+        self.identities.append({"id": pid, "channel": Channel.WECOM, "external_id": userid, "person_id": pid,
+                                "created_at": self.now, "last_inbound_at": None})
+        if member:
+            self.memberships.append({"id": len(self.memberships) + 1, "person_id": pid, "organisation_id": org_id,
+                                     "kind": MembershipKind.HOME})
+        if secretary:
+            self.roles.append({"id": len(self.roles) + 1, "person_id": pid, "organisation_id": org_id,
+                               "role": Role.SECRETARY})
+        return userid
+
+    def write(self, url: str, chunk: int = 20000) -> None:
+        from sqlalchemy import create_engine, insert, text
+
+        from models.identity import ChannelIdentity
+        from models.org import Organisation
+        from models.person import Membership, OrgRole, Person
+
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            for table, rows in ((Organisation, self.orgs), (Person, self.people), (ChannelIdentity, self.identities),
+                                (Membership, self.memberships), (OrgRole, self.roles)):
+                for i in range(0, len(rows), chunk):
+                    conn.execute(insert(table), rows[i:i + chunk])
+                name = table.__tablename__
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        engine.dispose()
+
+
 def seed(url: str, members: int, branches: int, out) -> None:
     """Build the organisation with bulk Core inserts; runs in a child process (its memory is not
     the request process's). Sends the Tree and the seconds it took through `out`."""
-    from sqlalchemy import create_engine, insert, text
-
-    from models.identity import Channel, ChannelIdentity
-    from models.org import Organisation, OrgKind
-    from models.person import Membership, MembershipKind, OrgRole, Person, Role
+    from models.org import OrgKind
 
     t0 = time.perf_counter()
-    rng = random.Random(20261121)
-    now = datetime.now(UTC)
+    built = BulkSeed(random.Random(20261121), "zt", mobiles=True)
+    add_org, add_person, orgs = built.add_org, built.add_person, built.orgs
     subs, generals, per_branch = tree_shape(members, branches)
-    orgs: list[dict] = []
     higher: list[int] = []  # organisations that get a 书记 of their own (no branch membership)
-
-    def add_org(name: str, path: str, kind: OrgKind, parent_id: int | None) -> int:
-        oid = len(orgs) + 1
-        orgs.append({"id": oid, "name": name, "path": path, "kind": kind, "parent_id": parent_id, "created_at": now})
-        return oid
 
     top_id = add_org("机关党委", "机关党委", OrgKind.COMMITTEE, None)
     higher.append(top_id)
@@ -188,22 +239,7 @@ def seed(url: str, members: int, branches: int, out) -> None:
         name = f"{section}第{cn_ordinal(nth // len(SECTIONS) + 1)}党支部"
         branch_ids.append(add_org(name, f"{orgs[parent - 1]['path']}/{name}", OrgKind.BRANCH, parent))
 
-    people, memberships, roles, identities = [], [], [], []
     tree = Tree(organisations=len(orgs), branches=len(branch_ids), sub_committees=subs, general_branches=generals)
-
-    def add_person(org_id: int, *, secretary: bool, member: bool) -> str:
-        pid = len(people) + 1
-        userid = f"zt{pid:06d}"
-        people.append({"id": pid, "name": person_name(rng), "wecom_userid": userid,
-                       "mobile": f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}", "created_at": now})
-        identities.append({"id": pid, "channel": Channel.WECOM, "external_id": userid, "person_id": pid,
-                           "created_at": now, "last_inbound_at": None})
-        if member:
-            memberships.append({"id": len(memberships) + 1, "person_id": pid, "organisation_id": org_id,
-                                "kind": MembershipKind.HOME})
-        if secretary:
-            roles.append({"id": len(roles) + 1, "person_id": pid, "organisation_id": org_id, "role": Role.SECRETARY})
-        return userid
 
     for oid in higher:
         userid = add_person(oid, secretary=True, member=False)
@@ -217,16 +253,7 @@ def seed(url: str, members: int, branches: int, out) -> None:
         for k in range(per_branch):
             tree.member_userids.append(add_person(oid, secretary=k == 0, member=True))
 
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for table, rows in ((Organisation, orgs), (Person, people), (ChannelIdentity, identities),
-                            (Membership, memberships), (OrgRole, roles)):
-            conn.execute(insert(table), rows)
-            name = table.__tablename__
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    engine.dispose()
+    built.write(url)
     out.send((tree, time.perf_counter() - t0))
     out.close()
 

@@ -39,11 +39,11 @@ for p in (ROOT, ROOT / "bench"):
 
 from fanout import (  # noqa: E402  (shared helpers of the fan-out benchmark)
     SECTIONS,
+    BulkSeed,
     app_env,
     cn_ordinal,
     free_port,
     http_json,
-    person_name,
     recreate_database,
     stop,
     wait_http,
@@ -65,56 +65,22 @@ def log(msg: str) -> None:
 
 def seed(url: str, per_sub_branches: int, per_branch: int) -> tuple[list[str], list[int]]:
     """Returns (member userids, the five 二级党委 ids)."""
-    from sqlalchemy import create_engine, insert, text
+    from models.org import OrgKind
 
-    from models.identity import Channel, ChannelIdentity
-    from models.org import Organisation, OrgKind
-    from models.person import Membership, MembershipKind, OrgRole, Person, Role
-
-    rng = random.Random(20261121)
-    now = datetime.now(UTC)
-    orgs, people, identities, memberships, roles = [], [], [], [], []
-
-    def add_org(name, path, kind, parent):
-        orgs.append({"id": len(orgs) + 1, "name": name, "path": path, "kind": kind, "parent_id": parent,
-                     "created_at": now})
-        return len(orgs)
-
-    def add_person(org_id, *, secretary=False, member=True):
-        pid = len(people) + 1
-        userid = f"rm{pid:06d}"
-        people.append({"id": pid, "name": person_name(rng), "wecom_userid": userid, "mobile": None, "created_at": now})
-        identities.append({"id": pid, "channel": Channel.WECOM, "external_id": userid, "person_id": pid,
-                           "created_at": now, "last_inbound_at": None})
-        if member:
-            memberships.append({"id": len(memberships) + 1, "person_id": pid, "organisation_id": org_id,
-                                "kind": MembershipKind.HOME})
-        if secretary:
-            roles.append({"id": len(roles) + 1, "person_id": pid, "organisation_id": org_id, "role": Role.SECRETARY})
-        return userid
-
-    top = add_org("机关党委", "机关党委", OrgKind.COMMITTEE, None)
+    built = BulkSeed(random.Random(20261121), "rm", mobiles=False)
+    top = built.add_org("机关党委", "机关党委", OrgKind.COMMITTEE, None)
     subs, members = [], []
     for name in SUBS:
-        sub = add_org(f"{name}党委", f"机关党委/{name}党委", OrgKind.SUB_COMMITTEE, top)
+        sub = built.add_org(f"{name}党委", f"机关党委/{name}党委", OrgKind.SUB_COMMITTEE, top)
         subs.append(sub)
-        add_person(sub, secretary=True, member=False)
+        built.add_person(sub, secretary=True, member=False)
         for b in range(per_sub_branches):
             bname = f"{SECTIONS[b % len(SECTIONS)]}第{cn_ordinal(b // len(SECTIONS) % 99 + 1)}党支部"
-            branch = add_org(bname, f"机关党委/{name}党委/{bname}{b // (len(SECTIONS) * 99) or ''}", OrgKind.BRANCH, sub)
+            branch = built.add_org(bname, f"机关党委/{name}党委/{bname}{b // (len(SECTIONS) * 99) or ''}",
+                                   OrgKind.BRANCH, sub)
             for _ in range(per_branch):
-                members.append(add_person(branch))
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for table, rows in ((Organisation, orgs), (Person, people), (ChannelIdentity, identities),
-                            (Membership, memberships), (OrgRole, roles)):
-            for i in range(0, len(rows), 20000):
-                conn.execute(insert(table), rows[i:i + 20000])
-            name = table.__tablename__
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    engine.dispose()
+                members.append(built.add_person(branch))
+    built.write(url)
     return members, subs
 
 
