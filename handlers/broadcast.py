@@ -81,21 +81,27 @@ def _number(cmd: Command, ctx: Context, usage: str) -> tuple[int | None, Reply |
 
 
 def handle_progress(cmd: Command, ctx: Context) -> Reply:
-    from handlers.progress import progress_report
-
     number, error = _number(cmd, ctx, "进度 12")
     if error:
         return error
     directive, problem = _find_visible(ctx, number)
     if problem:
         return Reply(problem)
+    return scoped_progress(ctx, directive, cmd, f"您无权查看 #{number} 的进度：只有发布组织、所涉组织的书记和支委以及联络员可以查看。")
+
+
+def scoped_progress(ctx: Context, directive: Directive, cmd: Command, refusal: str, *,
+                    metric: str = "acknowledged") -> Reply:
+    """进度 / 学习进度 over what this person may see, narrowed by an organisation they name."""
+    from handlers.progress import progress_report
+
     scopes = _visible_scopes(ctx, directive)
     if not scopes:
-        return Reply(f"您无权查看 #{number} 的进度：只有发布组织、所涉组织的书记和支委以及联络员可以查看。")
+        return Reply(refusal)
     scopes, problem = narrow_scopes(ctx, scopes, cmd)
     if problem:
         return Reply(problem)
-    return Reply(progress_report(ctx, directive, scopes))
+    return Reply(progress_report(ctx, directive, scopes, metric=metric))
 
 
 def _visible_scopes(ctx: Context, directive: Directive) -> list:

@@ -107,8 +107,7 @@ def handle_card_tap(key: str, ctx: Context) -> Reply | None:
 
 
 def handle_progress(cmd: Command, ctx: Context) -> Reply:
-    from handlers.broadcast import _visible_scopes, narrow_scopes
-    from handlers.progress import progress_report
+    from handlers.broadcast import scoped_progress
 
     args = cmd.arg_list
     if not args or not args[0].isdigit():
@@ -116,11 +115,5 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
     item = ctx.session.get(Directive, int(args[0]))
     if item is None or item.kind is not DirectiveKind.STUDY:
         return Reply(f"没有编号为 #{args[0]} 的学习资料。")
-    scopes = _visible_scopes(ctx, item)
-    if not scopes:
-        return Reply(f"您无权查看学习 #{item.id} 的进度。")
-    scopes, problem = narrow_scopes(ctx, scopes, cmd)
-    if problem:
-        return Reply(problem)
-    return Reply(progress_report(ctx, item, scopes, metric="completed"))
+    return scoped_progress(ctx, item, cmd, f"您无权查看学习 #{item.id} 的进度。", metric="completed")
 
