@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +32,8 @@ MP = MpSettings(
     aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     api_base="http://127.0.0.1:9/cgi-bin/",
 )
+# The same account in plain mode (明文模式): no EncodingAESKey. With one, plain-mode callbacks are refused.
+MP_PLAIN = replace(MP, aes_key=None)
 
 
 def _postgres_url() -> str | None:
@@ -146,13 +148,20 @@ def _truncate(url: str) -> None:
 
 
 @pytest.fixture
-def settings(database_url, tmp_path) -> Settings:
+def mp_mode() -> str:
+    """The Official Account's message mode: "safe" (MP_AES_KEY set) or "plain" (unset). A test
+    covers both with `@pytest.mark.parametrize("mp_mode", ["safe", "plain"])`."""
+    return "safe"
+
+
+@pytest.fixture
+def settings(database_url, tmp_path, mp_mode) -> Settings:
     _truncate(database_url)
     return Settings(
         database_url=database_url,
         redis_url=REDIS_URL,
         wecom=WECOM,
-        mp=MP,
+        mp={"safe": MP, "plain": MP_PLAIN}[mp_mode],
         secret_key="test-secret-key",
         instance_dir=tmp_path / "instance",
     )
@@ -189,11 +198,10 @@ def client(app):
 class Chat:
     """Talk to the app through the real callback endpoints with real encryption."""
 
-    def __init__(self, client, clock: Clock) -> None:
+    def __init__(self, client, clock: Clock, mp: MpSettings = MP) -> None:
         self.client = client
         self.wecom = WeComSimulator(WECOM, now=clock.timestamp)
-        self.mp = MpSimulator(MP, now=clock.timestamp)
-        self.mp_plain = MpSimulator(MP, safe=False, now=clock.timestamp)
+        self.mp = MpSimulator(mp, now=clock.timestamp)  # in the app's mode: safe with a key, else plain
 
     def post(self, req):
         return self.client.post(req.path, query_string=req.query, data=req.body, content_type="text/xml")
@@ -205,17 +213,18 @@ class Chat:
         reply = self.wecom.read_reply(response.data)
         return reply["Content"] if reply else None
 
-    def say_mp(self, openid: str, text: str, *, safe: bool = True) -> str | None:
-        sim = self.mp if safe else self.mp_plain
-        response = self.post(sim.text(openid, text))
+    def say_mp(self, openid: str, text: str) -> str | None:
+        """Send `text` as follower `openid`, in the app's mode (see `mp_mode`); return the reply's text."""
+        response = self.post(self.mp.text(openid, text))
         assert response.status_code == 200, response.status_code
-        reply = sim.read_reply(response.data)
+        assert not response.data or (b"<Encrypt>" in response.data) == self.mp.safe  # replied in kind
+        reply = self.mp.read_reply(response.data)
         return reply["Content"] if reply else None
 
 
 @pytest.fixture
-def chat(client, clock) -> Chat:
-    return Chat(client, clock)
+def chat(client, clock, settings) -> Chat:
+    return Chat(client, clock, settings.mp)
 
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -64,6 +64,14 @@ class MpChannel:
         safe = self.is_safe_mode(args)
         if not safe or args.get("signature"):
             self._check_plain_signature(args)
+        if not safe and self.crypto is not None:
+            # `signature` covers token, timestamp and nonce but not the body: anyone who saw one
+            # signed URL could replay it with any message within the timestamp window. With a key
+            # configured only `msg_signature` (安全模式 and 兼容模式) authenticates. Checked after
+            # the signature, so the hint in the log means WeChat itself is sending plain mode.
+            raise CallbackError(403, "plain-mode callback refused: MP_AES_KEY is set, so only safe-mode "
+                                     "(encrypt_type=aes) callbacks are accepted; switch the Official "
+                                     "Account to 安全模式 or unset MP_AES_KEY")
         (timestamp,) = _require(args, "timestamp")
         check_timestamp(timestamp, now, self.max_skew)
         envelope = parse_xml(body)
@@ -82,6 +90,7 @@ class MpChannel:
             raise CallbackError(403, "ciphertext is for another appid") from exc
         except Exception as exc:
             raise CallbackError(400, f"undecryptable: {type(exc).__name__}") from exc
+        # Only the decrypted message counts: in 兼容模式 the body also carries it in clear, unsigned.
         return to_inbound(Channel.MP, parse_xml(plaintext))
 
     def render_reply(self, msg: InboundMessage, reply: Reply | None, args: Mapping[str, str]) -> str:

@@ -24,7 +24,7 @@ from models.identity import BindingAttempt, BindingCode, Channel, ChannelIdentit
 from models.inbound import InboundReceipt
 from models.outbox import OutboxMessage
 from models.person import Person
-from tests.conftest import MP, WECOM
+from tests.conftest import MP, MP_PLAIN, WECOM
 from tests.factories import small_tree
 
 TABLES = (InboundReceipt, Event, OutboxMessage, BindingAttempt, ChannelIdentity, BindingCode, Person)
@@ -75,6 +75,11 @@ class Wire:
     clock: Any
 
     @property
+    def mp_mode(self) -> str:
+        """The account a flavour is posted to: plain-mode callbacks need one without MP_AES_KEY."""
+        return "plain" if self.kind == "mp_plain" else "safe"
+
+    @property
     def path(self) -> str:
         return "/wecom/callback" if self.kind == "wecom" else "/mp/callback"
 
@@ -112,7 +117,7 @@ class Wire:
         if self.kind == "wecom":
             return WeComSimulator(WECOM, now=self.clock.timestamp).text(
                 fields["FromUserName"], fields["Content"], msg_id=fields["MsgId"], at=at)
-        sim = MpSimulator(MP, safe=self.kind == "mp_safe", now=self.clock.timestamp)
+        sim = MpSimulator(MP_PLAIN if self.kind == "mp_plain" else MP, now=self.clock.timestamp)
         return sim.text(fields["FromUserName"], fields["Content"], msg_id=fields["MsgId"], at=at)
 
     def plaintext_request(self, plaintext: str, *, crypto=None, ts: int | None = None) -> SignedRequest:
@@ -161,6 +166,15 @@ FLAVOURS = ["wecom", "mp_safe", "mp_plain"]
 def wire(request, clock) -> Wire:
     """Every flavour: WeCom, Official Account safe mode and plain mode."""
     return Wire(request.param, clock)
+
+
+@pytest.fixture
+def mp_mode(request) -> str:
+    """The app's account follows the flavour under test (a safe-mode account refuses plain-mode
+    callbacks, tested on its own below); tests without a flavour get the safe-mode account."""
+    if "wire" in request.fixturenames:
+        return request.getfixturevalue("wire").mp_mode
+    return "safe"
 
 
 @pytest.fixture
@@ -391,17 +405,83 @@ def test_missing_query_parameter_is_refused(client, db, seeded, wire):
     assert_refused(client, db, SignedRequest(req.path, {}, req.body), seeded, status=400)
 
 
-def test_mp_safe_mode_message_sent_as_plain_is_refused(client, db, seeded, clock):
-    """An encrypted envelope without `encrypt_type=aes` carries no sender: refused, nothing done."""
+@pytest.mark.parametrize(("mp_mode", "status", "reason"),
+                         [("safe", 403, "plain-mode callback refused"), ("plain", 400, "lacks FromUserName")])
+def test_mp_safe_mode_message_sent_as_plain_is_refused(client, db, seeded, clock, caplog, status, reason):
+    """An encrypted envelope without `encrypt_type=aes`: a safe-mode account refuses it as plain
+    mode; a plain-mode account reads the envelope, which carries no sender. Nothing done either way."""
     req = Wire("mp_safe", clock).good()
     del req.query["encrypt_type"]
-    assert_refused(client, db, req, seeded, status=400)
+    assert_refused(client, db, req, seeded, status=status, reason=reason, caplog=caplog)
+
+
+# -- plain mode and 兼容模式 on a safe-mode account ---------------------------------------------------
+
+PLAIN_REFUSED = "plain-mode callback refused: MP_AES_KEY is set"
+
+
+@pytest.mark.parametrize("encrypt_type", [None, "raw"])
+def test_plain_mode_callback_to_a_safe_mode_account_is_refused(client, db, seeded, clock, caplog, encrypt_type):
+    """`signature` does not cover the body: with MP_AES_KEY set, even a correctly signed plain-mode
+    post is refused, and the log tells the administrator what to do. Control: the same message in
+    safe mode is accepted and acted on."""
+    req = Wire("mp_plain", clock).good()
+    if encrypt_type is not None:
+        req.query["encrypt_type"] = encrypt_type
+    assert_refused(client, db, req, seeded, status=403, reason=PLAIN_REFUSED, caplog=caplog)
+    assert "安全模式 or unset MP_AES_KEY" in caplog.text
+
+    response = post(client, Wire("mp_safe", clock).good())
+    assert response.status_code == 200 and response.data
+    after = counts(db)
+    assert after["inbound_receipt"] == seeded["inbound_receipt"] + 1
+    assert after["event"] == seeded["event"] + 1
+    assert after["binding_attempt"] == seeded["binding_attempt"] + 1
+
+
+def test_safe_mode_signature_replayed_with_a_plain_body_is_refused(client, db, seeded, clock, caplog):
+    """The attack plain mode allows: the `signature`, timestamp and nonce of a genuine safe-mode
+    callback, sent again within the window without `encrypt_type` and with a message of one's own."""
+    wire = Wire("mp_safe", clock)
+    genuine = wire.good(content="帮助")
+    assert post(client, genuine).status_code == 200
+    before = counts(db)
+    query = {k: v for k, v in genuine.query.items() if k not in ("encrypt_type", "msg_signature")}
+    forged = SignedRequest(genuine.path, query, message_xml(wire.fields()).encode())  # 绑定 000000
+    assert_refused(client, db, forged, before, status=403, reason=PLAIN_REFUSED, caplog=caplog)
+
+
+def test_compatible_mode_acts_on_the_ciphertext_not_the_plaintext_beside_it(client, db, seeded, clock):
+    """兼容模式 sends the message twice, in clear and in `Encrypt`, with `encrypt_type=aes` and
+    `msg_signature`; only the ciphertext is signed, so a tampered clear copy changes nothing."""
+    _bind_mp(db, "o_stranger", "李娜")
+    before = counts(db)
+    wire = Wire("mp_safe", clock)
+    genuine = wire.fields(content="帮助")
+    tampered = dict(genuine, FromUserName="o_other", Content="绑定 000000", MsgId=genuine["MsgId"] + 1)
+    signed = wire.plaintext_request(message_xml(genuine))
+    encrypt = parse_xml(signed.body)["Encrypt"]
+    body = message_xml(tampered).replace("</xml>", f"<Encrypt>{cdata(encrypt)}</Encrypt></xml>")
+    reply, _raw = _read(wire, post(client, SignedRequest(signed.path, signed.query, body.encode())))
+    assert reply["ToUserName"] == "o_stranger"
+    assert reply["Content"].startswith("李娜您好")
+    after = counts(db)
+    assert after["inbound_receipt"] == before["inbound_receipt"] + 1
+    assert after["binding_attempt"] == before["binding_attempt"]
+
+    # Control: the tampered message, encrypted and signed, would have been acted on.
+    reply, _raw = _read(wire, post(client, wire.plaintext_request(message_xml(tampered))))
+    assert reply["ToUserName"] == "o_other"
+    assert "验证码不正确" in reply["Content"]
+    assert counts(db)["binding_attempt"] == before["binding_attempt"] + 1
 
 
 # -- GET verification ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mp_mode", ["safe", "plain"])
 def test_get_verification_good_and_bad_signature(client, db, seeded, clock):
+    """WeChat verifies the server address with `signature` and echostr in every mode."""
     wecom = WeComSimulator(WECOM, now=clock.timestamp).verify_request("echo-5927")
     assert client.get(wecom.path, query_string=wecom.query).data == b"echo-5927"
     mp = MpSimulator(MP, now=clock.timestamp).verify_request("echo-mp")

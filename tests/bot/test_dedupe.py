@@ -121,9 +121,9 @@ def test_same_msgid_from_another_build_of_the_request_is_still_a_retry(bot, db, 
     assert counts(db)["binding_code"] == 2
 
 
-@pytest.mark.parametrize("safe", [True, False], ids=["safe", "plain"])
-def test_official_account_retry_counts_one_failed_binding_try(bot, db, clock, safe):
-    sim = MpSimulator(MP, safe=safe, now=clock.timestamp)
+@pytest.mark.parametrize("mp_mode", ["safe", "plain"])
+def test_official_account_retry_counts_one_failed_binding_try(bot, db, clock, settings):
+    sim = MpSimulator(settings.mp, now=clock.timestamp)  # the account's mode: safe with a key, else plain
     req = sim.text("o_stranger", "绑定 000000")
     first = say(bot, sim, req)
     assert "验证码不正确" in first

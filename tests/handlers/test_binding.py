@@ -92,15 +92,15 @@ def test_issue_without_a_name_or_for_an_unknown_name(chat, db, people):
 # -- binding ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("safe", [True, False], ids=["safe", "plain"])
-def test_follower_binds_and_is_then_greeted_by_name(chat, db, people, safe):
+@pytest.mark.parametrize("mp_mode", ["safe", "plain"])
+def test_follower_binds_and_is_then_greeted_by_name(chat, db, people):
     code = issue(chat, "lina", "张伟")
-    assert HOW_TO_BIND in chat.say_mp("o_zhangwei", "帮助", safe=safe)
-    reply = chat.say_mp("o_zhangwei", f"绑定 {code}", safe=safe)
+    assert HOW_TO_BIND in chat.say_mp("o_zhangwei", "帮助")
+    reply = chat.say_mp("o_zhangwei", f"绑定 {code}")
     assert reply == "张伟您好，绑定成功。发送「帮助」查看可用命令，发送「待办」查看待办事项。"
     assert mp_identity(db, "o_zhangwei") == people["zhangwei"]
-    assert chat.say_mp("o_zhangwei", "帮助", safe=safe).startswith("张伟您好，我是直通车。")
-    assert chat.say_mp("o_zhangwei", "待办", safe=safe) == "截至 2026年11月21日 19:45，您没有待办事项。"
+    assert chat.say_mp("o_zhangwei", "帮助").startswith("张伟您好，我是直通车。")
+    assert chat.say_mp("o_zhangwei", "待办") == "截至 2026年11月21日 19:45，您没有待办事项。"
     with db.session() as s:
         bound = s.scalars(select(Event).where(Event.kind == "binding.bound")).one()
         assert bound.subject_id == people["zhangwei"] and bound.data["external_id"] == "o_zhangwei"

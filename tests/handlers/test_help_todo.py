@@ -69,11 +69,11 @@ def test_unknown_wecom_user_gets_how_to_get_access_and_nothing_is_created(chat, 
     assert rows(db, InboundReceipt)["inbound_receipt"] == 1  # only the dedupe receipt
 
 
-@pytest.mark.parametrize("safe", [True, False], ids=["safe", "plain"])
-def test_unknown_follower_help_explains_binding(chat, db, people, safe):
-    reply = chat.say_mp("o_nobody", "帮助", safe=safe)
+@pytest.mark.parametrize("mp_mode", ["safe", "plain"])
+def test_unknown_follower_help_explains_binding(chat, db, people):
+    reply = chat.say_mp("o_nobody", "帮助")
     assert HOW_TO_BIND in reply and "绑定 123456" in reply
-    assert chat.say_mp("o_nobody", "今天开会吗", safe=safe) == reply
+    assert chat.say_mp("o_nobody", "今天开会吗") == reply
 
 
 @pytest.mark.parametrize("text", ["今天天气怎么样", "收到了吗", "帮助我", "待办事项有哪些", "绑定码张伟", "123"])
