@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 
 from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.context import Context
 from bot.directory import Sender, load_sender
@@ -25,7 +25,7 @@ from bot.messages import InboundMessage, Reply
 from bot.router import Match, act, match
 from bot.runtime import Runtime
 from models.identity import Channel, ChannelIdentity
-from models.inbound import InboundReceipt, find_receipt
+from models.inbound import find_receipt, record_receipt, set_reply
 from models.person import Person
 
 log = logging.getLogger(__name__)
@@ -49,48 +49,75 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     if claimed is False:
         return _earlier_reply(runtime, key)
 
-    now = runtime.now()
-    try:
-        with runtime.db.session() as session:
-            receipt = InboundReceipt(channel=msg.channel.value, dedupe_key=msg.dedupe_key, received_at=now)
-            if claimed is None:
-                # No shared claim (Redis down): the unique key is the only guard, so ask it first
-                # and a duplicate never reaches the handler.
-                session.add(receipt)
-                session.flush()
-            person = _identify(session, msg, now, sender)
-            ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
-            reply = _fit(act(found, ctx), ctx)
-            # The receipt commits with the handler's changes (one INSERT on the usual path); if a
-            # duplicate slipped past the claim, its unique key fails and all of it is rolled back.
-            receipt.reply_text = reply.text if reply else ""
-            session.add(receipt)
-    except IntegrityError:
-        with runtime.db.session() as session:
-            earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
-        if earlier is None:
-            # Not a retry: a constraint in the handler's own writes failed. Same path as any
-            # other failure, so the claim is released and WeChat's retry is processed afresh.
-            log.exception("handler failed for %s message %s from %s", msg.channel.value, msg.dedupe_key, msg.sender)
-            if claimed:
-                runtime.store.delete(key)
-            return ERROR_REPLY
-        log.info("duplicate callback %s:%s (database backstop)", msg.channel.value, msg.dedupe_key)
-        text = earlier.reply_text or ""
-        if claimed:
-            runtime.store.set(key, DONE + text, CLAIM_TTL_SECONDS)
-        return Reply(text) if text else None
-    except Exception:
-        # The one error path: log with the message id, release the claim, answer politely.
-        log.exception("handler failed for %s message %s from %s", msg.channel.value, msg.dedupe_key, msg.sender)
-        if claimed:
-            runtime.store.delete(key)
-        return ERROR_REPLY
-    if ctx.roster_changed:
+    for attempt in (1, 2):
+        try:
+            reply, roster_changed = _unit_of_work(runtime, msg, found, sender, claimed)
+            break
+        except IntegrityError:
+            return _after_integrity_error(runtime, msg, key, claimed)
+        except DBAPIError as exc:
+            if exc.connection_invalidated and attempt == 1:
+                # A pooled connection had died (the database restarted): the pool has already
+                # thrown its stale connections away and nothing was committed, or the receipt
+                # makes the second try a duplicate. One more try, on a fresh connection.
+                log.warning("database connection lost handling %s message %s; trying once more",
+                            msg.channel.value, msg.dedupe_key)
+                continue
+            return _failed(runtime, msg, key, claimed)
+        except Exception:
+            return _failed(runtime, msg, key, claimed)
+    if roster_changed:
         runtime.directory.changed()
     if claimed is not None:
         runtime.store.set(key, DONE + (reply.text if reply else ""), CLAIM_TTL_SECONDS)
     return reply
+
+
+def _unit_of_work(runtime: Runtime, msg: InboundMessage, found: Match, sender: Sender,
+                  claimed: bool | None) -> tuple[Reply | None, bool]:
+    """Identify, act and record the receipt in one transaction: (reply, whether people changed)."""
+    now = runtime.now()
+    channel, dedupe_key = msg.channel.value, msg.dedupe_key
+    with runtime.db.session() as session:
+        if claimed is None:
+            # No shared claim (Redis down): the unique key is the only guard, so ask it first
+            # and a duplicate never reaches the handler.
+            record_receipt(session, channel, dedupe_key, now, None)
+        person = _identify(session, msg, now, sender)
+        ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
+        reply = _fit(act(found, ctx), ctx)
+        text = reply.text if reply else ""
+        # The receipt commits with the handler's changes (one INSERT on the usual path); if a
+        # duplicate slipped past the claim, its unique key fails and all of it is rolled back.
+        if claimed is None:
+            set_reply(session, channel, dedupe_key, text)
+        else:
+            session.flush()  # the handler's own writes first: a failure there is the handler's
+            record_receipt(session, channel, dedupe_key, now, text)
+    return reply, ctx.roster_changed
+
+
+def _after_integrity_error(runtime: Runtime, msg: InboundMessage, key: str, claimed: bool | None) -> Reply | None:
+    """A retry that slipped past the claim answers with the first delivery's reply; any other
+    constraint failure is the handler's own and fails like any error."""
+    with runtime.db.session() as session:
+        earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
+    if earlier is None:
+        return _failed(runtime, msg, key, claimed)
+    log.info("duplicate callback %s:%s (database backstop)", msg.channel.value, msg.dedupe_key)
+    text = earlier.reply_text or ""
+    if claimed:
+        runtime.store.set(key, DONE + text, CLAIM_TTL_SECONDS)
+    return Reply(text) if text else None
+
+
+def _failed(runtime: Runtime, msg: InboundMessage, key: str, claimed: bool | None) -> Reply:
+    """The one error path: log with the message id, release the claim so WeChat's retry is
+    processed afresh, answer politely."""
+    log.exception("handler failed for %s message %s from %s", msg.channel.value, msg.dedupe_key, msg.sender)
+    if claimed:
+        runtime.store.delete(key)
+    return ERROR_REPLY
 
 
 def _answer_read_only(runtime: Runtime, msg: InboundMessage, found: Match,

@@ -60,7 +60,11 @@ class Database:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+            # No ping before each checkout (a round trip on every unit of work): a connection
+            # that died with a database restart fails its first statement, SQLAlchemy then
+            # discards the pool's stale connections, and the caller tries again on a fresh one
+            # (the callback dispatcher once at once; the worker and scheduler on their next round).
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
