@@ -21,30 +21,27 @@ from models.identity import Channel
 from models.outbox import OutboxChannel, enqueue
 
 
-def _unacknowledged(ctx: Context) -> list[Directive]:
-    return [d for d, _ in open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE)]
-
-
 def handle_ack(cmd: Command, ctx: Context) -> Reply:
     args = cmd.arg_list
     if args and args[0].isdigit():
         directive, task = task_of(ctx.session, int(args[0]), ctx.person.id)
         if directive is None:
             return Reply(f"没有编号为 #{args[0]} 的通知。发送「待办」查看您需要确认的通知。")
-        return _ack_reply(ctx, directive, via="text", task=task)
-    open_items = _unacknowledged(ctx)
-    if not open_items:
+        return _ack_reply(ctx, directive, task, via="text")
+    owed = open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE)
+    if not owed:
         return Reply("您目前没有需要确认的通知。")
-    if len(open_items) > 1:
-        numbers = "、".join(f"#{d.id}" for d in open_items)
-        return Reply(f"您有 {len(open_items)} 条通知待确认（{numbers}），请写明编号，例如：收到 {open_items[0].id}")
-    return _ack_reply(ctx, open_items[0], via="text")
+    if len(owed) > 1:
+        numbers = "、".join(f"#{d.id}" for d, _ in owed)
+        return Reply(f"您有 {len(owed)} 条通知待确认（{numbers}），请写明编号，例如：收到 {owed[0][0].id}")
+    return _ack_reply(ctx, *owed[0], via="text")
 
 
-def _ack_reply(ctx: Context, directive: Directive, *, via: str, task: Delivery | None = None) -> Reply:
-    result, delivery = acknowledge(ctx.session, directive, ctx.person, at=ctx.now, via=via, delivery=task)
-    if result is AckResult.NOT_RECIPIENT:
+def _ack_reply(ctx: Context, directive: Directive, task: Delivery | None, *, via: str) -> Reply:
+    """`task`: the person's task on the directive as just looked up; None when they have none."""
+    if task is None:
         return Reply(f"#{directive.id} 不是发给您的任务，无需确认。")
+    result, delivery = acknowledge(ctx.session, directive, ctx.person, at=ctx.now, via=via, delivery=task)
     if result is AckResult.ALREADY:
         return Reply(f"您已于 {ctx.fmt(delivery.acknowledged_at)} 确认收到 #{directive.id}「{directive.title}」。")
     late = "（已过截止时间，记为逾期确认）" if delivery.late else ""
@@ -61,7 +58,7 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
         directive, task = task_of(ctx.session, int(arg), ctx.person.id)
         if directive is None:
             return None
-        reply = _ack_reply(ctx, directive, via="button", task=task)
+        reply = _ack_reply(ctx, directive, task, via="button")
         _update_card(ctx, directive, "已确认", "acknowledged_at", task)
         return reply
     if prefix == "study" and arg.isdigit():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 from sqlalchemy import (
     JSON,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, Update
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
@@ -360,14 +361,30 @@ class AckResult(StrEnum):
     NOT_RECIPIENT = "not_recipient"
 
 
+@cache
+def _task_query() -> Select:
+    """The directive and the person's row-locked task on it; `收到` is sent in bursts after every
+    broadcast, so the statement is built once, with bound parameters."""
+    return (select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
+            .where(Directive.id == bindparam("directive_id"), Delivery.person_id == bindparam("person_id"),
+                   Delivery.role == DeliveryRole.TASK)
+            .with_for_update(of=Delivery))
+
+
+@cache
+def _ack_update() -> Update:
+    """Compare-and-set of one task's acknowledgement (built once, like `_task_query`)."""
+    return (update(Delivery).where(Delivery.id == bindparam("delivery_id"), Delivery.acknowledged_at.is_(None))
+            .values(acknowledged_at=bindparam("at"), late=bindparam("late"),
+                    status=case((Delivery.status == DeliveryStatus.COMPLETED, Delivery.status),
+                                else_=DeliveryStatus.ACKNOWLEDGED.value))
+            .execution_options(synchronize_session=False))
+
+
 def task_of(session: Session, directive_id: int, person_id: int) -> tuple[Directive | None, Delivery | None]:
     """A directive and this person's task on it, the task row-locked, in one query: (directive,
     None) when the person is not a recipient, (None, None) when there is no such number."""
-    row = session.execute(
-        select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
-        .where(Directive.id == directive_id, Delivery.person_id == person_id, Delivery.role == DeliveryRole.TASK)
-        .with_for_update(of=Delivery)
-    ).first()
+    row = session.execute(_task_query(), {"directive_id": directive_id, "person_id": person_id}).first()
     if row is None:
         return session.get(Directive, directive_id), None
     return row[0], row[1]
@@ -376,7 +393,8 @@ def task_of(session: Session, directive_id: int, person_id: int) -> tuple[Direct
 def acknowledge(session: Session, directive: Directive, person: Person, *, at: datetime,
                 via: str = "text", delivery: Delivery | None = None) -> tuple[AckResult, Delivery | None]:
     """Record `person`'s acknowledgement; a second one answers with the first's time. `delivery`:
-    the person's task on it when already loaded and locked (`task_of`)."""
+    the person's task on it when already loaded (row-locked by `task_of`, or not: the
+    compare-and-set below decides between two concurrent acknowledgements either way)."""
     if delivery is None:
         delivery = session.scalar(
             select(Delivery).where(Delivery.directive_id == directive.id, Delivery.person_id == person.id,
@@ -389,13 +407,7 @@ def acknowledge(session: Session, directive: Directive, person: Person, *, at: d
     late = directive.deadline is not None and at > directive.deadline
     # Compare-and-set: where row locks are not available (SQLite), two concurrent 收到 still
     # record one acknowledgement, the first.
-    won = session.execute(
-        update(Delivery).where(Delivery.id == delivery.id, Delivery.acknowledged_at.is_(None))
-        .values(acknowledged_at=at, late=late,
-                status=case((Delivery.status == DeliveryStatus.COMPLETED, Delivery.status),
-                            else_=DeliveryStatus.ACKNOWLEDGED.value))
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    won = session.execute(_ack_update(), {"delivery_id": delivery.id, "at": at, "late": late}).rowcount
     if not won:
         session.refresh(delivery)  # someone else's 收到 came first: answer with its time
         return AckResult.ALREADY, delivery
