@@ -373,12 +373,13 @@ def _task_query() -> Select:
 
 @cache
 def _ack_update() -> Update:
-    """Compare-and-set of one task's acknowledgement (built once, like `_task_query`)."""
-    return (update(Delivery).where(Delivery.id == bindparam("delivery_id"), Delivery.acknowledged_at.is_(None))
+    """Compare-and-set of one task's acknowledgement (built once, like `_task_query`), on the table:
+    the caller sets the loaded row's new values itself, so the ORM has nothing to synchronise."""
+    row = Delivery.__table__.c
+    return (update(Delivery.__table__).where(row.id == bindparam("delivery_id"), row.acknowledged_at.is_(None))
             .values(acknowledged_at=bindparam("at"), late=bindparam("late"),
-                    status=case((Delivery.status == DeliveryStatus.COMPLETED, Delivery.status),
-                                else_=DeliveryStatus.ACKNOWLEDGED.value))
-            .execution_options(synchronize_session=False))
+                    status=case((row.status == DeliveryStatus.COMPLETED.value, row.status),
+                                else_=DeliveryStatus.ACKNOWLEDGED.value)))
 
 
 def task_of(session: Session, directive_id: int, person_id: int) -> tuple[Directive | None, Delivery | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, event
+from sqlalchemy import JSON, ForeignKey, Index, String, event, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
@@ -51,18 +51,23 @@ def record(
     subject_id: int | None = None,
     at: datetime | None = None,
     data: dict[str, Any] | None = None,
-) -> Event:
-    """Append one event in the caller's transaction; `subject` may be any mapped object with an id."""
+) -> None:
+    """Append one event in the caller's transaction; `subject` may be any mapped object with an id.
+
+    Written at once as a plain INSERT: nothing reads an event back in the transaction that
+    writes it, so the ORM's bookkeeping (and a RETURNING of the new id) would be pure cost, and
+    `收到`, which writes one, comes in bursts."""
     if subject is not None:
         subject_type = subject_type or subject.__tablename__
         subject_id = subject.id
-    row = Event(
-        at=at or utcnow(),
-        actor_id=getattr(actor, "id", None),
-        subject_type=subject_type or "system",
-        subject_id=subject_id,
-        kind=kind,
-        data=data or {},
-    )
-    session.add(row)
-    return row
+    session.execute(_INSERT, {
+        "at": at or utcnow(),
+        "actor_id": getattr(actor, "id", None),
+        "subject_type": subject_type or "system",
+        "subject_id": subject_id,
+        "kind": kind,
+        "data": data or {},
+    })
+
+
+_INSERT = insert(Event.__table__)
