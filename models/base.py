@@ -76,6 +76,7 @@ class Database:
             # answered again on the path that writes).
             self.read_engine = create_engine(url, echo=echo, isolation_level="AUTOCOMMIT", pool_size=10,
                                              max_overflow=20, pool_recycle=1800)
+            event.listen(self.read_engine, "connect", _generic_plans)
         self.read_sessionmaker = sessionmaker(self.read_engine, class_=ReadOnlySession)
 
     @property
@@ -125,6 +126,16 @@ def _refuse_flush(session, _flush_context, _instances) -> None:
 def _refuse_dml(state) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         raise ReadOnlyError("INSERT, UPDATE or DELETE in a read-only session")
+
+
+def _generic_plans(dbapi_connection, _record) -> None:
+    """The read pool serves short point queries keyed by a person or an organisation (待办 above
+    all), which psycopg prepares after a few runs. PostgreSQL kept planning 待办 afresh on every
+    run (a custom plan: about 1 ms of server CPU against 0.2 ms with the prepared generic plan),
+    on the same cores as the web workers; the generic plan is the same index lookup."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
