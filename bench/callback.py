@@ -4,18 +4,20 @@ Two endpoints in one run, each its own gunicorn with the same settings, loaded i
 rounds (alternating which goes first) so that a slow spell of a shared machine falls on both:
 
 * app  — `bot:create_app()` on PostgreSQL + Redis: verify, decrypt, identify the sender, route
-  (`帮助` / `待办`, both read-only: answered from the cached sender in a read-only session, 待办
-  with its one query), encrypted passive reply;
+  (`--mix read`: `帮助` / `待办`, both read-only, answered from the cached sender in a read-only
+  session, 待办 with its one query; `--mix ack`: every request a recipient's first `收到 N`, the
+  full path with its claim, acknowledgement, event, receipt and commit), encrypted passive reply;
 * bare — `bench.callback:bare_app()`: verify the signature, decrypt with wechatpy (through the WeCom
   adapter's crypto), encrypt the plaintext back. The ceiling for this machine, gunicorn and crypto.
 
 Every request is distinct (own MsgId, user, nonce, fresh timestamp); a sample of replies from each
-endpoint is decrypted and checked, and afterwards the receipts in the database are counted (none:
-read-only commands write nothing).
+endpoint is decrypted and checked, and afterwards the receipts in the database are counted (read
+commands write none), or for the ack mix the acknowledgements recorded.
 Load comes from wrk when it is installed (pre-built requests fed by a Lua script), otherwise from
 Python processes with keep-alive `http.client` connections.
 
-    python bench/callback.py [--rounds 3] [--duration 10] [--workers N] [--threads T] [--connections C]
+    python bench/callback.py [--mix read|ack|help] [--rounds 3] [--duration 10] [--workers N] [--threads T]
+                             [--connections C]
                              [--database-url URL] [--redis-url URL] [--generator auto|wrk|python]
 """
 
@@ -59,15 +61,19 @@ USERID_PREFIX = "bench"
 PEOPLE = 300
 BRANCHES = ("机关党委/第一党总支/综合处党支部", "机关党委/第一党总支/财务处党支部", "机关党委/第二党总支/信息处党支部")
 # What people send (--mix). read: mostly 帮助 and 待办, a few variants that normalise to the same
-# commands, all read-only. ack: 收到 for one of the three seeded directives, the burst after a
-# broadcast; every one takes the full path (claim, receipt, commit), and a person who is not a
-# recipient, or has acknowledged already, gets the answer that says so. help: 帮助 only, the read
-# path without a database query (what the bot costs beyond decrypting, with nothing to look up).
+# commands, all read-only. ack: the burst after broadcasts: every request is a recipient's first
+# `收到 N` for one of their tasks (ACK_PEOPLE people, ACK_DIRECTIVES directives each, reset before
+# every round), so each one takes the full path and records an acknowledgement, its event and the
+# receipt. help: 帮助 only, the read path without a database query (what the bot costs beyond
+# decrypting, with nothing to look up).
 MIXES = {
     "read": (("帮助", 45), ("待办", 45), ("菜单", 5), ("待办 ", 5)),
-    "ack": (("收到 {0}", 34), ("收到 {1}", 33), ("收到 {2}", 33)),
+    "ack": (("收到 N", 100),),
     "help": (("帮助", 100),),
 }
+ACK_PREFIX = "ack"  # the ack mix's own people, so the read mix's 待办 stays three items long
+ACK_PEOPLE = 300
+ACK_DIRECTIVES = 40  # 12,000 tasks: more than a round acknowledges on this kind of machine
 
 
 def wecom_env() -> dict[str, str]:
@@ -162,6 +168,8 @@ def prepare_database(url: str) -> tuple[list[str], list[int]]:
             have = session.scalar(select(func.count(Person.id)).where(Person.wecom_userid.like(f"{USERID_PREFIX}%")))
             if have < PEOPLE:
                 _seed(session)
+            if not session.scalar(select(func.count(Person.id)).where(Person.wecom_userid.like(f"{ACK_PREFIX}%"))):
+                _seed_ack(session)
             userids = list(session.scalars(
                 select(Person.wecom_userid).where(Person.wecom_userid.like(f"{USERID_PREFIX}%")).order_by(Person.id)))
             directives = list(session.scalars(select(Directive.id).order_by(Directive.id).limit(3)))
@@ -225,6 +233,77 @@ def _seed(session) -> None:
         d.recipient_count = len(recipients)
 
 
+def _seed_ack(session) -> None:
+    """The ack mix's people (members of the first branch) and directives, each to all of them."""
+    from sqlalchemy import insert, select
+
+    from models.directive import Delivery, DeliveryRole, Directive
+    from models.identity import Channel, ChannelIdentity
+    from models.org import Organisation
+    from models.person import Membership, Person
+
+    branch = session.scalar(select(Organisation).where(Organisation.path == BRANCHES[0]))
+    people = [Person(name=f"确认{i:03d}", wecom_userid=f"{ACK_PREFIX}{i:04d}") for i in range(ACK_PEOPLE)]
+    session.add_all(people)
+    session.flush()
+    session.add_all(Membership(person_id=p.id, organisation_id=branch.id) for p in people)
+    session.add_all(ChannelIdentity(channel=Channel.WECOM, external_id=p.wecom_userid, person_id=p.id) for p in people)
+    now = datetime.now(UTC)
+    for n in range(ACK_DIRECTIVES):
+        d = Directive(organisation_id=branch.id, issuer_id=people[0].id, title=f"确认测试通知{n + 1}",
+                      deadline=now + timedelta(days=30), recipient_count=len(people))
+        session.add(d)
+        session.flush()
+        session.execute(insert(Delivery), [
+            {"directive_id": d.id, "person_id": p.id, "role": DeliveryRole.TASK, "organisation_id": branch.id}
+            for p in people])
+
+
+def ack_tasks(url: str) -> list[tuple[str, str]]:
+    """Every (userid, `收到 N`) of the ack mix, with all of them unacknowledged again: each is a
+    first acknowledgement when sent."""
+    from sqlalchemy import delete, select, update
+
+    from config.settings import normalise_database_url
+    from models.base import Database
+    from models.directive import Delivery, DeliveryStatus, Directive
+    from models.inbound import InboundReceipt
+    from models.person import Person
+
+    db = Database(normalise_database_url(url))
+    try:
+        with db.session() as session:
+            mine = select(Person.id).where(Person.wecom_userid.like(f"{ACK_PREFIX}%"))
+            session.execute(update(Delivery).where(Delivery.person_id.in_(mine))
+                            .values(acknowledged_at=None, late=False, status=DeliveryStatus.SENT))
+            session.execute(delete(InboundReceipt))
+            rows = session.execute(
+                select(Person.wecom_userid, Directive.id).join(Delivery, Delivery.person_id == Person.id)
+                .join(Directive, Directive.id == Delivery.directive_id)
+                .where(Person.wecom_userid.like(f"{ACK_PREFIX}%")).order_by(Delivery.id)).all()
+        return [(userid, f"收到 {number}") for userid, number in rows]
+    finally:
+        db.dispose()
+
+
+def count_acknowledged(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from config.settings import normalise_database_url
+    from models.base import Database
+    from models.directive import Delivery
+    from models.person import Person
+
+    db = Database(normalise_database_url(url))
+    try:
+        with db.session() as session:
+            return session.scalar(select(func.count(Delivery.id)).join(Person, Person.id == Delivery.person_id)
+                                  .where(Person.wecom_userid.like(f"{ACK_PREFIX}%"),
+                                         Delivery.acknowledged_at.is_not(None)))
+    finally:
+        db.dispose()
+
+
 def count_receipts(url: str) -> tuple[int, int]:
     """(receipts, receipts whose reply is empty) in the bench database."""
     from sqlalchemy import func, select
@@ -247,9 +326,10 @@ def count_receipts(url: str) -> tuple[int, int]:
 # -- requests ---------------------------------------------------------------------------------------
 
 
-def build_requests(userids: list[str], count: int, *, seed: int, texts: tuple = MIXES["read"]
-                   ) -> list[tuple[str, bytes, str]]:
-    """`count` distinct signed encrypted callbacks: (url, body, content sent)."""
+def build_requests(userids: list[str], count: int, *, seed: int, texts: tuple = MIXES["read"],
+                   pairs: list[tuple[str, str]] | None = None) -> list[tuple[str, bytes, str]]:
+    """`count` distinct signed encrypted callbacks: (url, body, content sent). Random people and
+    texts from the mix; or, given `pairs` of (userid, text), those in order (cycling past the end)."""
     from bot.channels.simulator import WeComSimulator
 
     sim = WeComSimulator(wecom_settings())
@@ -258,30 +338,35 @@ def build_requests(userids: list[str], count: int, *, seed: int, texts: tuple = 
     texts = [t for t, _ in texts]
     now = int(time.time())
     out = []
-    for _ in range(count):
-        content = rng.choices(texts, weights)[0]
-        req = sim.text(rng.choice(userids), content, at=now)  # MsgId from the simulator's counter: unique
+    for i in range(count):
+        userid, content = pairs[i % len(pairs)] if pairs else (rng.choice(userids), rng.choices(texts, weights)[0])
+        req = sim.text(userid, content, at=now)  # MsgId from the simulator's counter: unique
         out.append((req.url, req.body, content))
     return out
 
 
 def _build_chunk(args) -> list[tuple[str, bytes, str]]:
-    userids, count, seed, msg_id_base, texts = args
+    userids, count, seed, msg_id_base, texts, pairs = args
     import itertools
 
     import bot.channels.simulator as simulator
 
     simulator._msg_ids = itertools.count(msg_id_base)  # processes must not share MsgIds
-    return build_requests(userids, count, seed=seed, texts=texts)
+    return build_requests(userids, count, seed=seed, texts=texts, pairs=pairs)
 
 
-def build_requests_parallel(userids: list[str], count: int, texts: tuple) -> list[tuple[str, bytes, str]]:
+def build_requests_parallel(userids: list[str], count: int, texts: tuple,
+                            pairs: list[tuple[str, str]] | None = None) -> list[tuple[str, bytes, str]]:
+    """`build_requests` in up to four processes."""
     procs = max(1, min(os.cpu_count() or 1, 4))
     if count < 4000 or procs == 1:
-        return build_requests(userids, count, seed=random.randrange(1 << 30), texts=texts)
+        return build_requests(userids, count, seed=random.randrange(1 << 30), texts=texts, pairs=pairs)
     base = time.time_ns() // 1000
     per = math.ceil(count / procs)
-    chunks = [(userids, per, random.randrange(1 << 30), base + i * 10**9, texts) for i in range(procs)]
+    # With pairs, chunk i builds its own stretch of the sequence, so the requests come out in order.
+    sequence = [pairs[i % len(pairs)] for i in range(per * procs)] if pairs else None
+    chunks = [(userids, per, random.randrange(1 << 30), base + i * 10**9, texts,
+               sequence[i * per:(i + 1) * per] if sequence else None) for i in range(procs)]
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         parts = pool.map(_build_chunk, chunks)
     return [r for part in parts for r in part][:count]
@@ -447,6 +532,7 @@ class Result:
     p99_ms: float = 0.0
     wrapped: bool = False  # the pool ran out and requests were resent (dedupe answered them)
     cpu: dict = field(default_factory=dict)  # CPU seconds by category, from CpuMonitor
+    acknowledged: int = 0  # ack mix: acknowledgements recorded (each request is a first one)
 
     @property
     def other_load(self) -> float:
@@ -655,8 +741,8 @@ def check_replies(name: str, port: int, reqs: list[tuple[str, bytes, str]]) -> N
             ok = reply.get("Content") == content and reply.get("MsgType") == "text"
         else:
             text = reply.get("Content", "")
-            if content.startswith("收到"):  # acknowledged now, before, or not a recipient: each names the number
-                expected = f"#{content.split()[1]}" in text
+            if content.startswith("收到"):  # a first acknowledgement (or, in the final check, a repeat)
+                expected = f"确认收到 #{content.split()[1]}" in text
             else:
                 expected = ("您可以发送" in text) if content in ("帮助", "菜单") else ("待办" in text)
             ok = reply.get("MsgType") == "text" and reply.get("FromUserName") == CORP_ID and expected
@@ -680,11 +766,21 @@ def machine() -> dict[str, str]:
 def start_and_warm(server: Server, generator: str, userids: list[str], args, work_dir: Path) -> float:
     """Start the server, check its replies and warm it up; returns the warm-up rate (req/s)."""
     server.start(work_dir)
-    check_replies(server.name, server.port, build_requests(userids, 40, seed=1, texts=args.texts))
+    pairs = _fresh_tasks(args)
+    check_replies(server.name, server.port, build_requests(userids, 40, seed=1, texts=args.texts, pairs=pairs))
     # Warm-up: every worker and thread imports, connects and fills its caches; also sizes the pool.
-    warm = drive(generator, server.port, build_requests_parallel(userids, 4000, args.texts), duration=args.warmup,
-                 connections=args.connections, work_dir=work_dir)
+    warm = drive(generator, server.port, build_requests_parallel(userids, 4000, args.texts, pairs),
+                 duration=args.warmup, connections=args.connections, work_dir=work_dir)
     return warm.rps
+
+
+def _fresh_tasks(args) -> list[tuple[str, str]] | None:
+    """For the ack mix: every task unacknowledged again, in a shuffled order; else None."""
+    if args.mix != "ack":
+        return None
+    pairs = ack_tasks(args.database_url)
+    random.Random(len(pairs)).shuffle(pairs)
+    return pairs
 
 
 def measure(server: Server, generator: str, userids: list[str], args, work_dir: Path, rate: float) -> Result:
@@ -699,12 +795,15 @@ def measure(server: Server, generator: str, userids: list[str], args, work_dir: 
     # A cold warm-up understates the rate: never plan for less than 2,000 req/s.
     size = max(5000, int(max(rate, 2000) * args.duration * (3.0 if server.name == "app" else 1.5)) + 2000)
     # Built right before the load so every timestamp is well inside WeCom's 300 s window.
-    reqs = build_requests_parallel(userids, size, args.texts)
+    pairs = _fresh_tasks(args)
+    reqs = build_requests_parallel(userids, size, args.texts, pairs)
     monitor = CpuMonitor(server.proc.pid, make_url(normalise_database_url(args.database_url)).database)
     monitor.start()
     result = drive(generator, server.port, reqs, duration=args.duration, connections=args.connections,
                    work_dir=work_dir)
     result.cpu = monitor.stop()
+    if pairs and server.name == "app":
+        result.acknowledged = count_acknowledged(args.database_url)
     return result
 
 
@@ -719,7 +818,7 @@ def combine(rounds: list[Result]) -> Result:
     return Result(requests=sum(r.requests for r in rounds), errors=sum(r.errors for r in rounds),
                   seconds=sum(r.seconds for r in rounds), p50_ms=middle.p50_ms,
                   p99_ms=sorted(r.p99_ms for r in rounds)[len(rounds) // 2],
-                  wrapped=any(r.wrapped for r in rounds), cpu=cpu,
+                  wrapped=any(r.wrapped for r in rounds), cpu=cpu, acknowledged=sum(r.acknowledged for r in rounds),
                   error_detail={k: sum(r.error_detail.get(k, 0) for r in rounds)
                                 for k in {k for r in rounds for k in r.error_detail}})
 
@@ -755,6 +854,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     userids, directives = prepare_database(args.database_url)
     args.texts = tuple((text.format(*directives), weight) for text, weight in MIXES[args.mix])
+    check_pairs = _fresh_tasks(args)
     env = {**wecom_env(), "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
            "SECRET_KEY": "bench-callback-secret-key", "MP_APP_ID": "", "MP_SECRET": "", "MP_TOKEN": "",
            "MP_AES_KEY": ""}
@@ -788,7 +888,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  round {i + 1}: " + ", ".join(line)
                       + (f"; ratio {ratio_i:.2f}" if ratio_i is not None else ""))
             for n in names:
-                check_replies(n, servers[n].port, build_requests(userids, 20, seed=2, texts=args.texts))
+                check_replies(n, servers[n].port, build_requests(userids, 20, seed=2, texts=args.texts,
+                                                                 pairs=check_pairs))
         finally:
             for server in servers.values():
                 server.stop()
@@ -797,9 +898,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"  {name:4}: {r.requests} requests, {r.errors} errors, {r.rps:,.0f} req/s, "
               f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms" + (f"  {r.error_detail}" if r.errors else ""))
-        if name == "app":
+        if name == "app" and args.mix != "ack":  # the ack mix clears receipts before each round
             receipts, empty = count_receipts(args.database_url)
             print(f"        receipts in database: {receipts} ({empty} without a reply)")
+        if name == "app" and args.mix == "ack":
+            print(f"        acknowledgements recorded: {r.acknowledged} of {r.requests} requests "
+                  "(each request a recipient's first 收到 for that task)")
         if r.other_load > 0.05:
             print(f"  NOTE: other processes used {r.other_load:.0%} of the machine during the {name} load; "
                   "the figures understate this machine")
