@@ -411,7 +411,7 @@ def ack_in_bulk(url: str, directive_id: int, userids: list[str], at_iso: str, ou
     from sqlalchemy import select
 
     from models.base import Database
-    from models.directive import AckResult, Directive, acknowledge
+    from models.directive import AckResult, acknowledge
     from models.person import Person
 
     db = Database(url)
@@ -420,13 +420,10 @@ def ack_in_bulk(url: str, directive_id: int, userids: list[str], at_iso: str, ou
     t0 = time.perf_counter()
     for i in range(0, len(userids), 500):
         with db.session() as session:
-            directive = session.get(Directive, directive_id)
-            people = session.scalars(select(Person).where(Person.wecom_userid.in_(userids[i:i + 500]))).all()
-            # Each call still selects its delivery FOR UPDATE; the writes go out in one flush.
-            with session.no_autoflush:
-                for person in people:
-                    result, _ = acknowledge(session, directive, person, at=at, via="text")
-                    done += result is AckResult.ACKNOWLEDGED
+            people = session.scalars(select(Person.id).where(Person.wecom_userid.in_(userids[i:i + 500]))).all()
+            for person_id in people:
+                ack = acknowledge(session, directive_id, person_id, at=at, via="text")
+                done += ack.result is AckResult.ACKNOWLEDGED
     db.dispose()
     out.send((done, time.perf_counter() - t0))
     out.close()
@@ -853,7 +850,7 @@ def notes(f: dict) -> list[str]:
         "(levels above branches, then the branches still behind), and `进度 编号 组织名` narrows it.",
         f"Acknowledgements: {f['endpoint_acks']:,} through the real endpoint (`收到 N`, one at a time, test "
         f"client), the other {f['model_acks']:,} by calling `models.directive.acknowledge` directly in "
-        "two forked processes, 500 per transaction with the writes flushed once per 500 — same rows and events, "
+        "two forked processes, 500 per transaction — same rows and events, "
         "without the HTTP, crypto, dedupe and receipt layer.",
         "(a) is timed around the Flask test client call: signature check, AES decrypt, Redis dedupe, receipt row, "
         "the handler's one transaction, encrypted reply. (b) is from the same start until the fake's "

@@ -4,7 +4,9 @@ WeChat retries a callback it did not get an answer to (same MsgId; for events th
 FromUserName + CreateTime + Event). Redis `SET NX` catches the retry cheaply, also when it
 arrives concurrently; the receipt's unique key in the same transaction as the handler's
 changes is the backstop when Redis is absent or down, so a message is never acted on twice
-and never lost: if the handler fails, nothing is committed and the claim is released.
+and never lost: if the handler fails, nothing is committed and the claim is released, and the
+retry that finds it released is processed. The receipt also keeps the reply, so a retry is
+answered exactly as the first delivery was (one Redis call per message, the claim).
 
 A command that only reads (帮助, 待办, 进度…) needs none of that: answering a retry again is what
 the retry asks for. When the sender is in the directory cache it is answered in a read-only
@@ -32,7 +34,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_TTL_SECONDS = 15 * 60  # WeChat stops retrying after ~15 s; keep well past that
 PROCESSING = "processing"
-DONE = "done:"
 
 ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题，已记录下来。请稍后再试一次。")
 
@@ -47,7 +48,9 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     key = f"inbound:{msg.channel.value}:{msg.dedupe_key}"
     claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
     if claimed is False:
-        return _earlier_reply(runtime, key)
+        answered, reply, claimed = _earlier_reply(runtime, msg, key)
+        if answered:
+            return reply
 
     for attempt in (1, 2):
         try:
@@ -68,8 +71,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
             return _failed(runtime, msg, key, claimed)
     if roster_changed:
         runtime.directory.changed()
-    if claimed is not None:
-        runtime.store.set(key, DONE + (reply.text if reply else ""), CLAIM_TTL_SECONDS)
+    # The claim stays until it expires: a retry that meets it finds the reply on the receipt.
     return reply
 
 
@@ -83,7 +85,7 @@ def _unit_of_work(runtime: Runtime, msg: InboundMessage, found: Match, sender: S
             # No shared claim (Redis down): the unique key is the only guard, so ask it first
             # and a duplicate never reaches the handler.
             record_receipt(session, channel, dedupe_key, now, None)
-        person = _identify(session, msg, now, sender)
+        person = _identify(session, msg, now, sender, found)
         ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
         reply = _fit(act(found, ctx), ctx)
         text = reply.text if reply else ""
@@ -100,15 +102,19 @@ def _unit_of_work(runtime: Runtime, msg: InboundMessage, found: Match, sender: S
 def _after_integrity_error(runtime: Runtime, msg: InboundMessage, key: str, claimed: bool | None) -> Reply | None:
     """A retry that slipped past the claim answers with the first delivery's reply; any other
     constraint failure is the handler's own and fails like any error."""
-    with runtime.db.session() as session:
-        earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
+    earlier = _receipt_reply(runtime, msg)
     if earlier is None:
         return _failed(runtime, msg, key, claimed)
     log.info("duplicate callback %s:%s (database backstop)", msg.channel.value, msg.dedupe_key)
-    text = earlier.reply_text or ""
-    if claimed:
-        runtime.store.set(key, DONE + text, CLAIM_TTL_SECONDS)
-    return Reply(text) if text else None
+    return earlier
+
+
+def _receipt_reply(runtime: Runtime, msg: InboundMessage) -> Reply | None:
+    """The reply recorded with this message's receipt: `Reply("")` when it was answered with
+    nothing, None when there is no receipt (not processed, or not yet committed)."""
+    with runtime.db.read_session() as session:
+        earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
+        return None if earlier is None else Reply(earlier.reply_text or "")
 
 
 def _failed(runtime: Runtime, msg: InboundMessage, key: str, claimed: bool | None) -> Reply:
@@ -129,7 +135,7 @@ def _answer_read_only(runtime: Runtime, msg: InboundMessage, found: Match,
         return False, None
     try:
         with runtime.db.read_session() as session:
-            person = sender.person if found.route.detached_sender else session.merge(sender.person, load=False)
+            person = _attached(session, sender.person, found)
             ctx = Context(session=session, now=runtime.now(), settings=runtime.settings, msg=msg, person=person)
             reply = act(found, ctx)
     except Exception:
@@ -185,29 +191,44 @@ def _too_long(reply: Reply | None) -> bool:
     return reply is not None and len(reply.text.encode("utf-8")) > REPLY_LIMIT_BYTES
 
 
-def _earlier_reply(runtime: Runtime, key: str) -> Reply | None:
-    """The reply given to the first delivery of this message. A retry that arrives while the first
-    is still being handled waits briefly for it: WeChat may have given up on the first connection,
-    and then only the retry can carry the answer to the person."""
+def _earlier_reply(runtime: Runtime, msg: InboundMessage, key: str) -> tuple[bool, Reply | None, bool | None]:
+    """A retry that met the claim of an earlier delivery of the same message: (True, reply, _) with
+    the reply recorded on the earlier one's receipt, or (False, None, claimed) when the claim was
+    released (the earlier one failed) and this one has taken it over and must be processed.
+
+    While the earlier one is still being handled the retry waits briefly for its receipt: WeChat
+    may have given up on the first connection, and then only the retry can carry the answer."""
     deadline = time.monotonic() + RETRY_WAIT_SECONDS
     while True:
-        value = runtime.store.get(key) or ""
-        if value.startswith(DONE):
-            text = value[len(DONE):]
-            return Reply(text) if text else None
-        if value != PROCESSING or time.monotonic() >= deadline:
-            return None  # an empty 200 stops the retries
+        earlier = _receipt_reply(runtime, msg)
+        if earlier is not None:
+            return True, (earlier or None), None
+        if runtime.store.get(key) is None:  # released: the earlier delivery failed and committed nothing
+            claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
+            if claimed is not False:
+                return False, None, claimed
+        if time.monotonic() >= deadline:
+            return True, None, None  # an empty 200 stops the retries; the earlier one answers
         time.sleep(0.05)
 
 
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)
 
 
-def _identify(session, msg: InboundMessage, now, sender: Sender) -> Person | None:
-    """The roster person behind the sender, attached to this session: the directory's answer when
-    it can be trusted (no query), else loaded with roles and liaisons in one query."""
+def _attached(session, person: Person, found: Match) -> Person:
+    """The cached sender as the route needs it: as it is (`detached_sender`), or merged into the
+    session without a query, for handlers that walk its relationships or write through it."""
+    if found.route is not None and found.route.detached_sender:
+        return person
+    return session.merge(person, load=False)
+
+
+def _identify(session, msg: InboundMessage, now, sender: Sender, found: Match) -> Person | None:
+    """The roster person behind the sender: the directory's answer when it can be trusted (no
+    query), attached to this session unless the route uses it as it is; else loaded with roles and
+    liaisons in one query."""
     if sender.person is not None:
-        person = session.merge(sender.person, load=False)
+        person = _attached(session, sender.person, found)
     elif sender.trusted:
         person = None  # the directory looked just now: not on the roster
     else:

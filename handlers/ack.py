@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from bot.context import Context
 from bot.messages import Reply
 from bot.router import Command
 from models.directive import (
+    Acknowledgement,
     AckResult,
     Delivery,
     Directive,
@@ -15,7 +18,6 @@ from models.directive import (
     acknowledge,
     complete,
     open_items,
-    task_of,
 )
 from models.identity import Channel
 from models.outbox import OutboxChannel, enqueue
@@ -24,29 +26,27 @@ from models.outbox import OutboxChannel, enqueue
 def handle_ack(cmd: Command, ctx: Context) -> Reply:
     args = cmd.arg_list
     if args and args[0].isdigit():
-        directive, task = task_of(ctx.session, int(args[0]), ctx.person.id)
-        if directive is None:
+        ack = acknowledge(ctx.session, int(args[0]), ctx.person.id, at=ctx.now, via="text")
+        if ack is None:
             return Reply(f"没有编号为 #{args[0]} 的通知。发送「待办」查看您需要确认的通知。")
-        return _ack_reply(ctx, directive, task, via="text")
+        return _ack_reply(ctx, ack)
     owed = open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE)
     if not owed:
         return Reply("您目前没有需要确认的通知。")
     if len(owed) > 1:
         numbers = "、".join(f"#{d.id}" for d, _ in owed)
         return Reply(f"您有 {len(owed)} 条通知待确认（{numbers}），请写明编号，例如：收到 {owed[0][0].id}")
-    return _ack_reply(ctx, *owed[0], via="text")
+    return _ack_reply(ctx, acknowledge(ctx.session, owed[0][0].id, ctx.person.id, at=ctx.now, via="text"))
 
 
-def _ack_reply(ctx: Context, directive: Directive, task: Delivery | None, *, via: str) -> Reply:
-    """`task`: the person's task on the directive as just looked up; None when they have none."""
-    if task is None:
-        return Reply(f"#{directive.id} 不是发给您的任务，无需确认。")
-    result, delivery = acknowledge(ctx.session, directive, ctx.person, at=ctx.now, via=via, delivery=task)
-    if result is AckResult.ALREADY:
-        return Reply(f"您已于 {ctx.fmt(delivery.acknowledged_at)} 确认收到 #{directive.id}「{directive.title}」。")
-    late = "（已过截止时间，记为逾期确认）" if delivery.late else ""
-    return Reply(f"已确认收到 #{directive.id}「{directive.title}」，时间 {ctx.fmt(ctx.now)}{late}。"
-                 f"办结后可回复「完成 {directive.id} 说明」。")
+def _ack_reply(ctx: Context, ack: Acknowledgement) -> Reply:
+    if ack.result is AckResult.NOT_RECIPIENT:
+        return Reply(f"#{ack.directive_id} 不是发给您的任务，无需确认。")
+    if ack.result is AckResult.ALREADY:
+        return Reply(f"您已于 {ctx.fmt(ack.acknowledged_at)} 确认收到 #{ack.directive_id}「{ack.title}」。")
+    late = "（已过截止时间，记为逾期确认）" if ack.late else ""
+    return Reply(f"已确认收到 #{ack.directive_id}「{ack.title}」，时间 {ctx.fmt(ack.acknowledged_at)}{late}。"
+                 f"办结后可回复「完成 {ack.directive_id} 说明」。")
 
 
 def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
@@ -55,31 +55,30 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
 
     prefix, _, arg = (cmd.args or "").partition(":")
     if prefix == "ack" and arg.isdigit():
-        directive, task = task_of(ctx.session, int(arg), ctx.person.id)
-        if directive is None:
+        ack = acknowledge(ctx.session, int(arg), ctx.person.id, at=ctx.now, via="button")
+        if ack is None:
             return None
-        reply = _ack_reply(ctx, directive, task, via="button")
-        _update_card(ctx, directive, "已确认", "acknowledged_at", task)
-        return reply
+        if ack.delivery_id is not None:
+            _update_card(ctx, "已确认", ack.delivery_id, ack.acknowledged_at)
+        return _ack_reply(ctx, ack)
     if prefix == "study" and arg.isdigit():
         reply = study.handle_card_tap(arg, ctx)
         if reply is not None:
-            _update_card(ctx, ctx.session.get(Directive, int(arg)), "已学", "completed_at")
+            task = ctx.session.execute(select(Delivery.id, Delivery.completed_at).where(
+                Delivery.directive_id == int(arg), Delivery.person_id == ctx.person.id)).first()
+            if task is not None:
+                _update_card(ctx, "已学", *task)
         return reply
     return None
 
 
-def _update_card(ctx: Context, directive: Directive, label: str, field: str, delivery: Delivery | None = None) -> None:
+def _update_card(ctx: Context, label: str, delivery_id: int, at: datetime | None) -> None:
     """Grey the tapped button out with the recorded time (WeCom allows one update per tap)."""
-    if delivery is None:
-        delivery = ctx.session.scalar(select(Delivery).where(Delivery.directive_id == directive.id,
-                                                             Delivery.person_id == ctx.person.id))
-    at = getattr(delivery, field) if delivery else None
     if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and at:
         enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
                 {"type": "card_update", "response_code": ctx.msg.response_code,
                  "replace_text": f"{label} {ctx.fmt(at)}"},
-                person_id=ctx.person.id, at=ctx.now, subject_type="delivery", subject_id=delivery.id)
+                person_id=ctx.person.id, at=ctx.now, subject_type="delivery", subject_id=delivery_id)
 
 
 def handle_complete(cmd: Command, ctx: Context) -> Reply:
@@ -96,4 +95,3 @@ def handle_complete(cmd: Command, ctx: Context) -> Reply:
         return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 报告 #{directive.id} 办结。")
     noted = f"，说明：{delivery.note}" if delivery.note else ""
     return Reply(f"已记录 #{directive.id}「{directive.title}」办结，时间 {ctx.fmt(ctx.now)}{noted}。")
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -27,7 +28,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Select, Update
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -361,72 +361,78 @@ class AckResult(StrEnum):
     NOT_RECIPIENT = "not_recipient"
 
 
-@cache
-def _task_query() -> Select:
-    """The directive and the person's row-locked task on it; `收到` is sent in bursts after every
-    broadcast, so the statement is built once, with bound parameters."""
-    return (select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
-            .where(Directive.id == bindparam("directive_id"), Delivery.person_id == bindparam("person_id"),
-                   Delivery.role == DeliveryRole.TASK)
-            .with_for_update(of=Delivery))
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What `acknowledge` found and did: the directive as the reply names it, and the person's task
+    on it (`delivery_id` None when they are not a recipient)."""
+
+    result: AckResult
+    directive_id: int
+    title: str
+    delivery_id: int | None = None
+    acknowledged_at: datetime | None = None
+    late: bool = False
 
 
 @cache
 def _ack_update() -> Update:
-    """Compare-and-set of one task's acknowledgement (built once, like `_task_query`), on the table:
-    the caller sets the loaded row's new values itself, so the ORM has nothing to synchronise."""
-    row = Delivery.__table__.c
-    return (update(Delivery.__table__).where(row.id == bindparam("delivery_id"), row.acknowledged_at.is_(None))
-            .values(acknowledged_at=bindparam("at"), late=bindparam("late"),
-                    status=case((row.status == DeliveryStatus.COMPLETED.value, row.status),
-                                else_=DeliveryStatus.ACKNOWLEDGED.value)))
+    """The first acknowledgement of one person's task, as one compare-and-set that also returns what
+    the reply needs; the directive is read by correlated subqueries (SQLite's RETURNING may not name
+    an UPDATE's FROM table). `收到` comes in bursts after every broadcast: the statement is built once."""
+    row, directive = Delivery.__table__.c, Directive.__table__.c
+    at = bindparam("at", type_=UTCDateTime)
+    of_this = directive.id == row.directive_id
+    deadline = select(directive.deadline).where(of_this).scalar_subquery()
+    return (
+        update(Delivery.__table__)
+        .where(row.directive_id == bindparam("task_directive"), row.person_id == bindparam("task_person"),
+               row.role == DeliveryRole.TASK.value, row.acknowledged_at.is_(None))
+        .values(acknowledged_at=at,
+                late=case((deadline < at, True), else_=False),  # no deadline: NULL, so not late
+                status=case((row.status == DeliveryStatus.COMPLETED.value, row.status),
+                            else_=DeliveryStatus.ACKNOWLEDGED.value))
+        .returning(row.id, select(directive.title).where(of_this).scalar_subquery(), row.late)
+    )
 
 
-def task_of(session: Session, directive_id: int, person_id: int) -> tuple[Directive | None, Delivery | None]:
-    """A directive and this person's task on it, the task row-locked, in one query: (directive,
-    None) when the person is not a recipient, (None, None) when there is no such number."""
-    row = session.execute(_task_query(), {"directive_id": directive_id, "person_id": person_id}).first()
-    if row is None:
-        return session.get(Directive, directive_id), None
-    return row[0], row[1]
+@cache
+def _task_lookup() -> Select:
+    """The directive and, when the person has one, their task on it (built once, like `_ack_update`)."""
+    task = and_(Delivery.directive_id == Directive.id, Delivery.person_id == bindparam("task_person"),
+                Delivery.role == DeliveryRole.TASK)
+    return (select(Directive.title, Delivery.id, Delivery.acknowledged_at, Delivery.late)
+            .select_from(Directive).outerjoin(Delivery, task).where(Directive.id == bindparam("task_directive")))
 
 
-def acknowledge(session: Session, directive: Directive, person: Person, *, at: datetime,
-                via: str = "text", delivery: Delivery | None = None) -> tuple[AckResult, Delivery | None]:
-    """Record `person`'s acknowledgement; a second one answers with the first's time. `delivery`:
-    the person's task on it when already loaded (row-locked by `task_of`, or not: the
-    compare-and-set below decides between two concurrent acknowledgements either way)."""
-    if delivery is None:
-        delivery = session.scalar(
-            select(Delivery).where(Delivery.directive_id == directive.id, Delivery.person_id == person.id,
-                                   Delivery.role == DeliveryRole.TASK).with_for_update()
-        )
-    if delivery is None:
-        return AckResult.NOT_RECIPIENT, None
-    if delivery.acknowledged_at is not None:
-        return AckResult.ALREADY, delivery
-    late = directive.deadline is not None and at > directive.deadline
-    # Compare-and-set: where row locks are not available (SQLite), two concurrent 收到 still
-    # record one acknowledgement, the first.
-    won = session.execute(_ack_update(), {"delivery_id": delivery.id, "at": at, "late": late}).rowcount
-    if not won:
-        session.refresh(delivery)  # someone else's 收到 came first: answer with its time
-        return AckResult.ALREADY, delivery
-    # Won: the row now holds exactly these values, so set them without reading it back.
-    status = delivery.status if delivery.status is DeliveryStatus.COMPLETED else DeliveryStatus.ACKNOWLEDGED
-    for key, value in (("acknowledged_at", at), ("late", late), ("status", status)):
-        set_committed_value(delivery, key, value)
-    record(session, "delivery.acknowledged", actor=person, subject=delivery, at=at,
-           data={"directive_id": directive.id, "late": delivery.late, "via": via})
-    return AckResult.ACKNOWLEDGED, delivery
+def acknowledge(session: Session, directive_id: int, person_id: int, *, at: datetime,
+                via: str = "text") -> Acknowledgement | None:
+    """Record the person's acknowledgement of directive `directive_id`; None when there is no such
+    directive. Idempotent: a second one answers with the first's time. Two concurrent ones record
+    one, the first: the compare-and-set decides (row locks on PostgreSQL, one writer on SQLite)."""
+    params = {"task_directive": directive_id, "task_person": person_id, "at": at}
+    won = session.execute(_ack_update(), params).first()
+    if won is not None:
+        delivery_id, title, late = won
+        record(session, "delivery.acknowledged", actor_id=person_id, subject_type="delivery", subject_id=delivery_id,
+               at=at, data={"directive_id": directive_id, "late": bool(late), "via": via})
+        return Acknowledgement(AckResult.ACKNOWLEDGED, directive_id, title, delivery_id, at, bool(late))
+    found = session.execute(_task_lookup(), params).first()
+    if found is None:
+        return None
+    title, delivery_id, acknowledged_at, late = found
+    if delivery_id is None:
+        return Acknowledgement(AckResult.NOT_RECIPIENT, directive_id, title)
+    return Acknowledgement(AckResult.ALREADY, directive_id, title, delivery_id, acknowledged_at, bool(late))
 
 
 def complete(session: Session, directive: Directive, person: Person, *, at: datetime,
              note: str | None) -> tuple[AckResult, Delivery | None]:
     """Report the task done (回执); it acknowledges too when not yet acknowledged."""
-    result, delivery = acknowledge(session, directive, person, at=at, via="complete")
-    if delivery is None:
-        return result, None
+    ack = acknowledge(session, directive.id, person.id, at=at, via="complete")
+    if ack is None or ack.delivery_id is None:
+        return AckResult.NOT_RECIPIENT, None
+    # Loaded after the acknowledgement's UPDATE (and locked): the identity map's copy may predate it.
+    delivery = session.get(Delivery, ack.delivery_id, with_for_update=True, populate_existing=True)
     if delivery.completed_at is not None:
         return AckResult.ALREADY, delivery
     delivery.completed_at = at

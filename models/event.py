@@ -46,13 +46,15 @@ def record(
     kind: str,
     *,
     actor=None,
+    actor_id: int | None = None,
     subject=None,
     subject_type: str | None = None,
     subject_id: int | None = None,
     at: datetime | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Append one event in the caller's transaction; `subject` may be any mapped object with an id.
+    """Append one event in the caller's transaction; `subject` may be any mapped object with an id,
+    `actor` a person (or give the ids: `actor_id`, `subject_type` and `subject_id`).
 
     Written at once as a plain INSERT: nothing reads an event back in the transaction that
     writes it, so the ORM's bookkeeping (and a RETURNING of the new id) would be pure cost, and
@@ -62,7 +64,7 @@ def record(
         subject_id = subject.id
     session.execute(_INSERT, {
         "at": at or utcnow(),
-        "actor_id": getattr(actor, "id", None),
+        "actor_id": getattr(actor, "id", None) if actor is not None else actor_id,
         "subject_type": subject_type or "system",
         "subject_id": subject_id,
         "kind": kind,

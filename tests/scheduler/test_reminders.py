@@ -52,11 +52,9 @@ def _issue(db, clock, title="学习贯彻全会精神", deadline=DEADLINE, kind=
 
 
 def _ack(db, clock, userid, directive_id):
-    from models.directive import Directive
-
     with db.session() as s:
         p = s.scalar(select(Person).where(Person.wecom_userid == userid))
-        acknowledge(s, s.get(Directive, directive_id), p, at=clock())
+        acknowledge(s, directive_id, p.id, at=clock())
 
 
 def _reminder_msgs(db, userid=None):
@@ -148,10 +146,8 @@ def test_acknowledging_between_claim_and_fire_suppresses_the_reminder(runtime, d
         if POSTGRES_URL:  # another connection commits while our claim holds the row
             _ack(db, clock, "liuyang", d)
         else:  # SQLite has one writer: acknowledge inside the same transaction
-            from models.directive import Directive
-
             p = session.scalar(select(Person).where(Person.wecom_userid == "liuyang"))
-            acknowledge(session, session.get(Directive, d), p, at=clock())
+            acknowledge(session, d, p.id, at=clock())
 
     assert fire_due_reminders(runtime, between=ack_in_the_gap) == 2  # the 24 h one is stale by now
     assert "liuyang" not in {m.recipient for m in _reminder_msgs(db)}
