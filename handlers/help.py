@@ -13,11 +13,18 @@ def handle(_cmd, ctx: Context) -> Reply:
     if ctx.person is None:
         # Someone the roster does not know (yet) can do nothing but get access: say how.
         return welcome.unknown_person(ctx)
-    lines = [r.usage for r in routes() if r.usage and r.audience(ctx.person, ctx)]
+    allowed: dict = {}  # audience → verdict: a handful of audiences serve all the routes
+    lines = [r.usage for r in routes() if r.usage and _allowed(r.audience, ctx, allowed)]
     name = ctx.person.name if ctx.person else "您"
     roles = _role_line(ctx)
     head = f"{name}您好，我是直通车。{roles}您可以发送：" if ctx.person else "您好，我是直通车。您可以发送："
     return Reply("\n".join([head, *("· " + line for line in lines)]))
+
+
+def _allowed(audience, ctx: Context, seen: dict) -> bool:
+    if audience not in seen:
+        seen[audience] = audience(ctx.person, ctx)
+    return seen[audience]
 
 
 def _role_line(ctx: Context) -> str:

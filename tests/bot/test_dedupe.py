@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -221,6 +222,48 @@ def test_failing_handler_answers_politely_commits_nothing_and_retry_is_processed
         assert counts(db)["inbound_receipt"] == before["inbound_receipt"] + 1
         assert say(bot, wecom, req) == retry  # and from now on it is a plain retry
         assert len(calls) == 2
+
+
+def test_retry_waiting_on_a_delivery_that_fails_takes_over_and_is_processed(bot, db, wecom, store_mode):
+    """WeChat retries while the first delivery is still being handled; the first then fails. The
+    retry must not answer with nothing (the message would be lost): it takes the released claim
+    over and is processed, once."""
+    table = router.routes()
+    index = next(i for i, r in enumerate(table) if r.name == "binding_code")
+    real, retry_sent, calls = table[index].handle, threading.Event(), []
+
+    def first_fails(cmd, ctx):
+        calls.append(1)
+        if len(calls) == 1:
+            assert retry_sent.wait(10)
+            time.sleep(0.3)  # the retry is waiting on the claim by now
+            raise RuntimeError("boom")
+        return real(cmd, ctx)
+
+    before = counts(db)
+    req = wecom.text("lina", "绑定码 张伟", msg_id=5550002)
+    answers: dict[str, str | None] = {}
+
+    def deliver(name: str) -> None:
+        answers[name] = say(bot, wecom, req)
+
+    table[index] = replace(table[index], handle=first_fails)
+    try:
+        first = threading.Thread(target=deliver, args=("first",))
+        first.start()
+        while not calls:
+            time.sleep(0.01)
+        retry_sent.set()
+        deliver("retry")
+        first.join(10)
+    finally:
+        table[index] = replace(table[index], handle=real)
+    assert answers["first"] == ERROR_REPLY.text
+    assert CODE.search(answers["retry"] or ""), answers
+    assert len(calls) == 2
+    assert counts(db)["binding_code"] == before["binding_code"] + 1
+    assert counts(db)["inbound_receipt"] == before["inbound_receipt"] + 1
+    assert say(bot, wecom, req) == answers["retry"]  # a later retry gets the same answer
 
 
 # -- concurrent duplicates -------------------------------------------------------------------------
