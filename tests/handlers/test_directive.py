@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
+from models.directive import AckResult, Delivery, DeliveryRole, DeliveryStatus, Directive, acknowledge
 from models.event import Event
 from models.outbox import OutboxMessage
 from models.person import Role
+from tests.conftest import needs_postgres
 from tests.factories import BRANCH_A, person, small_tree
 
 PUBLISH = "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00"
@@ -233,3 +235,31 @@ def test_progress_of_a_large_tree_fits_one_message_and_can_be_narrowed(chat, db)
     assert lines[0] == "已确认 1/90"
     assert lines[2].startswith("第2党总支：已确认 1/90")
     assert "找不到" in chat.say("wangsj", "进度 1 不存在党支部") or "没有找到" in chat.say("wangsj", "进度 1 不存在党支部")
+
+
+@needs_postgres
+def test_concurrent_acknowledgements_of_one_task_record_one(chat, db, clock):
+    """Typing 收到 while tapping the card's button (two messages, not a retry): one acknowledgement,
+    one event, and every answer names the same recorded time."""
+    people = _seed(db)
+    chat.say("wangsj", PUBLISH)
+    zhangwei, n = people["zhangwei"].id, 8
+    barrier, results = threading.Barrier(n), []
+
+    def one(i: int) -> None:
+        with db.session() as s:
+            barrier.wait()
+            results.append(acknowledge(s, 1, zhangwei, at=clock() + timedelta(seconds=i), via="text"))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [r for r in results if r.result is AckResult.ACKNOWLEDGED]
+    assert len(won) == 1 and sum(r.result is AckResult.ALREADY for r in results) == n - 1
+    assert {r.acknowledged_at for r in results} == {won[0].acknowledged_at}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "delivery.acknowledged")) == 1
+        task = s.scalar(select(Delivery).where(Delivery.directive_id == 1, Delivery.person_id == zhangwei))
+        assert task.acknowledged_at == won[0].acknowledged_at and task.status is DeliveryStatus.ACKNOWLEDGED
