@@ -893,6 +893,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in servers.values():
                 server.stop()
+        app_log = servers["app"].log_path.read_text(errors="replace") if "app" in servers else ""
 
     results = {n: combine(rounds[n]) for n in names}
     for name, r in results.items():
@@ -904,6 +905,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "app" and args.mix == "ack":
             print(f"        acknowledgements recorded: {r.acknowledged} of {r.requests} requests "
                   "(each request a recipient's first 收到 for that task)")
+        if name == "app":
+            warnings = [line for line in app_log.splitlines() if " WARNING " in line or "Traceback" in line]
+            kinds = sorted({line.split(" WARNING ", 1)[-1][:100] for line in warnings})[:3]
+            print(f"        app log: {len(warnings)} warnings" + "".join(f"\n          {k}" for k in kinds))
         if r.other_load > 0.05:
             print(f"  NOTE: other processes used {r.other_load:.0%} of the machine during the {name} load; "
                   "the figures understate this machine")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,11 +192,16 @@ def build_routes() -> list[Route]:
 
 
 ROUTES: list[Route] = []
+_BUILDING = threading.Lock()
 
 
 def routes() -> list[Route]:
+    """The route table, built on first use. The first messages after start-up arrive on several
+    threads at once: only one of them may build it, or the table holds every route twice."""
     if not ROUTES:
-        ROUTES.extend(build_routes())
+        with _BUILDING:
+            if not ROUTES:
+                ROUTES.extend(build_routes())
     return ROUTES
 
 

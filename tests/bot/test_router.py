@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 
+from bot import router
 from bot.messages import InboundKind, InboundMessage
 from bot.router import Command, Route, normalise, routes
 from models.identity import Channel
@@ -172,3 +175,29 @@ def test_every_text_route_with_words_has_usage_for_help():
     for r in routes():
         if r.words:
             assert r.usage, r.name
+
+
+def test_route_table_is_built_once_when_the_first_messages_arrive_together(monkeypatch):
+    """gunicorn's threads take the first messages after start-up at once; a table built by two of
+    them listed every command twice in 帮助 (and pushed a secretary's 帮助 past one message)."""
+    real_build, barrier, tables = router.build_routes, threading.Barrier(8), []
+
+    def slow_build():
+        time.sleep(0.05)  # long enough for every thread to find the table empty
+        return real_build()
+
+    monkeypatch.setattr(router, "ROUTES", [])
+    monkeypatch.setattr(router, "build_routes", slow_build)
+
+    def first_message():
+        barrier.wait(5)
+        tables.append(router.routes())
+
+    threads = [threading.Thread(target=first_message) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    names = [r.name for r in router.ROUTES]
+    assert len(tables) == 8 and all(t is router.ROUTES for t in tables)
+    assert len(names) == len(set(names)) == len(real_build())
