@@ -32,7 +32,14 @@ from models.person import Person
 
 log = logging.getLogger(__name__)
 
-CLAIM_TTL_SECONDS = 15 * 60  # WeChat stops retrying after ~15 s; keep well past that
+# The claim outlives WeChat's retries (three, about 5 s apart), which then find the reply on the
+# receipt and never run the handler again. It records when it was taken: a retry that finds a claim
+# older than TAKEOVER_SECONDS and no receipt belongs to a delivery whose process died mid-way
+# (nothing committed, nothing released), and takes it over instead of the message being lost. No
+# handler takes that long; if one ever did, both would run and the receipt's unique key would let
+# only the first commit, the second answering with its reply.
+CLAIM_TTL_SECONDS = 15 * 60
+TAKEOVER_SECONDS = 8.0
 PROCESSING = "processing"
 
 ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题，已记录下来。请稍后再试一次。")
@@ -46,7 +53,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
         if answered:
             return reply
     key = f"inbound:{msg.channel.value}:{msg.dedupe_key}"
-    claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
+    claimed = runtime.store.set_nx(key, _claim(), CLAIM_TTL_SECONDS)
     if claimed is False:
         answered, reply, claimed = _earlier_reply(runtime, msg, key)
         if answered:
@@ -193,8 +200,9 @@ def _too_long(reply: Reply | None) -> bool:
 
 def _earlier_reply(runtime: Runtime, msg: InboundMessage, key: str) -> tuple[bool, Reply | None, bool | None]:
     """A retry that met the claim of an earlier delivery of the same message: (True, reply, _) with
-    the reply recorded on the earlier one's receipt, or (False, None, claimed) when the claim was
-    released (the earlier one failed) and this one has taken it over and must be processed.
+    the reply recorded on the earlier one's receipt, or (False, None, claimed) when this one has
+    taken the claim over and must be processed: the earlier one failed and released it, or died
+    without committing (its claim is older than TAKEOVER_SECONDS).
 
     While the earlier one is still being handled the retry waits briefly for its receipt: WeChat
     may have given up on the first connection, and then only the retry can carry the answer."""
@@ -203,13 +211,31 @@ def _earlier_reply(runtime: Runtime, msg: InboundMessage, key: str) -> tuple[boo
         earlier = _receipt_reply(runtime, msg)
         if earlier is not None:
             return True, (earlier or None), None
-        if runtime.store.get(key) is None:  # released: the earlier delivery failed and committed nothing
-            claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
+        held = runtime.store.get(key)
+        if held is None:  # released: the earlier delivery failed and committed nothing
+            claimed = runtime.store.set_nx(key, _claim(), CLAIM_TTL_SECONDS)
             if claimed is not False:
                 return False, None, claimed
+        elif _claimed_for(held) > TAKEOVER_SECONDS:
+            log.warning("%s message %s: taking over a claim of %.0f s with nothing committed",
+                        msg.channel.value, msg.dedupe_key, _claimed_for(held))
+            runtime.store.set(key, _claim(), CLAIM_TTL_SECONDS)
+            return False, None, True
         if time.monotonic() >= deadline:
-            return True, None, None  # an empty 200 stops the retries; the earlier one answers
+            return True, None, None  # an empty 200; the earlier one answers, or WeChat retries again
         time.sleep(0.05)
+
+
+def _claim() -> str:
+    return f"{PROCESSING}:{time.time():.3f}"
+
+
+def _claimed_for(value: str) -> float:
+    """Seconds since the claim `value` was taken (infinite for one that does not say)."""
+    try:
+        return time.time() - float(value.rpartition(":")[2])
+    except ValueError:
+        return float("inf")
 
 
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)

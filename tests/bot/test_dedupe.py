@@ -266,6 +266,41 @@ def test_retry_waiting_on_a_delivery_that_fails_takes_over_and_is_processed(bot,
     assert say(bot, wecom, req) == answers["retry"]  # a later retry gets the same answer
 
 
+def test_retry_of_a_delivery_whose_process_died_is_processed(bot, db, wecom, store_mode):
+    """The process handling the first delivery died mid-way: nothing committed, the claim never
+    released. WeChat's retry must not be answered with nothing: a claim that old with no receipt is
+    taken over, and the message is processed once."""
+    from bot import dispatch
+
+    req = wecom.text("lina", "绑定码 张伟", msg_id=5550003)
+    runtime = bot.extensions["zhitong"]
+    died = f"{dispatch.PROCESSING}:{time.time() - dispatch.TAKEOVER_SECONDS - 1:.3f}"
+    runtime.store.set("inbound:wecom:msg:5550003", died, dispatch.CLAIM_TTL_SECONDS)
+    before = counts(db)
+    reply = say(bot, wecom, req)
+    assert CODE.search(reply or ""), reply
+    assert counts(db)["binding_code"] == before["binding_code"] + 1
+    assert say(bot, wecom, req) == reply  # and from now on it is a plain retry
+    assert counts(db)["binding_code"] == before["binding_code"] + 1
+
+
+@pytest.mark.parametrize("store_mode", ["memory", pytest.param("redis", marks=needs_redis)])
+def test_retry_while_the_first_delivery_is_still_young_waits_for_its_answer(bot, db, wecom, store_mode):
+    """A claim younger than the takeover age belongs to a delivery still being handled: the retry
+    does not run the handler a second time. (With Redis down there is no shared claim to find, and
+    the receipt's unique key alone decides.)"""
+    from bot import dispatch
+
+    req = wecom.text("lina", "绑定码 张伟", msg_id=5550004)
+    runtime = bot.extensions["zhitong"]
+    runtime.store.set("inbound:wecom:msg:5550004", dispatch._claim(), dispatch.CLAIM_TTL_SECONDS)
+    before = counts(db)
+    started = time.monotonic()
+    assert say(bot, wecom, req) is None  # an empty 200: the first delivery will answer
+    assert time.monotonic() - started >= dispatch.RETRY_WAIT_SECONDS  # it waited for the receipt
+    assert counts(db) == before
+
+
 # -- concurrent duplicates -------------------------------------------------------------------------
 
 
