@@ -32,14 +32,17 @@ from models.person import Person
 
 log = logging.getLogger(__name__)
 
-# The claim outlives WeChat's retries (three, about 5 s apart), which then find the reply on the
-# receipt and never run the handler again. It records when it was taken: a retry that finds a claim
-# older than TAKEOVER_SECONDS and no receipt belongs to a delivery whose process died mid-way
-# (nothing committed, nothing released), and takes it over instead of the message being lost. No
-# handler takes that long; if one ever did, both would run and the receipt's unique key would let
-# only the first commit, the second answering with its reply.
+# The claim outlives WeChat's retries, which then find the reply on the receipt and never run the
+# handler again. WeChat gives up on a request after 5 s and retries it, about 5 s apart, three
+# times; an answer, even an empty one, ends the retries. So a retry that meets a claim at least
+# TAKEOVER_SECONDS old with no receipt takes it over and is processed: WeChat has given up on the
+# earlier delivery's connection, whose process may have died mid-way (nothing committed, nothing
+# released), and only this retry can still carry an answer. The age is read from the store's own
+# clock (the claim's time to live), the same for every process. Should the earlier delivery still
+# be running, or two retries take the claim over at once, both handle the message and the
+# receipt's unique key lets only the first commit; the other answers with its reply.
 CLAIM_TTL_SECONDS = 15 * 60
-TAKEOVER_SECONDS = 8.0
+TAKEOVER_SECONDS = 4.5
 PROCESSING = "processing"
 
 ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题，已记录下来。请稍后再试一次。")
@@ -53,7 +56,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
         if answered:
             return reply
     key = f"inbound:{msg.channel.value}:{msg.dedupe_key}"
-    claimed = runtime.store.set_nx(key, _claim(), CLAIM_TTL_SECONDS)
+    claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
     if claimed is False:
         answered, reply, claimed = _earlier_reply(runtime, msg, key)
         if answered:
@@ -199,43 +202,30 @@ def _too_long(reply: Reply | None) -> bool:
 
 
 def _earlier_reply(runtime: Runtime, msg: InboundMessage, key: str) -> tuple[bool, Reply | None, bool | None]:
-    """A retry that met the claim of an earlier delivery of the same message: (True, reply, _) with
-    the reply recorded on the earlier one's receipt, or (False, None, claimed) when this one has
-    taken the claim over and must be processed: the earlier one failed and released it, or died
-    without committing (its claim is older than TAKEOVER_SECONDS).
+    """A delivery that met the claim of an earlier delivery of the same message: (True, reply, _)
+    with the reply recorded on the earlier one's receipt, or (False, None, claimed) when this one
+    has taken the claim over and must be processed: the earlier one failed and released it, or has
+    held it TAKEOVER_SECONDS with nothing committed.
 
-    While the earlier one is still being handled the retry waits briefly for its receipt: WeChat
-    may have given up on the first connection, and then only the retry can carry the answer."""
+    Otherwise it waits briefly for the earlier one's receipt, and then answers with nothing."""
     deadline = time.monotonic() + RETRY_WAIT_SECONDS
     while True:
         earlier = _receipt_reply(runtime, msg)
         if earlier is not None:
             return True, (earlier or None), None
-        held = runtime.store.get(key)
-        if held is None:  # released: the earlier delivery failed and committed nothing
-            claimed = runtime.store.set_nx(key, _claim(), CLAIM_TTL_SECONDS)
+        left = runtime.store.ttl(key)
+        if left is None:  # released: the earlier delivery failed and committed nothing
+            claimed = runtime.store.set_nx(key, PROCESSING, CLAIM_TTL_SECONDS)
             if claimed is not False:
                 return False, None, claimed
-        elif _claimed_for(held) > TAKEOVER_SECONDS:
-            log.warning("%s message %s: taking over a claim of %.0f s with nothing committed",
-                        msg.channel.value, msg.dedupe_key, _claimed_for(held))
-            runtime.store.set(key, _claim(), CLAIM_TTL_SECONDS)
+        elif CLAIM_TTL_SECONDS - left >= TAKEOVER_SECONDS:
+            log.warning("%s message %s: taking over a claim held %.1f s with nothing committed",
+                        msg.channel.value, msg.dedupe_key, CLAIM_TTL_SECONDS - left)
+            runtime.store.set(key, PROCESSING, CLAIM_TTL_SECONDS)
             return False, None, True
         if time.monotonic() >= deadline:
-            return True, None, None  # an empty 200; the earlier one answers, or WeChat retries again
+            return True, None, None  # an empty 200: the earlier delivery, still young, answers
         time.sleep(0.05)
-
-
-def _claim() -> str:
-    return f"{PROCESSING}:{time.time():.3f}"
-
-
-def _claimed_for(value: str) -> float:
-    """Seconds since the claim `value` was taken (infinite for one that does not say)."""
-    try:
-        return time.time() - float(value.rpartition(":")[2])
-    except ValueError:
-        return float("inf")
 
 
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)

@@ -27,6 +27,7 @@ class Store(Protocol):
     def delete(self, key: str) -> None: ...
     def incr(self, key: str) -> int: ...
     def incr_window(self, key: str, window: float) -> int: ...
+    def ttl(self, key: str) -> float | None: ...
     def ping(self) -> bool: ...
 
 
@@ -84,6 +85,14 @@ class MemoryStore:
             expires = self._data[key][1] if current is not None else self._clock() + window
             self._data[key] = (str(count), expires)
             return count
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds until `key` expires: None when it is not there, infinite when it never expires."""
+        with self._lock:
+            if self._live(key) is None:
+                return None
+            expires = self._data[key][1]
+            return float("inf") if expires is None else expires - self._clock()
 
     def ping(self) -> bool:
         return True
@@ -151,6 +160,15 @@ class RedisStore:
             return int(pipe.execute()[0])
 
         return self._call(op, lambda: self.fallback.incr_window(key, window))
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds until `key` expires, by the Redis server's clock (so every process agrees):
+        None when it is not there, infinite when it never expires."""
+        def op() -> float | None:
+            left = self.client.pttl(self._k(key))
+            return None if left == -2 else float("inf") if left == -1 else left / 1000
+
+        return self._call(op, lambda: self.fallback.ttl(key))
 
     def ping(self) -> bool:
         try:

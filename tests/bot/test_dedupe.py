@@ -266,37 +266,45 @@ def test_retry_waiting_on_a_delivery_that_fails_takes_over_and_is_processed(bot,
     assert say(bot, wecom, req) == answers["retry"]  # a later retry gets the same answer
 
 
-def test_retry_of_a_delivery_whose_process_died_is_processed(bot, db, wecom, store_mode):
+def held_for(runtime, key: str, seconds: float) -> None:
+    """Leave the claim `key` as a delivery would that took it `seconds` ago and is still silent."""
+    from bot import dispatch
+
+    runtime.store.set(key, dispatch.PROCESSING, dispatch.CLAIM_TTL_SECONDS - seconds)
+
+
+@pytest.mark.parametrize("held", [5.2, 3.8], ids=["at_the_first_retry", "during_the_wait"])
+def test_retry_of_a_delivery_whose_process_died_is_processed(bot, db, wecom, store_mode, held):
     """The process handling the first delivery died mid-way: nothing committed, the claim never
-    released. WeChat's retry must not be answered with nothing: a claim that old with no receipt is
-    taken over, and the message is processed once."""
+    released. WeChat retries about 5 s after the first delivery, and an answer (even an empty one)
+    ends its retries: the retry must take the claim over and process the message, once, while
+    WeChat still waits for it (at once, or when the claim comes of age during its wait)."""
     from bot import dispatch
 
     req = wecom.text("lina", "绑定码 张伟", msg_id=5550003)
-    runtime = bot.extensions["zhitong"]
-    died = f"{dispatch.PROCESSING}:{time.time() - dispatch.TAKEOVER_SECONDS - 1:.3f}"
-    runtime.store.set("inbound:wecom:msg:5550003", died, dispatch.CLAIM_TTL_SECONDS)
+    held_for(bot.extensions["zhitong"], "inbound:wecom:msg:5550003", held)
     before = counts(db)
+    started = time.monotonic()
     reply = say(bot, wecom, req)
     assert CODE.search(reply or ""), reply
+    assert time.monotonic() - started < dispatch.RETRY_WAIT_SECONDS + 1  # within WeChat's 5 s
     assert counts(db)["binding_code"] == before["binding_code"] + 1
     assert say(bot, wecom, req) == reply  # and from now on it is a plain retry
     assert counts(db)["binding_code"] == before["binding_code"] + 1
 
 
 @pytest.mark.parametrize("store_mode", ["memory", pytest.param("redis", marks=needs_redis)])
-def test_retry_while_the_first_delivery_is_still_young_waits_for_its_answer(bot, db, wecom, store_mode):
-    """A claim younger than the takeover age belongs to a delivery still being handled: the retry
-    does not run the handler a second time. (With Redis down there is no shared claim to find, and
-    the receipt's unique key alone decides.)"""
+def test_duplicate_of_a_delivery_still_being_handled_waits_for_its_answer(bot, db, wecom, store_mode):
+    """A claim taken a moment ago belongs to a delivery still being handled: the duplicate waits
+    for its receipt and does not run the handler a second time. (With Redis down there is no shared
+    claim to find, and the receipt's unique key alone decides.)"""
     from bot import dispatch
 
     req = wecom.text("lina", "绑定码 张伟", msg_id=5550004)
-    runtime = bot.extensions["zhitong"]
-    runtime.store.set("inbound:wecom:msg:5550004", dispatch._claim(), dispatch.CLAIM_TTL_SECONDS)
+    held_for(bot.extensions["zhitong"], "inbound:wecom:msg:5550004", 0.5)
     before = counts(db)
     started = time.monotonic()
-    assert say(bot, wecom, req) is None  # an empty 200: the first delivery will answer
+    assert say(bot, wecom, req) is None  # an empty 200: the first delivery answers
     assert time.monotonic() - started >= dispatch.RETRY_WAIT_SECONDS  # it waited for the receipt
     assert counts(db) == before
 
