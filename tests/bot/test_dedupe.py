@@ -179,26 +179,34 @@ def test_event_key_is_sender_time_and_event_name(bot, db, mp, wecom, clock):
 
 
 @contextmanager
-def failing_once(route_name: str, exc: Exception) -> Iterator[list]:
-    """Make a route's handler do its real work (writes included) and then raise, once."""
+def handler_replaced(route_name: str, wrap) -> Iterator[None]:
+    """Run a route with `wrap(real_handler)` as its handler for the duration of the block."""
     table = router.routes()
     index = next(i for i, r in enumerate(table) if r.name == route_name)
-    real = table[index].handle
-    calls: list = []
-
-    def flaky(cmd, ctx):
-        reply = real(cmd, ctx)
-        calls.append(reply)
-        if len(calls) == 1:
-            raise exc
-        return reply
-
     original = table[index]
-    table[index] = replace(original, handle=flaky)
+    table[index] = replace(original, handle=wrap(original.handle))
     try:
-        yield calls
+        yield
     finally:
         table[index] = original
+
+
+@contextmanager
+def failing_once(route_name: str, exc: Exception) -> Iterator[list]:
+    """Make a route's handler do its real work (writes included) and then raise, once."""
+    calls: list = []
+
+    def wrap(real):
+        def flaky(cmd, ctx):
+            reply = real(cmd, ctx)
+            calls.append(reply)
+            if len(calls) == 1:
+                raise exc
+            return reply
+        return flaky
+
+    with handler_replaced(route_name, wrap):
+        yield calls
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"),
@@ -228,17 +236,17 @@ def test_retry_waiting_on_a_delivery_that_fails_takes_over_and_is_processed(bot,
     """WeChat retries while the first delivery is still being handled; the first then fails. The
     retry must not answer with nothing (the message would be lost): it takes the released claim
     over and is processed, once."""
-    table = router.routes()
-    index = next(i for i, r in enumerate(table) if r.name == "binding_code")
-    real, retry_sent, calls = table[index].handle, threading.Event(), []
+    retry_sent, calls = threading.Event(), []
 
-    def first_fails(cmd, ctx):
-        calls.append(1)
-        if len(calls) == 1:
-            assert retry_sent.wait(10)
-            time.sleep(0.3)  # the retry is waiting on the claim by now
-            raise RuntimeError("boom")
-        return real(cmd, ctx)
+    def wrap(real):
+        def first_fails(cmd, ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                assert retry_sent.wait(10)
+                time.sleep(0.3)  # the retry is waiting on the claim by now
+                raise RuntimeError("boom")
+            return real(cmd, ctx)
+        return first_fails
 
     before = counts(db)
     req = wecom.text("lina", "绑定码 张伟", msg_id=5550002)
@@ -247,8 +255,7 @@ def test_retry_waiting_on_a_delivery_that_fails_takes_over_and_is_processed(bot,
     def deliver(name: str) -> None:
         answers[name] = say(bot, wecom, req)
 
-    table[index] = replace(table[index], handle=first_fails)
-    try:
+    with handler_replaced("binding_code", wrap):
         first = threading.Thread(target=deliver, args=("first",))
         first.start()
         while not calls:
@@ -256,8 +263,6 @@ def test_retry_waiting_on_a_delivery_that_fails_takes_over_and_is_processed(bot,
         retry_sent.set()
         deliver("retry")
         first.join(10)
-    finally:
-        table[index] = replace(table[index], handle=real)
     assert answers["first"] == ERROR_REPLY.text
     assert CODE.search(answers["retry"] or ""), answers
     assert len(calls) == 2
