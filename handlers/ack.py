@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.router import Command
 from models.directive import (
     Acknowledgement,
     AckResult,

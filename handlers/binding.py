@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.router import Command
 from models.identity import BINDING_CODE_TTL, BindingResult, Channel, issue_binding_code, redeem_binding_code
 from models.person import members_under, people_named
 

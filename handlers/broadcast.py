@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.router import Command
 from bot.timeparse import TimeParseError, parse_future_time
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
 from models.outbox import OutboxChannel, card_payload, enqueue, text_payload

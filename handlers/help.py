@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from bot.command import Route, mp_followers, secretaries, secretaries_or_liaisons
 from bot.context import Context
 from bot.messages import Reply
+from handlers import welcome
 
 
-def handle(_cmd, ctx: Context) -> Reply:
-    from bot.router import routes
-    from handlers import welcome
+def handle(_cmd, ctx: Context, *, table: Callable[[], Sequence[Route]]) -> Reply:
+    """`table` gives the route table (the router passes its own, so this module never imports it)."""
 
     if ctx.person is None:
         # Someone the roster does not know (yet) can do nothing but get access: say how.
         return welcome.unknown_person(ctx)
     allowed: dict = {}  # audience → verdict: a handful of audiences serve all the routes
-    lines = [r.usage for r in routes() if r.usage and _allowed(r.audience, ctx, allowed)]
+    lines = [r.usage for r in table() if r.usage and _allowed(r.audience, ctx, allowed)]
     name = ctx.person.name if ctx.person else "您"
     roles = _role_line(ctx)
     head = f"{name}您好，我是直通车。{roles}您可以发送：" if ctx.person else "您好，我是直通车。您可以发送："
@@ -40,10 +43,7 @@ def _role_line(ctx: Context) -> str:
     return f"（{'；'.join(parts)}）" if parts else ""
 
 
-def not_allowed(route, ctx: Context) -> Reply:
-    from bot.router import mp_followers, secretaries, secretaries_or_liaisons
-    from handlers import welcome
-
+def not_allowed(route: Route, ctx: Context) -> Reply:
     if route.audience is mp_followers:  # 绑定 sent in WeCom, where the roster already says who you are
         if ctx.person is None:
             return welcome.unknown_person(ctx)

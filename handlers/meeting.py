@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.router import Command
 from bot.timefmt import format_time
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from models.identity import Channel

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.router import Command
 from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind
 from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
 

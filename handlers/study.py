@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.router import Command
 from bot.timeparse import TimeParseError, parse_future_time
 from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, complete, issue, open_items
 from models.outbox import OutboxChannel, card_payload, text_payload
