@@ -138,6 +138,8 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     run_upgrade(settings.database_url, revision)
 
 
+from bot.admin_commands import set_option_command  # noqa: E402
+
 COMMANDS = [
     serve_command,
     web_command,
@@ -145,6 +147,7 @@ COMMANDS = [
     scheduler_command,
     import_roster_command,
     set_webhook_command,
+    set_option_command,
     demo_command,
     chat_command,
     db_group,

@@ -16,6 +16,7 @@ from models.meeting import (
     MeetingStatus,
     MeetingType,
 )
+from models.options import OrgOption
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
@@ -48,6 +49,7 @@ __all__ = [
     "Membership",
     "MembershipKind",
     "OrgKind",
+    "OrgOption",
     "OrgRole",
     "Organisation",
     "OutboxChannel",

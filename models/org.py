@@ -107,3 +107,19 @@ def subtree(session: Session, org: Organisation) -> list[Organisation]:
 
 def find_by_path(session: Session, path: str) -> Organisation | None:
     return session.scalar(select(Organisation).where(Organisation.path == path))
+
+
+def find_org(session: Session, text: str) -> list[Organisation]:
+    """The organisations `text` names: a full path (one), else every organisation of that name
+    (one when the name is unique in the tree, several for the caller to list as candidates,
+    none when nothing matches). Surrounding slashes and spaces are ignored."""
+    wanted = text.strip().strip("/").strip()
+    if not wanted:
+        return []
+    exact = find_by_path(session, wanted)
+    if exact is not None:
+        return [exact]
+    rows = session.scalars(select(Organisation).where(Organisation.name == wanted.rsplit("/", 1)[-1])).all()
+    if "/" in wanted:  # a partial path: its tail must match
+        rows = [o for o in rows if o.path.endswith("/" + wanted)]
+    return sorted(rows, key=lambda o: o.path)
