@@ -16,6 +16,7 @@ from models.meeting import (
     MeetingStatus,
     MeetingType,
 )
+from models.numbers import ItemKind, ItemNumber
 from models.options import OrgOption
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
@@ -39,6 +40,8 @@ __all__ = [
     "DirectiveKind",
     "Event",
     "InboundReceipt",
+    "ItemKind",
+    "ItemNumber",
     "LeaveRequest",
     "LeaveStatus",
     "Liaison",
