@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import base64
 import http.client
-import json
 import math
 import multiprocessing
 import os
@@ -34,19 +33,28 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+# The parts of this benchmark, beside it in bench/ (imported the same way when gunicorn loads
+# `bench.callback:bare_app()`).
+from callback_data import (  # noqa: E402
+    ack_tasks,
+    count_acknowledged,
+    count_receipts,
+    prepare_database,
+)
+from loadgen import CpuMonitor, Result, drive  # noqa: E402
+from proctools import free_port  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_callback"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
@@ -57,9 +65,6 @@ AGENT_ID = 1000002
 TOKEN = "zhitongbenchtoken"
 AES_KEY = base64.b64encode(b"zhitong-bench-callback-aes-key!!").decode().rstrip("=")
 
-USERID_PREFIX = "bench"
-PEOPLE = 300
-BRANCHES = ("机关党委/第一党总支/综合处党支部", "机关党委/第一党总支/财务处党支部", "机关党委/第二党总支/信息处党支部")
 # What people send (--mix). read: mostly 帮助 and 待办, a few variants that normalise to the same
 # commands, all read-only. ack: the burst after broadcasts: every request is a recipient's first
 # `收到 N` for one of their tasks (ACK_PEOPLE people, ACK_DIRECTIVES directives each, reset before
@@ -71,9 +76,6 @@ MIXES = {
     "ack": (("收到 N", 100),),
     "help": (("帮助", 100),),
 }
-ACK_PREFIX = "ack"  # the ack mix's own people, so the read mix's 待办 stays three items long
-ACK_PEOPLE = 300
-ACK_DIRECTIVES = 40  # 12,000 tasks: more than a round acknowledges on this kind of machine
 
 
 def wecom_env() -> dict[str, str]:
@@ -130,199 +132,6 @@ def bare_app():
     return app
 
 
-# -- database ---------------------------------------------------------------------------------------
-
-
-def prepare_database(url: str) -> tuple[list[str], list[int]]:
-    """Create and migrate the bench database, seed people once, clear earlier runs' receipts and
-    acknowledgements; returns the people's WeCom userids and the seeded directives' numbers."""
-    import psycopg
-    from sqlalchemy import delete, func, select, update
-    from sqlalchemy.engine import make_url
-
-    from config.settings import normalise_database_url
-    from migrations import upgrade
-    from models.base import Database
-
-    url = normalise_database_url(url)
-    parsed = make_url(url)
-    if not parsed.get_backend_name().startswith("postgresql"):
-        raise SystemExit(f"--database-url must be PostgreSQL, got {parsed.get_backend_name()}")
-    admin = {"host": parsed.host or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username,
-             "password": parsed.password, "dbname": "postgres", "autocommit": True}
-    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{parsed.database}"')
-    upgrade(url)
-
-    from models.directive import Delivery, Directive
-    from models.inbound import InboundReceipt
-    from models.person import Person
-
-    db = Database(url)
-    try:
-        with db.session() as session:
-            # Each run starts from the same state: receipts from earlier runs only grow the index.
-            session.execute(delete(InboundReceipt))
-            session.execute(update(Delivery).values(acknowledged_at=None, late=False))
-            have = session.scalar(select(func.count(Person.id)).where(Person.wecom_userid.like(f"{USERID_PREFIX}%")))
-            if have < PEOPLE:
-                _seed(session)
-            if not session.scalar(select(func.count(Person.id)).where(Person.wecom_userid.like(f"{ACK_PREFIX}%"))):
-                _seed_ack(session)
-            userids = list(session.scalars(
-                select(Person.wecom_userid).where(Person.wecom_userid.like(f"{USERID_PREFIX}%")).order_by(Person.id)))
-            directives = list(session.scalars(select(Directive.id).order_by(Directive.id).limit(3)))
-    finally:
-        db.dispose()
-    with psycopg.connect(**{**{k: v for k, v in admin.items() if v is not None}, "dbname": parsed.database}) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return userids, directives
-
-
-def _seed(session) -> None:
-    """300 people in three branches with WeCom identities, a secretary each, three open directives."""
-    from sqlalchemy import select
-
-    from models.directive import Delivery, DeliveryRole, Directive
-    from models.identity import Channel, ChannelIdentity
-    from models.org import Organisation, kind_from_name
-    from models.person import Membership, OrgRole, Person, Role
-
-    def org(path: str):
-        parent = None
-        names = path.split("/")
-        for i in range(len(names)):
-            p = "/".join(names[: i + 1])
-            found = session.scalar(select(Organisation).where(Organisation.path == p))
-            if found is None:
-                found = Organisation(name=names[i], path=p, parent=parent,
-                                     kind=kind_from_name(names[i], parent.kind if parent else None))
-                session.add(found)
-                session.flush()
-            parent = found
-        return parent
-
-    branches = [org(path) for path in BRANCHES]
-    surnames = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-    given = ("伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "军", "涛", "明", "超", "霞")
-    people = []
-    for i in range(PEOPLE):
-        p = Person(name=surnames[i % len(surnames)] + given[i % len(given)] + ("" if i < 20 else str(i)),
-                   wecom_userid=f"{USERID_PREFIX}{i:04d}")
-        people.append(p)
-    session.add_all(people)
-    session.flush()
-    for i, p in enumerate(people):
-        branch = branches[i % len(branches)]
-        session.add(Membership(person_id=p.id, organisation_id=branch.id))
-        session.add(ChannelIdentity(channel=Channel.WECOM, external_id=p.wecom_userid, person_id=p.id))
-        if i < len(branches):  # one secretary per branch, so 帮助 shows role lines and the longer menu
-            session.add(OrgRole(person_id=p.id, organisation_id=branch.id, role=Role.SECRETARY))
-    session.flush()
-    # A few open directives so 待办 has something to list for most people.
-    now = datetime.now(UTC)
-    for n, title in enumerate(("学习贯彻全会精神", "报送本季度党费收缴情况", "组织主题党日活动")):
-        d = Directive(organisation_id=branches[0].parent.parent.id, issuer_id=people[0].id, title=title,
-                      deadline=now + timedelta(days=7 + n), recipient_count=0)
-        session.add(d)
-        session.flush()
-        recipients = [(i, p) for i, p in enumerate(people) if i % (n + 2) != 0]
-        session.add_all(Delivery(directive_id=d.id, person_id=p.id, role=DeliveryRole.TASK,
-                                 organisation_id=branches[i % len(branches)].id) for i, p in recipients)
-        d.recipient_count = len(recipients)
-
-
-def _seed_ack(session) -> None:
-    """The ack mix's people (members of the first branch) and directives, each to all of them."""
-    from sqlalchemy import insert, select
-
-    from models.directive import Delivery, DeliveryRole, Directive
-    from models.identity import Channel, ChannelIdentity
-    from models.org import Organisation
-    from models.person import Membership, Person
-
-    branch = session.scalar(select(Organisation).where(Organisation.path == BRANCHES[0]))
-    people = [Person(name=f"确认{i:03d}", wecom_userid=f"{ACK_PREFIX}{i:04d}") for i in range(ACK_PEOPLE)]
-    session.add_all(people)
-    session.flush()
-    session.add_all(Membership(person_id=p.id, organisation_id=branch.id) for p in people)
-    session.add_all(ChannelIdentity(channel=Channel.WECOM, external_id=p.wecom_userid, person_id=p.id) for p in people)
-    now = datetime.now(UTC)
-    for n in range(ACK_DIRECTIVES):
-        d = Directive(organisation_id=branch.id, issuer_id=people[0].id, title=f"确认测试通知{n + 1}",
-                      deadline=now + timedelta(days=30), recipient_count=len(people))
-        session.add(d)
-        session.flush()
-        session.execute(insert(Delivery), [
-            {"directive_id": d.id, "person_id": p.id, "role": DeliveryRole.TASK, "organisation_id": branch.id}
-            for p in people])
-
-
-def ack_tasks(url: str) -> list[tuple[str, str]]:
-    """Every (userid, `收到 N`) of the ack mix, with all of them unacknowledged again: each is a
-    first acknowledgement when sent."""
-    from sqlalchemy import delete, select, update
-
-    from config.settings import normalise_database_url
-    from models.base import Database
-    from models.directive import Delivery, DeliveryStatus, Directive
-    from models.inbound import InboundReceipt
-    from models.person import Person
-
-    db = Database(normalise_database_url(url))
-    try:
-        with db.session() as session:
-            mine = select(Person.id).where(Person.wecom_userid.like(f"{ACK_PREFIX}%"))
-            session.execute(update(Delivery).where(Delivery.person_id.in_(mine))
-                            .values(acknowledged_at=None, late=False, status=DeliveryStatus.SENT))
-            session.execute(delete(InboundReceipt))
-            rows = session.execute(
-                select(Person.wecom_userid, Directive.id).join(Delivery, Delivery.person_id == Person.id)
-                .join(Directive, Directive.id == Delivery.directive_id)
-                .where(Person.wecom_userid.like(f"{ACK_PREFIX}%")).order_by(Delivery.id)).all()
-        return [(userid, f"收到 {number}") for userid, number in rows]
-    finally:
-        db.dispose()
-
-
-def count_acknowledged(url: str) -> int:
-    from sqlalchemy import func, select
-
-    from config.settings import normalise_database_url
-    from models.base import Database
-    from models.directive import Delivery
-    from models.person import Person
-
-    db = Database(normalise_database_url(url))
-    try:
-        with db.session() as session:
-            return session.scalar(select(func.count(Delivery.id)).join(Person, Person.id == Delivery.person_id)
-                                  .where(Person.wecom_userid.like(f"{ACK_PREFIX}%"),
-                                         Delivery.acknowledged_at.is_not(None)))
-    finally:
-        db.dispose()
-
-
-def count_receipts(url: str) -> tuple[int, int]:
-    """(receipts, receipts whose reply is empty) in the bench database."""
-    from sqlalchemy import func, select
-
-    from config.settings import normalise_database_url
-    from models.base import Database
-    from models.inbound import InboundReceipt
-
-    db = Database(normalise_database_url(url))
-    try:
-        with db.session() as session:
-            total = session.scalar(select(func.count(InboundReceipt.id)))
-            empty = session.scalar(select(func.count(InboundReceipt.id)).where(
-                (InboundReceipt.reply_text.is_(None)) | (InboundReceipt.reply_text == "")))
-        return total, empty
-    finally:
-        db.dispose()
-
-
 # -- requests ---------------------------------------------------------------------------------------
 
 
@@ -373,12 +182,6 @@ def build_requests_parallel(userids: list[str], count: int, texts: tuple,
 
 
 # -- servers ----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -433,292 +236,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-# -- load -------------------------------------------------------------------------------------------
-
-
-class CpuMonitor:
-    """Where the machine's CPU went while the load ran: the server, PostgreSQL + Redis, the load
-    generator, and processes outside this benchmark.
-
-    Other work on the box (a test run, another benchmark) takes cores from the server and makes
-    the figures low; this says so instead of leaving it to guesswork. CPU per request is also
-    the steadier figure on a busy machine: throughput there moves with the neighbours."""
-
-    def __init__(self, server_pid: int, database: str) -> None:
-        self.hz = os.sysconf("SC_CLK_TCK")
-        self.server_pid = server_pid
-        self.database = database
-
-    @staticmethod
-    def _busy_total() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return sum(values[:8]) - values[3] - values[4], sum(values[:8])  # busy, all (idle, iowait out)
-
-    def _snapshot(self) -> dict[int, tuple[str, int]]:
-        """pid → (category, CPU ticks) for the processes that belong to this benchmark."""
-        procs: dict[int, tuple[int, str, int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            name = stat[stat.index("(") + 1: stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2:].split()
-            procs[int(entry)] = (int(fields[1]), name, int(fields[11]) + int(fields[12]))
-        me = os.getpid()
-
-        def under(pid: int, root: int) -> bool:
-            for _ in range(64):
-                if pid == root:
-                    return True
-                if pid <= 1:
-                    return False
-                pid = procs.get(pid, (0, "", 0))[0]
-            return False
-
-        out = {}
-        for pid, (_, name, cpu) in procs.items():
-            if under(pid, self.server_pid):
-                out[pid] = ("server", cpu)
-            elif under(pid, me):
-                out[pid] = ("generator", cpu)
-            elif name.startswith("redis-server"):
-                out[pid] = ("datastores", cpu)
-            elif name.startswith("postgres"):
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        cmdline = f.read().decode(errors="replace")
-                except OSError:
-                    continue
-                backend = "(" in cmdline or "[local]" in cmdline  # a client connection, not a background process
-                if not backend or f" {self.database} " in cmdline:
-                    out[pid] = ("datastores", cpu)
-        return out
-
-    def start(self) -> None:
-        self._total0 = self._busy_total()
-        self._snap0 = self._snapshot()
-        self._times0 = os.times()
-
-    def stop(self) -> dict[str, float]:
-        """CPU seconds per category since start(), and `total` seconds the machine had."""
-        busy1, all1 = self._busy_total()
-        snap1 = self._snapshot()
-        times1 = os.times()
-        used = {"server": 0.0, "datastores": 0.0, "generator": 0.0}
-        for pid, (category, cpu) in snap1.items():
-            used[category] += (cpu - self._snap0.get(pid, (category, 0))[1]) / self.hz
-        # wrk and the Python generators have exited by now: their CPU is in our reaped children.
-        used["generator"] += (times1.children_user + times1.children_system
-                              - self._times0.children_user - self._times0.children_system)
-        busy = (busy1 - self._total0[0]) / self.hz
-        used["others"] = max(0.0, busy - sum(used.values()))
-        used["total"] = (all1 - self._total0[1]) / self.hz
-        return used
-
-
-@dataclass
-class Result:
-    requests: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
-    wrapped: bool = False  # the pool ran out and requests were resent (dedupe answered them)
-    cpu: dict = field(default_factory=dict)  # CPU seconds by category, from CpuMonitor
-    acknowledged: int = 0  # ack mix: acknowledgements recorded (each request is a first one)
-
-    @property
-    def other_load(self) -> float:
-        """Share of the machine used by processes outside the benchmark."""
-        return self.cpu["others"] / self.cpu["total"] if self.cpu.get("total") else 0.0
-
-    def cpu_ms(self, category: str) -> float:
-        """CPU milliseconds per request spent in `category`."""
-        return self.cpu.get(category, 0.0) * 1000 / self.requests if self.requests else 0.0
-    error_detail: dict = field(default_factory=dict)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
-WRK_LUA = r"""
-local counter = 0
-local threads = {}
-
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
-
-function init(args)
-  local file, nthreads = args[1], tonumber(args[2])
-  reqs = {}
-  local i = 0
-  for line in io.lines(file) do
-    if i % nthreads == id then
-      local tab = line:find("\t", 1, true)
-      reqs[#reqs + 1] = wrk.format("POST", line:sub(1, tab - 1), {["Content-Type"] = "text/xml"}, line:sub(tab + 1))
-    end
-    i = i + 1
-  end
-  idx = 0
-  wrapped = 0
-  bad_status = 0
-  empty = 0
-end
-
-function request()
-  idx = idx + 1
-  if idx > #reqs then
-    idx = 1
-    wrapped = wrapped + 1
-  end
-  return reqs[idx]
-end
-
-function response(status, headers, body)
-  if status ~= 200 then
-    bad_status = bad_status + 1
-  elseif body == nil or #body == 0 then
-    empty = empty + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local bad, emp, wr = 0, 0, 0
-  for _, t in ipairs(threads) do
-    bad = bad + t:get("bad_status")
-    emp = emp + t:get("empty")
-    wr = wr + t:get("wrapped")
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"bad_status":%d,"empty":%d,' ..
-    '"wrapped":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,"status":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), bad, emp, wr,
-    e.connect, e.read, e.write, e.timeout, e.status))
-end
-"""
-
-
-def run_wrk(port: int, reqs: list[tuple[str, bytes, str]], *, duration: float, connections: int,
-            threads: int, work_dir: Path) -> Result:
-    data = work_dir / "requests.tsv"
-    with open(data, "wb") as f:
-        for url, body, _ in reqs:
-            f.write(url.encode() + b"\t" + body + b"\n")
-    script = work_dir / "callback.lua"
-    script.write_text(WRK_LUA)
-    threads = max(1, min(threads, connections))
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s",
-           "-s", str(script), f"http://127.0.0.1:{port}", "--", str(data), str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if line is None:
-        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    w = json.loads(line[len("WRKJSON "):])
-    socket_errors = w["connect"] + w["read"] + w["write"] + w["timeout"]
-    return Result(
-        requests=w["requests"],
-        errors=socket_errors + w["bad_status"] + w["empty"],
-        seconds=w["duration_us"] / 1e6,
-        p50_ms=w["p50_us"] / 1000,
-        p99_ms=w["p99_us"] / 1000,
-        wrapped=w["wrapped"] > 0,
-        error_detail={k: w[k] for k in ("connect", "read", "write", "timeout", "bad_status", "empty") if w[k]},
-    )
-
-
-def _py_conn_loop(port, reqs, deadline, latencies, counts) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Content-Type": "text/xml"}
-    i = 0
-    while time.monotonic() < deadline:
-        if i == len(reqs):
-            i = 0
-            counts["wrapped"] += 1
-        url, body, _ = reqs[i]
-        i += 1
-        t0 = time.perf_counter()
-        try:
-            conn.request("POST", url, body, headers)
-            resp = conn.getresponse()
-            data = resp.read()
-        except (OSError, http.client.HTTPException):
-            counts["socket"] += 1
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            continue
-        latencies.append(time.perf_counter() - t0)
-        if resp.status != 200:
-            counts["bad_status"] += 1
-        elif not data:
-            counts["empty"] += 1
-    conn.close()
-
-
-def _py_process(port, reqs, connections, start_at, duration, queue) -> None:
-    while time.time() < start_at:
-        time.sleep(0.001)
-    deadline = time.monotonic() + duration
-    latencies: list[float] = []
-    counts = {"socket": 0, "bad_status": 0, "empty": 0, "wrapped": 0}
-    threads = [threading.Thread(target=_py_conn_loop, args=(port, reqs[i::connections], deadline, latencies, counts))
-               for i in range(connections)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    queue.put((latencies, counts, time.perf_counter() - t0))
-
-
-def run_python(port: int, reqs: list[tuple[str, bytes, str]], *, duration: float, connections: int,
-               processes: int) -> Result:
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    processes = max(1, min(processes, connections))
-    start_at = time.time() + 0.5
-    procs = []
-    for p in range(processes):
-        conns = connections // processes + (1 if p < connections % processes else 0)
-        procs.append(ctx.Process(target=_py_process, args=(port, reqs[p::processes], conns, start_at, duration, queue)))
-    for proc in procs:
-        proc.start()
-    parts = [queue.get() for _ in procs]
-    for proc in procs:
-        proc.join()
-    latencies = sorted(lat for part in parts for lat in part[0])
-    counts = {k: sum(part[1][k] for part in parts) for k in parts[0][1]}
-    seconds = max(part[2] for part in parts)
-
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
-
-    return Result(
-        requests=len(latencies),
-        errors=counts["socket"] + counts["bad_status"] + counts["empty"],
-        seconds=seconds,
-        p50_ms=pct(0.50),
-        p99_ms=pct(0.99),
-        wrapped=counts["wrapped"] > 0,
-        error_detail={k: v for k, v in counts.items() if v and k != "wrapped"},
-    )
-
-
-def drive(generator: str, port: int, reqs, *, duration: float, connections: int, work_dir: Path) -> Result:
-    if generator == "wrk":
-        return run_wrk(port, reqs, duration=duration, connections=connections, threads=2, work_dir=work_dir)
-    return run_python(port, reqs, duration=duration, connections=connections, processes=os.cpu_count() or 2)
 
 
 # -- checks -----------------------------------------------------------------------------------------

@@ -30,30 +30,28 @@ import json
 import multiprocessing
 import os
 import platform
-import random
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+# The parts of this benchmark, beside it in bench/.
+from fanout_report import DOCS, SECTION, notes, render_section, write_section  # noqa: E402
+from fanout_seed import insert_select_baseline, recreate_database, seed  # noqa: E402
+from proctools import free_port, http_json, mib, reset_peak_rss, status_kb, stop, wait_http, wait_log  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_fanout"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
-DOCS = ROOT / "docs" / "BENCHMARKS.md"
-SECTION = "## Directive fan-out"
-RUN_DATE = "2026-11-21"
 
 CORP_ID = "wwzhitongfanout1"
 AGENT_ID = 1000002
@@ -61,304 +59,9 @@ SECRET = "bench-fanout-secret"
 TOKEN = "zhitongfanouttoken"
 AES_KEY = base64.b64encode(b"zhitong-bench-fanout-aes-key-32b").decode().rstrip("=")
 
-GOALS = {"publish": 2.0, "delivered": 10.0, "progress": 1.0}
-
-# -- names ------------------------------------------------------------------------------------------
-
-SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
-    "崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-)
-COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方")
-GIVEN = (
-    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉萍红玲芬燕鹏辉建国志文婷雪梅海波宇浩然子涵欣怡晨阳思远"
-    "佳琪嘉俊博凯悦彤瑞晓东晶莉琳颖慧丹鑫亮宁帆飞龙斌松梓航睿泽昊天雨萱诗宏庆立新春秋冬立群永安德正荣福祥"
-)
-SUB_COMMITTEES = (
-    "办公厅", "政策研究室", "综合司", "发展规划司", "财务司", "人事司", "法规司", "国际合作司", "科技司", "监督司",
-    "信息中心", "机关服务中心", "干部培训中心", "研究院", "出版社", "报社", "档案馆", "网络安全中心", "后勤保障中心",
-    "离退休干部局",
-)
-SECTIONS = (
-    "综合处", "秘书处", "财务处", "人事处", "规划处", "信息处", "法规处", "审计处", "督查处", "档案处", "后勤处",
-    "保卫处", "宣传处", "组织处", "调研处", "政策处", "改革处", "科技处", "教育处", "外事处", "机要处", "资产处",
-    "基建处", "监察处", "研究室",
-)
-CN_NUMBERS = "一二三四五六七八九十"
-
-
-def cn_ordinal(n: int) -> str:
-    """1 → 一, 12 → 十二, 25 → 二十五 (n < 100)."""
-    if n <= 10:
-        return CN_NUMBERS[n - 1]
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 1 else CN_NUMBERS[tens - 1]) + "十" + (CN_NUMBERS[ones - 1] if ones else "")
-
-
-def person_name(rng: random.Random) -> str:
-    surname = rng.choice(COMPOUND_SURNAMES) if rng.random() < 0.01 else rng.choice(SURNAMES)
-    return surname + "".join(rng.choice(GIVEN) for _ in range(1 if rng.random() < 0.3 else 2))
-
-
-# -- database ---------------------------------------------------------------------------------------
-
-
-def recreate_database(url: str) -> None:
-    """Drop and create the bench database (never any other), then run the migrations."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from migrations import upgrade
-
-    parsed = make_url(url)
-    if not parsed.get_backend_name().startswith("postgresql"):
-        raise SystemExit(f"--database-url must be PostgreSQL, got {parsed.get_backend_name()}")
-    if parsed.database in (None, "", "postgres", "test", "template0", "template1"):
-        raise SystemExit(f"refusing to drop database {parsed.database!r}: give the bench its own database")
-    admin = {"host": parsed.host or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username,
-             "password": parsed.password, "dbname": "postgres", "autocommit": True}
-    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{parsed.database}"')
-    upgrade(url)
-
-
-@dataclass
-class Tree:
-    top_secretary: str = ""  # WeCom userid of the 机关党委 书记
-    member_userids: list[str] = field(default_factory=list)  # task recipients (branch members)
-    copy_userids: list[str] = field(default_factory=list)  # secretaries of 二级党委 / 党总支
-    organisations: int = 0
-    branches: int = 0
-    sub_secretary: str = ""  # one 二级党委 书记, for a scoped 进度
-    sub_committees: int = 0
-    general_branches: int = 0
-
-
-def tree_shape(members: int, branches: int) -> tuple[int, int, int]:
-    """(二级党委, 党总支, members per branch): ~50 branches per 党总支, ~5 党总支 per 二级党委."""
-    generals = max(1, round(branches / 50))
-    subs = max(1, round(generals / 5))
-    if members % branches:
-        raise SystemExit("--members must be a multiple of --branches")
-    return subs, generals, members // branches
-
-
-class BulkSeed:
-    """An organisation tree with people, built as plain rows and written with bulk Core inserts in
-    one transaction (ids assigned here, sequences moved past them); shared by the benchmarks."""
-
-    def __init__(self, rng: random.Random, userid_prefix: str, *, mobiles: bool) -> None:
-        self.rng = rng
-        self.now = datetime.now(UTC)
-        self.userid_prefix = userid_prefix
-        self.mobiles = mobiles
-        self.orgs: list[dict] = []
-        self.people: list[dict] = []
-        self.identities: list[dict] = []
-        self.memberships: list[dict] = []
-        self.roles: list[dict] = []
-
-    def add_org(self, name: str, path: str, kind, parent_id: int | None) -> int:
-        oid = len(self.orgs) + 1
-        self.orgs.append({"id": oid, "name": name, "path": path, "kind": kind, "parent_id": parent_id,
-                          "created_at": self.now})
-        return oid
-
-    def add_person(self, org_id: int, *, secretary: bool = False, member: bool = True) -> str:
-        """A person with a WeCom identity, a home membership of `org_id` and/or its 书记 role."""
-        from models.identity import Channel
-        from models.person import MembershipKind, Role
-
-        pid = len(self.people) + 1
-        userid = f"{self.userid_prefix}{pid:06d}"
-        name = person_name(self.rng)
-        mobile = f"1{self.rng.choice('3456789')}{self.rng.randrange(10**9):09d}" if self.mobiles else None
-        self.people.append({"id": pid, "name": name, "wecom_userid": userid, "mobile": mobile, "created_at": self.now})
-        self.identities.append({"id": pid, "channel": Channel.WECOM, "external_id": userid, "person_id": pid,
-                                "created_at": self.now, "last_inbound_at": None})
-        if member:
-            self.memberships.append({"id": len(self.memberships) + 1, "person_id": pid, "organisation_id": org_id,
-                                     "kind": MembershipKind.HOME})
-        if secretary:
-            self.roles.append({"id": len(self.roles) + 1, "person_id": pid, "organisation_id": org_id,
-                               "role": Role.SECRETARY})
-        return userid
-
-    def write(self, url: str, chunk: int = 20000) -> None:
-        from sqlalchemy import create_engine, insert, text
-
-        from models.identity import ChannelIdentity
-        from models.org import Organisation
-        from models.person import Membership, OrgRole, Person
-
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            for table, rows in ((Organisation, self.orgs), (Person, self.people), (ChannelIdentity, self.identities),
-                                (Membership, self.memberships), (OrgRole, self.roles)):
-                for i in range(0, len(rows), chunk):
-                    conn.execute(insert(table), rows[i:i + chunk])
-                name = table.__tablename__
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-        engine.dispose()
-
-
-def seed(url: str, members: int, branches: int, out) -> None:
-    """Build the organisation with bulk Core inserts; runs in a child process (its memory is not
-    the request process's). Sends the Tree and the seconds it took through `out`."""
-    from models.org import OrgKind
-
-    t0 = time.perf_counter()
-    built = BulkSeed(random.Random(20261121), "zt", mobiles=True)
-    add_org, add_person, orgs = built.add_org, built.add_person, built.orgs
-    subs, generals, per_branch = tree_shape(members, branches)
-    higher: list[int] = []  # organisations that get a 书记 of their own (no branch membership)
-
-    top_id = add_org("机关党委", "机关党委", OrgKind.COMMITTEE, None)
-    higher.append(top_id)
-    sub_ids = []
-    for i in range(subs):
-        base = SUB_COMMITTEES[i % len(SUB_COMMITTEES)]
-        name = f"{base}党委" if i < len(SUB_COMMITTEES) else f"{base}第{cn_ordinal(i // len(SUB_COMMITTEES) + 1)}党委"
-        sub_ids.append(add_org(name, f"机关党委/{name}", OrgKind.SUB_COMMITTEE, top_id))
-    higher.extend(sub_ids)
-    general_ids = []
-    for g in range(generals):
-        parent = sub_ids[g % subs]
-        nth = g // subs + 1
-        name = f"第{cn_ordinal(nth)}党总支"
-        general_ids.append(add_org(name, f"{orgs[parent - 1]['path']}/{name}", OrgKind.GENERAL_BRANCH, parent))
-    higher.extend(general_ids)
-    branch_ids = []
-    for b in range(branches):
-        parent = general_ids[b % generals]
-        nth = b // generals
-        section = SECTIONS[nth % len(SECTIONS)]
-        name = f"{section}第{cn_ordinal(nth // len(SECTIONS) + 1)}党支部"
-        branch_ids.append(add_org(name, f"{orgs[parent - 1]['path']}/{name}", OrgKind.BRANCH, parent))
-
-    tree = Tree(organisations=len(orgs), branches=len(branch_ids), sub_committees=subs, general_branches=generals)
-
-    for oid in higher:
-        userid = add_person(oid, secretary=True, member=False)
-        if oid == top_id:
-            tree.top_secretary = userid
-        else:
-            tree.copy_userids.append(userid)
-        if oid == sub_ids[0]:
-            tree.sub_secretary = userid
-    for oid in branch_ids:
-        for k in range(per_branch):
-            tree.member_userids.append(add_person(oid, secretary=k == 0, member=True))
-
-    built.write(url)
-    out.send((tree, time.perf_counter() - t0))
-    out.close()
-
-
-def insert_select_baseline(url: str, rows: int) -> float:
-    """Seconds for PostgreSQL alone to write `rows` delivery-wide plus `rows` outbox-wide rows by
-    INSERT … SELECT into copies of those tables (same columns and indexes), in one transaction."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    payload = json.dumps({"type": "card", "title": "#1 " + "标题" * 10, "description": "正文" * 60,
-                          "task_id": "directive-1", "buttons": [{"key": "ack:1", "text": "收到"}]},
-                         ensure_ascii=False)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE baseline_delivery (LIKE delivery INCLUDING INDEXES)"))
-            conn.execute(text("CREATE TABLE baseline_outbox (LIKE outbox_message INCLUDING INDEXES)"))
-        with engine.begin() as conn:
-            t0 = time.perf_counter()
-            conn.execute(text(
-                "INSERT INTO baseline_delivery (id, directive_id, person_id, organisation_id, role, channel, status, late) "
-                "SELECT g, 1, g, 1 + g % 5000, 'task', 'wecom', 'pending', false FROM generate_series(1, :n) g"),
-                {"n": rows})
-            conn.execute(text(
-                "INSERT INTO baseline_outbox (id, channel, recipient, person_id, payload, content_key, status, attempts, "
-                "next_attempt_at, created_at, subject_type, subject_id) "
-                "SELECT g, 'wecom', 'zt' || lpad(g::text, 6, '0'), g, CAST(:p AS json), repeat('a', 64), 'pending', 0, "
-                "now(), now(), 'delivery', g FROM generate_series(1, :n) g"), {"n": rows, "p": payload})
-        seconds = time.perf_counter() - t0
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS baseline_delivery, baseline_outbox"))
-        engine.dispose()
-    return seconds
-
 
 # -- processes --------------------------------------------------------------------------------------
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def status_kb(pid: int | str, field_name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def reset_peak_rss() -> None:
-    """VmHWM := current RSS (Linux ≥ 4.0), so a later VmHWM is the peak of what came after."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def mib(kb: int) -> float:
-    return kb / 1024
-
-
-def http_json(url: str, data: dict | None = None, timeout: float = 30) -> dict:
-    body = None if data is None else json.dumps(data).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"},
-                                 method="GET" if data is None else "POST")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
-def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            http_json(url, timeout=1)
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up within {timeout} s")
-
-
-def wait_log(proc: subprocess.Popen, log: Path, needle: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        if needle in log.read_text(errors="replace"):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"{proc.args} did not log {needle!r} within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def app_env(database_url: str, redis_url: str, api_base: str, instance_dir: Path) -> dict[str, str]:
@@ -703,104 +406,6 @@ def outbox_summary(db, directive_id: int) -> dict:
     return {"outbox": {str(k): v for k, v in outbox.items()}, "deliveries": {str(k): v for k, v in deliveries.items()}}
 
 
-# -- the report -------------------------------------------------------------------------------------
-
-
-def render_section(f: dict, command: str) -> str:
-    m = f["machine"]
-    n = f["members"]
-    help_ms = f["help_s"] * 1000
-    base = f["baseline_insert_select_s"]
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "**not met**"
-
-    fake = f["fake"]
-    rows = [
-        ("(a) 发布 → passive reply", "< 2 s", f"{f['publish_s']:.2f} s", verdict(f["publish_s"] < GOALS["publish"]),
-         f"{f['publish_s'] / base:.1f}× INSERT…SELECT; {f['publish_s'] * 1000 / help_ms:.0f}× 帮助"),
-        ("(b) 发布 → every push accepted by the fake", "< 10 s",
-         f"{f['delivered_s']:.2f} s ({f['delivered_after_reply_s']:.2f} s after the reply)",
-         verdict(f["delivered_s"] < GOALS["delivered"] and f["delivery_ok"]),
-         f"{f['delivered_s'] / base:.1f}× INSERT…SELECT"),
-        ("(c) peak RSS, request process (during 发布)", "—", f"{f['web_peak_mib']:.0f} MiB "
-         f"(+{f['web_peak_mib'] - f['web_rss_before_mib']:.0f} over {f['web_rss_before_mib']:.0f})", "—", ""),
-        ("(c) peak RSS, request process (during 进度)", "—", f"{f['web_progress_peak_mib']:.0f} MiB", "—", ""),
-        ("(c) peak RSS, each worker", "—", ", ".join(f"{x:.0f} MiB" for x in f["worker_peak_mib"]), "—", ""),
-        ("(c) peak RSS, fake WeCom server", "—", f"{f['fake_peak_mib']:.0f} MiB", "—", ""),
-        (f"(d) {f['endpoint_acks']:,} × `收到 N` through the endpoint", "—",
-         f"{f['endpoint_acks_s']:.1f} s (median {f['endpoint_ack_median_ms']:.1f} ms, p95 {f['endpoint_ack_p95_ms']:.1f} ms)",
-         "—", f"{f['endpoint_ack_median_ms'] / help_ms:.1f}× 帮助"),
-        (f"(d) {f['model_acks']:,} × `acknowledge()` (model function, 500 per transaction)", "—",
-         f"{f['model_acks_s']:.1f} s ({f['model_acks_s'] * 1e6 / max(1, f['model_acks']):.0f} µs each)", "—", ""),
-        ("(e) `进度 N`, whole tree, all acknowledged", "< 1 s",
-         f"{f['progress_s']:.2f} s (first {f['progress_first_s']:.2f} s)", verdict(f["progress_s"] < GOALS["progress"]),
-         f"{f['progress_s'] * 1000 / help_ms:.0f}× 帮助"),
-        ("(e) `进度 N` by one 二级党委 书记 (its scope)", "—", f"{f['progress_sub_s']:.2f} s", "—",
-         f"{f['progress_sub_s'] * 1000 / help_ms:.0f}× 帮助"),
-    ]
-    table = ["| step | goal | measured | met? | vs baseline |", "|---|---|---|---|---|"]
-    table += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
-    return "\n".join([
-        SECTION,
-        "",
-        f"Date {RUN_DATE}. Machine: {m['nproc']} cores ({m['cpu']}), {m['ram']} RAM; Python {m['python']}, "
-        f"PostgreSQL {m['postgresql']}, Redis {m['redis']}; everything on one host.",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"Organisation: 1 机关党委 → {f['sub_committees']} 二级党委 → {f['general_branches']} 党总支 → "
-        f"{f['branches']:,} 党支部, {n:,} members ({n // f['branches']} per branch, one of them its 书记), plus a 书记 "
-        f"for each higher organisation ({f['expected_recipients'] - n} 抄送 copies; the issuer gets none), each "
-        f"with a WeCom userid. Seeded with bulk Core inserts in {f['seed_s']:.1f} s (the roster importer has "
-        f"its own benchmark). {f['workers']} `python -m bot worker` processes; `python -m fakewx` in its own process.",
-        "",
-        "Same-run baselines: one `帮助` callback through the same endpoint "
-        f"{help_ms:.1f} ms (median of 30); PostgreSQL alone writing {n:,} delivery-wide + {n:,} outbox-wide "
-        f"rows with INSERT … SELECT into copies of the tables (same indexes): {base:.2f} s.",
-        "",
-        *table,
-        "",
-        f"Delivery check: the fake accepted {fake['delivered']:,} pushes for {fake['recipients']:,} distinct "
-        f"recipients (expected {f['expected_recipients']:,} = {n:,} task + {f['expected_recipients'] - n} 抄送), "
-        f"max per recipient {fake['max_per_recipient']}, duplicates suppressed {fake['suppressed_duplicates']}, "
-        f"in {fake['calls']} API calls ({json.dumps(fake['calls_by_path'], ensure_ascii=False)}), "
-        f"tokens issued {json.dumps(fake['tokens_issued'])}. Outbox after the run: "
-        f"{json.dumps(f['outbox'], ensure_ascii=False)}.",
-        "",
-        f"`进度` reply: first line `{f['progress_first_line']}`, {f['progress_reply_lines']:,} lines, "
-        f"{f['progress_reply_bytes']:,} bytes; with nobody acknowledged yet (every name listed) "
-        f"{f['progress_unacked_s']:.2f} s and {f['progress_unacked_bytes']:,} bytes.",
-        "",
-        "Where 发布's time goes — `models.directive.issue` run once more on the same tree with its steps "
-        "timed, then rolled back:",
-        "",
-        "| step | seconds |",
-        "|---|---|",
-        *[f"| {k} | {v:.2f} |" for k, v in f["publish_breakdown"].items()],
-        "",
-        "Notes:",
-        "",
-        *[f"- {note}" for note in f.get("notes", [])],
-        "",
-    ])
-
-
-def write_section(section: str) -> None:
-    """Replace our own section of docs/BENCHMARKS.md (or append it); other sections are left as they are."""
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = text.find(SECTION + "\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = re.search(r"^## ", text[start + len(SECTION):], flags=re.M)
-        end = start + len(SECTION) + nxt.start() if nxt else len(text)
-        text = text[:start] + section + ("\n" if nxt else "") + text[end:]
-    DOCS.write_text(text.rstrip("\n") + "\n")
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -829,36 +434,6 @@ def main(argv: list[str] | None = None) -> int:
         write_section(render_section(figures, command))
         log(f"wrote section {SECTION!r} of {DOCS}")
     return 0
-
-
-def notes(f: dict) -> list[str]:
-    bd = f["publish_breakdown"]
-    return [
-        f"Load average {f['load_start'][0]:.1f} at the start and {f['load_end'][0]:.1f} at the end of the run "
-        "(other processes share the 2 cores), so read the ratios as well as the seconds.",
-        f"(a) `issue()` writes all {f['expected_recipients']:,} deliveries and outbox rows inside the request, "
-        "in the same transaction as the directive, built inside the database by INSERT … SELECT (home branch "
-        "before temporary, channel chosen from channel_identity); no recipient row passes through Python. "
-        f"PostgreSQL alone needs {f['baseline_insert_select_s']:.2f} s for rows of the same width (the baseline); "
-        f"`issue()` took {bd['issue() total']:.2f} s in the breakdown run.",
-        f"(b) = (a) + the drain ({f['delivered_after_reply_s']:.1f} s for {f['workers']} workers, "
-        f"{f['expected_recipients'] / max(f['delivered_after_reply_s'], 1e-9):,.0f} rows/s). Workers claim with one "
-        "`UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED)) RETURNING`, send batches of 1,000 "
-        "userids, and mark deliveries with one `delivery.sent` event per directive per batch round.",
-        "(e) counts and first/last acknowledgement per organisation come from one GROUP BY; names are fetched "
-        "only for people not yet acknowledged. The whole-tree reply is condensed to fit one chat message "
-        "(levels above branches, then the branches still behind), and `进度 编号 组织名` narrows it.",
-        f"Acknowledgements: {f['endpoint_acks']:,} through the real endpoint (`收到 N`, one at a time, test "
-        f"client), the other {f['model_acks']:,} by calling `models.directive.acknowledge` directly in "
-        "two forked processes, 500 per transaction — same rows and events, "
-        "without the HTTP, crypto, dedupe and receipt layer.",
-        "(a) is timed around the Flask test client call: signature check, AES decrypt, Redis dedupe, receipt row, "
-        "the handler's one transaction, encrypted reply. (b) is from the same start until the fake's "
-        "counters reach the expected total (polled every 50 ms), with the workers already idling.",
-        "Peak RSS is VmHWM from /proc; the request process's peak is reset (clear_refs) just before 发布 "
-        "and before 进度, so the seeding (done in a forked child) does not count.",
-        f"One full run took {f['total_s']:.0f} s.",
-    ]
 
 
 if __name__ == "__main__":

@@ -37,18 +37,10 @@ for p in (ROOT, ROOT / "bench"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from fanout import (  # noqa: E402  (shared helpers of the fan-out benchmark)
-    SECTIONS,
-    BulkSeed,
-    app_env,
-    cn_ordinal,
-    free_port,
-    http_json,
-    recreate_database,
-    stop,
-    wait_http,
-    wait_log,
-)
+# Shared with the fan-out benchmark.
+from fanout import app_env  # noqa: E402
+from fanout_seed import SECTIONS, BulkSeed, cn_ordinal, recreate_database  # noqa: E402
+from proctools import free_port, http_json, stop, wait_http, wait_log  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_reminders"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"

@@ -1,6 +1,6 @@
 """`python -m bot COMMAND`: the same commands as `flask --app bot COMMAND`."""
 
-from bot.cli import main
+from bot.app import main
 
 if __name__ == "__main__":
     main()

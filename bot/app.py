@@ -1,8 +1,14 @@
-"""Application factory: builds everything from one Settings object; nothing heavy at import."""
+"""The composition root: `create_app` builds everything from one Settings object (nothing heavy
+at import) and `main` is `python -m bot`.
+
+Nothing in the project imports this module back (tests/test_import_graph.py checks). The commands
+that build an app of their own — the demo, with its settings, and each gunicorn worker of `web` —
+are handed `create_app` through `cli.init_app` instead of importing it."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime
 
@@ -10,7 +16,7 @@ from flask import Flask
 from flask.sessions import SessionInterface
 
 from bot.runtime import Runtime
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> Flask:
@@ -31,7 +37,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
 
     from bot import cli
 
-    cli.init_app(app)
+    cli.init_app(app, create_app=create_app)
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,3 +52,19 @@ class NoSessions(SessionInterface):
 
     def save_session(self, app, session, response) -> None:
         pass
+
+
+def main() -> None:
+    """`python -m bot`: settings errors end start-up with the variable named."""
+    import click
+    from flask.cli import FlaskGroup
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        click.echo(f"启动失败：{exc}", err=True)
+        sys.exit(2)
+
+    group = FlaskGroup(create_app=lambda: create_app(settings), add_default_commands=False, load_dotenv=False,
+                       help="直通车 — 党务工作机器人")
+    group.main(prog_name="python -m bot")

@@ -1,19 +1,32 @@
-"""Command line: thin wrappers over service functions, registered on the Flask app's CLI."""
+"""Command line: thin wrappers over service functions, registered on the Flask app's CLI.
+
+A command is a click command here, listed in COMMANDS; `create_app` registers them all, so each is
+`python -m bot NAME` and `flask --app bot NAME`. With `@with_appcontext` it reaches the running
+instance through `_runtime()`. This module never imports the composition root (`bot.app`): a command
+that must build an app of its own takes `_create_app()`, the factory `init_app` was handed."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
-from config.settings import Settings, SettingsError
+from config.settings import Settings
+
+_FACTORY = "zhitong.create_app"
 
 
 def _runtime():
     return current_app.extensions["zhitong"]
+
+
+def _create_app() -> Callable[..., Flask]:
+    """`create_app`, as the composition root handed it to `init_app`."""
+    return current_app.extensions[_FACTORY]
 
 
 @click.command("serve")
@@ -31,11 +44,12 @@ def serve_command(host: str, port: int) -> None:
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=4, show_default=True, type=int)
+@with_appcontext
 def web_command(host: str, port: int, workers: int) -> None:
     """Only the web role, under gunicorn."""
     from bot.serve import run_gunicorn
 
-    run_gunicorn(host=host, port=port, workers=workers)
+    run_gunicorn(host=host, port=port, workers=workers, create_app=_create_app())
 
 
 @click.command("worker")
@@ -100,11 +114,12 @@ def set_webhook_command(org_path: str, key: str | None) -> None:
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
 def demo_command(host: str, port: int) -> None:
     """Seed a sample organisation and start `serve` with the local fake WeCom server."""
     from bot.demo import run_demo
 
-    run_demo(host=host, port=port)
+    run_demo(host=host, port=port, create_app=_create_app())
 
 
 @click.command("chat")
@@ -113,7 +128,7 @@ def demo_command(host: str, port: int) -> None:
 @click.option("--say", default=None, help="只发送这一条消息，显示回复后退出")
 def chat_command(as_name: str, url: str | None, say: str | None) -> None:
     """Chat with the demo bot as a roster person, through the real encrypted callback."""
-    from bot.demo import run_chat
+    from bot.chat import run_chat
 
     run_chat(as_name=as_name, url=url, lines=None if say is None else [say])
 
@@ -154,24 +169,8 @@ COMMANDS = [
 ]
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, create_app: Callable[..., Flask]) -> None:
+    """Register every command; `create_app` is kept for the commands that build an app of their own."""
+    app.extensions[_FACTORY] = create_app
     for command in COMMANDS:
         app.cli.add_command(command)
-
-
-def main() -> None:
-    """`python -m bot`: settings errors end start-up with the variable named."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        click.echo(f"启动失败：{exc}", err=True)
-        sys.exit(2)
-
-    def factory():
-        from bot.app import create_app
-
-        return create_app(settings)
-
-    group = FlaskGroup(create_app=factory, add_default_commands=False, load_dotenv=False,
-                       help="直通车 — 党务工作机器人")
-    group.main(prog_name="python -m bot")

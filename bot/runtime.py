@@ -35,7 +35,7 @@ class Runtime:
         runtime = cls(
             settings=settings,
             db=Database(settings.database_url),
-            store=make_store(settings.redis_url),
+            store=make_store(settings.redis_url, prefix=settings.redis_prefix),
             clock=clock or utcnow,
         )
         runtime.channels = build_channels(settings)

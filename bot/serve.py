@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -17,12 +18,12 @@ def serve(app: Flask, *, host: str = "127.0.0.1", port: int = 5000) -> None:
     """Web + scheduler + delivery worker in one process: the embedded default."""
     from werkzeug.serving import make_server
 
-    from bot.cli import upgrade
     from bot.worker import run_worker
+    from migrations import upgrade
     from scheduler.setup import build_scheduler
 
     runtime: Runtime = app.extensions["zhitong"]
-    upgrade(runtime.settings)
+    upgrade(runtime.settings.database_url)
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(runtime, stop), name="delivery-worker", daemon=True)
     worker.start()
@@ -53,8 +54,9 @@ def run_worker_forever(runtime: Runtime) -> None:
     log.info("delivery worker stopped")
 
 
-def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 4) -> None:
-    """The `web` role under gunicorn; each worker process builds its own app from the environment."""
+def run_gunicorn(*, host: str, port: int, workers: int, create_app: Callable[[], Flask], threads: int = 4) -> None:
+    """The `web` role under gunicorn; each worker process builds its own app from the environment
+    with `create_app` (after the fork: no database connection is shared between processes)."""
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):
@@ -68,8 +70,6 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 4) -> Non
             self.cfg.set("limit_request_line", 8190)
 
         def load(self):
-            from bot.app import create_app
-
             return create_app()
 
     _App().run()

@@ -177,5 +177,5 @@ class RedisStore:
             return False
 
 
-def make_store(redis_url: str | None) -> MemoryStore | RedisStore:
-    return RedisStore(redis_url) if redis_url else MemoryStore()
+def make_store(redis_url: str | None, *, prefix: str = "zhitong:") -> MemoryStore | RedisStore:
+    return RedisStore(redis_url, prefix=prefix) if redis_url else MemoryStore()

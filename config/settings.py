@@ -56,6 +56,8 @@ class Settings:
     max_clock_skew_seconds: int = 300
     outbox_batch_size: int = 200
     wecom_rate_per_minute: int = 1800
+    # Every Redis key this instance writes starts with it (the tests give each test its own).
+    redis_prefix: str = "zhitong:"
     # Local hours when non-urgent pushes wait for the morning (SPEC §5); "" turns it off.
     quiet_hours: str = "22:00-07:30"
 

@@ -456,7 +456,7 @@ def handle_minutes(cmd: Command, ctx: Context) -> Reply:
 def todo_items(session, person, now, ids: list[int]):
     """待办: of the candidate meetings 待办's query found, those this person is invited to, can
     still check in to, has not checked in to and has no approved leave for."""
-    from handlers.todo import TodoItem
+    from handlers.todo_item import TodoItem
 
     coming = [m for m in session.scalars(select(Meeting).where(Meeting.id.in_(ids)).order_by(Meeting.starts_at))
               if now <= m.checkin_closes_at and is_invitee(session, m, person)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
@@ -11,17 +10,8 @@ from sqlalchemy.orm import Session
 
 from bot.context import Context
 from bot.messages import Reply
+from handlers.todo_item import TodoItem
 from models.person import Person
-
-
-@dataclass(frozen=True)
-class TodoItem:
-    kind: str  # 指示 / 学习 / 会议
-    number: int
-    title: str
-    due: datetime | None
-    hint: str  # what to send to clear it
-
 
 # The delivery rows' source → (what 待办 calls it, what to send to clear it).
 _DELIVERY_KINDS = {"directive": ("通知", "收到"), "study": ("学习", "已学")}

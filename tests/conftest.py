@@ -67,13 +67,57 @@ def _redis_url() -> str | None:
 
 POSTGRES_URL = _postgres_url()
 REDIS_URL = _redis_url()
+# Every Redis key a test run writes starts with this, so the run can remove exactly what it wrote
+# (and nothing of a deployment or of another run sharing the server) when it ends.
+REDIS_RUN_PREFIX = f"test:{os.getpid()}-{uuid.uuid4().hex[:6]}:"
+
+
+def redis_prefix() -> str:
+    """A fresh key prefix inside this run's: tests sharing one Redis do not see each other's keys."""
+    return f"{REDIS_RUN_PREFIX}{uuid.uuid4().hex[:8]}:"
+
+
+def remove_run_keys(url: str, prefix: str = REDIS_RUN_PREFIX) -> int:
+    """Delete every key under `prefix`; the number deleted."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    removed = 0
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            batch.append(key)
+            if len(batch) == 500:
+                removed += client.delete(*batch)
+                batch = []
+        if batch:
+            removed += client.delete(*batch)
+    finally:
+        client.close()
+    return removed
 needs_postgres = pytest.mark.skipif(POSTGRES_URL is None, reason="needs PostgreSQL (set DATABASE_URL)")
 needs_redis = pytest.mark.skipif(REDIS_URL is None, reason="needs Redis (set REDIS_URL)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_redis_keys_at_the_end(request):
+    yield
+    if REDIS_URL:
+        request.config.stash[_REMOVED_KEYS] = remove_run_keys(REDIS_URL)
+
+
+_REMOVED_KEYS = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if REDIS_URL and _REMOVED_KEYS in config.stash:
+        terminalreporter.write_line(f"Redis: removed the {config.stash[_REMOVED_KEYS]} keys this run wrote "
+                                    f"(under {REDIS_RUN_PREFIX})")
+
+
 def pytest_report_header(config):
     db = f"PostgreSQL ({POSTGRES_URL})" if POSTGRES_URL else "SQLite (DATABASE_URL unset or unreachable)"
-    store = f"Redis ({REDIS_URL})" if REDIS_URL else "in-process store (REDIS_URL unset or unreachable)"
+    store = f"Redis ({REDIS_URL}, keys under {REDIS_RUN_PREFIX})" if REDIS_URL else "in-process store (REDIS_URL unset or unreachable)"
     lines = [f"database: {db}", f"store: {store}"]
     if not POSTGRES_URL:
         lines.append("SKIPPING tests that need PostgreSQL")
@@ -164,6 +208,7 @@ def settings(database_url, tmp_path, mp_mode) -> Settings:
         mp={"safe": MP, "plain": MP_PLAIN}[mp_mode],
         secret_key="test-secret-key",
         instance_dir=tmp_path / "instance",
+        redis_prefix=redis_prefix(),
     )
 
 
@@ -173,8 +218,6 @@ def app(settings, clock):
 
     app = create_app(settings, clock=clock)
     runtime = app.extensions["zhitong"]
-    if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"  # isolate tests sharing one Redis
     app.config["TESTING"] = True
     yield app
     runtime.db.dispose()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 import pytest
 
-from tests.conftest import MP, WECOM
+from tests.conftest import MP, WECOM, redis_prefix
 from tests.fakewx.conftest import fake_wechat  # noqa: F401  (re-exported fixture)
 
 
@@ -26,6 +25,6 @@ def wechat_runtime(wechat_settings, clock):
 
     runtime = Runtime.build(wechat_settings, clock=clock)
     if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"  # isolate tests sharing one Redis
+        runtime.store.prefix = redis_prefix()  # isolate tests sharing one Redis
     yield runtime
     runtime.db.dispose()

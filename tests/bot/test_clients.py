@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 
 from bot.channels.base import TransientSendError
 from bot.channels.clients import MpClient, WeComClient, call_api
 from bot.stores import MemoryStore, RedisStore
-from tests.conftest import MP, REDIS_URL, WECOM
+from tests.conftest import MP, REDIS_URL, WECOM, redis_prefix
 
 TEXT = {"touser": "zhangsan", "agentid": WECOM.agent_id, "msgtype": "text", "text": {"content": "你好"}}
 
@@ -21,7 +20,7 @@ TEXT = {"touser": "zhangsan", "agentid": WECOM.agent_id, "msgtype": "text", "tex
 def store():
     if REDIS_URL:
         shared = RedisStore(REDIS_URL)
-        shared.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        shared.prefix = redis_prefix()
         return shared
     return MemoryStore()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,7 +28,7 @@ from models.event import Event
 from models.identity import BindingAttempt, BindingCode, ChannelIdentity
 from models.inbound import InboundReceipt
 from models.outbox import OutboxMessage
-from tests.conftest import MP, REDIS_URL, WECOM, needs_redis
+from tests.conftest import MP, REDIS_URL, WECOM, needs_redis, redis_prefix
 from tests.factories import small_tree
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
@@ -63,7 +62,7 @@ def bot(settings, clock, store_mode):
     app = create_app(settings.with_overrides(redis_url=url), clock=clock)
     runtime = app.extensions["zhitong"]
     if isinstance(runtime.store, RedisStore):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        runtime.store.prefix = redis_prefix()
     expected = {"memory": MemoryStore, "redis": RedisStore, "redis_down": RedisStore}[store_mode]
     assert isinstance(runtime.store, expected)
     with runtime.db.session() as s:

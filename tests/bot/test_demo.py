@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from bot.demo import DEMO_INFO_NAME, DemoError, demo_settings, run_chat, seed_demo
+from bot.chat import run_chat
+from bot.demo import DEMO_INFO_NAME, DemoError, demo_settings, seed_demo
 from models.org import Organisation, OrgKind
 from models.person import Liaison, Person, Role
 
@@ -182,7 +183,7 @@ def test_directive_card_pushed_to_member_and_tapped(tmp_path):
 
 
 def test_pushes_render_readably(demo_server):
-    from bot.demo import ChatClient, DemoPerson, load_info
+    from bot.chat import ChatClient, DemoPerson, load_info
 
     client = ChatClient(load_info(demo_server), DemoPerson("张伟", "zhangwei"))
     try:

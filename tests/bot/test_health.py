@@ -6,14 +6,14 @@ import pytest
 
 from bot.app import create_app
 from config.settings import Settings
-from tests.conftest import REDIS_URL, needs_redis
+from tests.conftest import REDIS_URL, needs_redis, redis_prefix
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
 
 
 def build(tmp_path, clock, database_url: str, redis_url: str | None = None):
     settings = Settings(database_url=database_url, redis_url=redis_url, secret_key="k",
-                        instance_dir=tmp_path / "instance")
+                        instance_dir=tmp_path / "instance", redis_prefix=redis_prefix())
     app = create_app(settings, clock=clock)
     return app
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from bot.stores import MemoryStore, RedisStore
-from tests.conftest import REDIS_URL, needs_redis
+from tests.conftest import REDIS_URL, needs_redis, redis_prefix
 
 
 class Clock:
@@ -23,7 +21,7 @@ def store(request):
     if request.param == "memory":
         return MemoryStore()
     shared = RedisStore(REDIS_URL)
-    shared.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    shared.prefix = redis_prefix()
     return shared
 
 

@@ -4,7 +4,6 @@ with back-off, permanent failures, crash recovery, concurrent workers, Redis goi
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -14,7 +13,7 @@ from bot.runtime import Runtime
 from bot.stores import RedisStore
 from models.event import Event
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of, text_payload
-from tests.conftest import REDIS_URL, needs_postgres
+from tests.conftest import REDIS_URL, needs_postgres, redis_prefix
 
 NOTICE = text_payload("【通知】#12「学习贯彻全会精神」请于明天17:00前确认。")
 NOTICE_KEY = content_key_of(OutboxChannel.WECOM, NOTICE)
@@ -291,7 +290,7 @@ def test_backoff_grows_with_jitter_and_a_cap():
 def test_a_channel_that_is_not_configured_fails_its_rows(wechat_settings, fake_wechat, clock):
     runtime = Runtime.build(wechat_settings.with_overrides(mp=None), clock=clock)
     if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        runtime.store.prefix = redis_prefix()
     _enqueue(runtime, ["openid-1"], channel=OutboxChannel.MP)
     worker.drain_once(runtime)
     (row,) = _rows(runtime)
@@ -302,7 +301,7 @@ def test_a_channel_that_is_not_configured_fails_its_rows(wechat_settings, fake_w
 def test_the_shared_rate_budget_holds_rows_for_the_next_minute(wechat_settings, fake_wechat, clock):
     runtime = Runtime.build(wechat_settings.with_overrides(wecom_rate_per_minute=2), clock=clock)
     if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        runtime.store.prefix = redis_prefix()
     _enqueue(runtime, _users(2500))
     assert worker.drain_once(runtime) == 2000
     assert _sends(fake_wechat) == 2
@@ -318,7 +317,7 @@ def test_the_shared_rate_budget_holds_rows_for_the_next_minute(wechat_settings, 
 def test_redis_going_away_mid_run_falls_back_to_in_process_limits(wechat_runtime, fake_wechat, clock):
     """A RedisStore whose server disappears (a closed port) answers from memory; the drain goes on."""
     store = RedisStore(REDIS_URL or "redis://127.0.0.1:1/0")
-    store.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    store.prefix = redis_prefix()
     wechat_runtime.store = store
     users = _users(3000)
     _enqueue(wechat_runtime, users)

@@ -10,7 +10,7 @@ from bot import worker
 from models.directive import Delivery, DeliveryStatus
 from models.event import Event
 from tests.bot.conftest import wechat_settings  # noqa: F401  (fixture)
-from tests.conftest import Chat
+from tests.conftest import Chat, redis_prefix
 from tests.factories import BRANCH_A, BRANCH_B, person, small_tree
 from tests.fakewx.conftest import fake_wechat  # noqa: F401  (fixture)
 
@@ -19,14 +19,13 @@ PUBLISH = "发布 学习贯彻全会精神\n请各支部组织专题学习。\n�
 
 @pytest.fixture
 def wired(wechat_settings, clock):  # noqa: F811
-    import uuid
 
     from bot.app import create_app
 
     app = create_app(wechat_settings, clock=clock)
     runtime = app.extensions["zhitong"]
     if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        runtime.store.prefix = redis_prefix()
     with runtime.db.session() as s:
         small_tree(s)
         for i in range(40):

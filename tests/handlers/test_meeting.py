@@ -31,7 +31,7 @@ from models.meeting import (
 from models.outbox import OutboxMessage
 from models.person import Membership, MembershipKind, Person, Role
 from tests.bot.conftest import wechat_settings  # noqa: F401  (fixture)
-from tests.conftest import needs_postgres
+from tests.conftest import needs_postgres, redis_prefix
 from tests.factories import BRANCH_A, org, person, small_tree
 from tests.fakewx.conftest import fake_wechat  # noqa: F401  (fixture)
 
@@ -504,7 +504,6 @@ def test_secretary_of_two_branches_names_the_branch(chat, db, people):
 
 @pytest.fixture
 def wired(wechat_settings, clock, people):  # noqa: F811
-    import uuid
 
     from bot.app import create_app
     from tests.conftest import Chat
@@ -512,7 +511,7 @@ def wired(wechat_settings, clock, people):  # noqa: F811
     app = create_app(wechat_settings, clock=clock)
     runtime = app.extensions["zhitong"]
     if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        runtime.store.prefix = redis_prefix()
     yield runtime, Chat(app.test_client(), clock)
     runtime.db.dispose()
 

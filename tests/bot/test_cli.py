@@ -1,0 +1,73 @@
+"""The command line: the same commands under `python -m bot` and `flask --app bot`, and the
+commands that build an app of their own get the composition root's factory handed down."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.demo import DemoSummary, bot_command, welcome_text
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_COMMANDS = {"serve", "web", "worker", "scheduler", "import-roster", "set-webhook", "demo", "chat", "db"}
+
+
+def listed_commands(*args: str, tmp_path: Path) -> set[str]:
+    env = {**os.environ, "BOT_INSTANCE_DIR": str(tmp_path / "instance"), "DATABASE_URL": "", "REDIS_URL": ""}
+    result = subprocess.run([sys.executable, *args, "--help"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.split("Commands:", 1)[1]
+    return set(re.findall(r"^  (\S+)", commands, flags=re.M))
+
+
+def test_python_m_bot_and_flask_app_bot_offer_the_same_commands(tmp_path):
+    as_module = listed_commands("-m", "bot", tmp_path=tmp_path)
+    under_flask = listed_commands("-m", "flask", "--app", "bot", tmp_path=tmp_path)
+    assert as_module == PROJECT_COMMANDS
+    assert PROJECT_COMMANDS <= under_flask
+
+
+def test_web_workers_and_the_demo_build_their_apps_with_the_composition_roots_factory(app, monkeypatch):
+    import bot.demo
+    import bot.serve
+    from bot.app import create_app
+
+    handed: dict[str, object] = {}
+    monkeypatch.setattr(bot.serve, "run_gunicorn", lambda **kw: handed.update(web=kw))
+    monkeypatch.setattr(bot.demo, "run_demo", lambda **kw: handed.update(demo=kw))
+    runner = app.test_cli_runner()
+
+    assert runner.invoke(args=["web", "--port", "7201", "--workers", "1"]).exit_code == 0
+    assert runner.invoke(args=["demo", "--port", "7202"]).exit_code == 0
+
+    assert handed["web"] == {"host": "0.0.0.0", "port": 7201, "workers": 1, "create_app": create_app}
+    assert handed["demo"] == {"host": "127.0.0.1", "port": 7202, "create_app": create_app}
+
+
+SUMMARY = DemoSummary(committees=1, general_branches=2, branches=6, temporary_branches=1, people=60)
+
+
+def test_the_demo_names_the_venv_python_it_runs_on_relative_to_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / ".venv" / "bin" / "python"))
+    assert bot_command("chat", "--as", "张伟") == ".venv/bin/python -m bot chat --as 张伟"
+    banner = welcome_text("http://127.0.0.1:5000", "http://127.0.0.1:5001", tmp_path / "demo.sqlite3", SUMMARY)
+    assert "  .venv/bin/python -m bot chat --as 张伟\n" in banner
+    assert "终端二：.venv/bin/python -m bot chat --as 王建国，" in banner
+    assert banner.count("python -m bot") == banner.count(".venv/bin/python -m bot") == 3
+
+
+@pytest.mark.parametrize(("executable", "shown"), [
+    ("/usr/local/bin/python3.12", "/usr/local/bin/python3.12 -m bot demo"),  # elsewhere: in full
+    ("/opt/my apps/venv/bin/python", "'/opt/my apps/venv/bin/python' -m bot demo"),  # quoted for the shell
+])
+def test_the_demo_names_any_other_interpreter_in_full(tmp_path, monkeypatch, executable, shown):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "executable", executable)
+    assert bot_command("demo") == shown
