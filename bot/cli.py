@@ -15,6 +15,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from bot.admin_commands import set_option_command
 from config.settings import Settings
 
 _FACTORY = "zhitong.create_app"
@@ -152,8 +153,6 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 
     run_upgrade(settings.database_url, revision)
 
-
-from bot.admin_commands import set_option_command  # noqa: E402
 
 COMMANDS = [
     serve_command,
