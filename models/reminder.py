@@ -79,8 +79,9 @@ class SkipReason(StrEnum):
         return ReminderStatus.CANCELLED if self in CANCELLING else ReminderStatus.SKIPPED
 
     def note(self, kind: ReminderKind) -> str:
+        """What the row's note says, for a row of this kind."""
         if self is SkipReason.STALE:
-            return f"{self.label}：{STALE_LABELS.get(kind, '不再有用')}"
+            return f"{self.label}：{STALE_LABELS[kind]}"
         return self.label
 
 
