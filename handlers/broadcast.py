@@ -9,9 +9,10 @@ from sqlalchemy import select
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
+from bot.texts import directive as texts
 from bot.timeparse import TimeParseError, parse_future_time
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
-from models.outbox import OutboxChannel, card_payload, enqueue, text_payload
+from models.outbox import OutboxChannel, enqueue
 
 NUDGE_INTERVAL = timedelta(minutes=30)
 USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（可选，例如：截止 12月1日17:00）"
@@ -33,7 +34,7 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
         return Reply("未发布：标题太长（最多 200 字），请把细节写在正文里。")
     org = _issuing_org(ctx)
     directive = issue(ctx.session, org=org, issuer=ctx.person, title=title, body="\n".join(lines),
-                      deadline=deadline, now=ctx.now, render=lambda d, role, channel: render_push(d, role, channel, ctx))
+                      deadline=deadline, now=ctx.now, render=lambda d, role, channel: texts.push(d, role, channel, ctx.settings.tz))
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
     return Reply(f"已发布 #{directive.id}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.id}」查看确认情况。")
 
@@ -41,29 +42,6 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
 def _issuing_org(ctx: Context):
     """The highest organisation the secretary leads (a directive goes to everything beneath it)."""
     return min(ctx.person.led_organisations(), key=lambda o: (o.depth, o.path))
-
-
-def render_push(directive: Directive, role: DeliveryRole, channel: str, ctx: Context) -> dict:
-    due = f"截止：{ctx.fmt(directive.deadline)}" if directive.deadline else "无截止时间"
-    org = directive.organisation.name if directive.organisation else ""
-    if channel == OutboxChannel.WEBHOOK.value:
-        return {"type": "markdown", "text": (
-            f"**{org}发布 #{directive.id}：{directive.title}**\n"
-            f"已直达 {directive.recipient_count} 位同志，无需逐级转发。{due}\n"
-            f"请大家在企业微信「直通车」应用中点「收到」确认。"
-        )}
-    if role is DeliveryRole.COPY:
-        return text_payload(
-            f"【抄送】{org}发布 #{directive.id}「{directive.title}」，已直达所属各支部和党员，无需转发。\n"
-            f"{due}\n发送「进度 {directive.id}」查看各支部确认情况。"
-        )
-    description = f"{directive.body}\n{due}".strip()
-    if channel == OutboxChannel.WECOM.value:
-        return card_payload(title=f"#{directive.id} {directive.title}", description=f"{org}发布 · {description}",
-                            task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")])
-    return text_payload(
-        f"【{org}】#{directive.id} {directive.title}\n{description}\n回复「收到 {directive.id}」确认收到。"
-    )
 
 
 def _find_visible(ctx: Context, number: int) -> tuple[Directive | None, str | None]:
@@ -154,8 +132,7 @@ def handle_nudge(cmd: Command, ctx: Context) -> Reply:
                Delivery.acknowledged_at.is_(None), Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]))
     ).all()
     seen: set[int] = set()
-    due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
-    payload = text_payload(f"【催办】#{directive.id}「{directive.title}」还未确认{due}。请回复「收到 {directive.id}」。")
+    payload = texts.nudge(directive, ctx.settings.tz)
     for delivery_id, person_id, channel, external_id in pending:
         if person_id in seen:
             continue

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.timefmt import format_time
+from bot.texts import meeting as texts
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from models.identity import Channel
 from models.meeting import (
@@ -41,11 +41,10 @@ from models.meeting import (
     push,
     request_leave,
     schedule,
-    summary_text,
     window_state,
 )
 from models.org import Organisation, OrgKind
-from models.outbox import OutboxChannel, card_payload, enqueue, text_payload
+from models.outbox import OutboxChannel, enqueue, text_payload
 
 USAGE = "格式：会议 类型 时间 [地点]，例如：会议 支部党员大会 明天19:00 党员活动室；线上会议在最后写「线上」"
 TYPES = "、".join(MEETING_TYPE_LABELS.values())
@@ -78,14 +77,14 @@ def handle_schedule(cmd: Command, ctx: Context) -> Reply:
     try:
         meeting = schedule(ctx.session, branch=branch, meeting_type=meeting_type, starts_at=starts_at,
                            convener=ctx.person, now=ctx.now, location=location, online=online, group=group,
-                           render=lambda m, channel: render_notice(m, channel, ctx))
+                           render=lambda m, channel: texts.notice(m, channel, ctx.settings.tz))
     except MeetingClash as clash:
         other = clash.other
         return Reply(f"未安排：{branch.name}在 {ctx.fmt(starts_at)} 已有会议 #{other.id} {other.title}"
-                     f"（{other.place}），时间冲突。请换一个时间。")
+                     f"（{texts.place(other)}），时间冲突。请换一个时间。")
     lines = [f"已安排 #{meeting.id} {meeting.title}", f"时间：{ctx.fmt(meeting.starts_at)}",
-             f"地点：{meeting.place}", f"已通知 {meeting.invited_count} 人。"]
-    window = f"{ctx.fmt(meeting.checkin_opens_at)} 至 {ctx.fmt(meeting.checkin_closes_at)}"
+             texts.place_line(meeting), f"已通知 {meeting.invited_count} 人。"]
+    window = texts.checkin_window(meeting, ctx.settings.tz)
     if meeting.online:
         lines.append(f"线上会议无需签到码，签到时间 {window}，参会同志发送「签到」即可。")
     else:
@@ -163,27 +162,14 @@ def _scope_and_place(ctx: Context, meeting_type: MeetingType, words: list[str], 
     return branch, group, online, " ".join(place) or None, None
 
 
-def render_notice(meeting: Meeting, channel: Channel, ctx: Context) -> dict:
-    window = f"{ctx.fmt(meeting.checkin_opens_at)} 至 {ctx.fmt(meeting.checkin_closes_at)}"
-    how = "发送「签到」" if meeting.online else "发送「签到 会议码」（会议码在会上公布）"
-    details = (f"时间：{ctx.fmt(meeting.starts_at)}\n地点：{meeting.place}\n"
-               f"签到：{window}，{how}")
-    if channel is Channel.WECOM:
-        return card_payload(title=f"会议通知 #{meeting.id} {meeting.title}",
-                            description=f"{details}\n不能参加请点「请假」，或回复「请假 {meeting.id} 理由」。",
-                            task_id=f"meeting-{meeting.id}", buttons=[(f"leave:{meeting.id}", "请假")])
-    return text_payload(f"【会议通知】#{meeting.id} {meeting.title}\n{details}\n"
-                        f"不能参加请回复「请假 {meeting.id} 理由」。")
-
-
 # -- 会议码 -------------------------------------------------------------------------------------
 
 def handle_code(cmd: Command, ctx: Context) -> Reply:
     meeting, problem = _led_meeting(cmd, ctx, "会议码 12", lambda m: m.status is MeetingStatus.SCHEDULED)
     if problem:
         return Reply(problem)
-    window = f"签到时间 {ctx.fmt(meeting.checkin_opens_at)} 至 {ctx.fmt(meeting.checkin_closes_at)}"
-    head = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}，{meeting.place}）"
+    window = f"签到时间 {texts.checkin_window(meeting, ctx.settings.tz)}"
+    head = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}，{texts.place(meeting)}）"
     if meeting.online:
         return Reply(f"{head}是线上会议，无需签到码；{window}。")
     closed = "（会议已结束）" if meeting.status is MeetingStatus.CLOSED else ""
@@ -237,7 +223,7 @@ def _checkin_reply(ctx: Context, meeting: Meeting, outcome) -> str:
     name = f"#{meeting.id} {meeting.title}"
     result = outcome.result
     if result is CheckInResult.CHECKED_IN:
-        return f"签到成功：{name}（{ctx.fmt(meeting.starts_at)}，{meeting.place}），签到时间 {ctx.fmt(outcome.attendance.checked_in_at)}。"
+        return f"签到成功：{name}（{ctx.fmt(meeting.starts_at)}，{texts.place(meeting)}），签到时间 {ctx.fmt(outcome.attendance.checked_in_at)}。"
     if result is CheckInResult.ALREADY:
         return f"您已于 {ctx.fmt(outcome.attendance.checked_in_at)} 签到 {name}，无需重复签到。"
     if result is CheckInResult.CODE_NEEDED:
@@ -315,21 +301,9 @@ def handle_leave(cmd: Command, ctx: Context) -> Reply:
     leaders = [p for p in branch_leaders(ctx.session, meeting.organisation_id) if p.id != ctx.person.id] or \
         branch_leaders(ctx.session, meeting.organisation_id)
     for leader in leaders:
-        push(ctx.session, leader.id, lambda channel: render_leave_request(leave, channel, ctx), now=ctx.now,
+        push(ctx.session, leader.id, lambda channel: texts.leave_request(leave, channel, ctx.settings.tz), now=ctx.now,
              subject_type="leave_request", subject_id=leave.id)
     return Reply(f"已提交请假 #{leave.id}：{name}，理由：{reason}。已转支部书记审批，结果会通知您。")
-
-
-def render_leave_request(leave: LeaveRequest, channel: Channel, ctx: Context) -> dict:
-    meeting = leave.meeting
-    details = (f"{leave.person.name} 申请不参加 #{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）\n"
-               f"理由：{leave.reason}\n申请时间：{ctx.fmt(leave.requested_at)}")
-    if channel is Channel.WECOM:
-        return card_payload(title=f"请假审批 #{leave.id} {leave.person.name}",
-                            description=f"{details}\n也可回复「批准 {leave.id}」或「驳回 {leave.id} 理由」。",
-                            task_id=f"leave-{leave.id}",
-                            buttons=[(f"approve:{leave.id}", "批准"), (f"reject:{leave.id}", "驳回")])
-    return text_payload(f"【请假审批】#{leave.id}\n{details}\n回复「批准 {leave.id}」或「驳回 {leave.id} 理由」。")
 
 
 def handle_approve(cmd: Command, ctx: Context) -> Reply:
@@ -373,9 +347,8 @@ def _decide(ctx: Context, leave: LeaveRequest, *, approve: bool, note: str) -> s
     if result is DecideResult.CLOSED:
         return f"{name} 已于 {ctx.fmt(meeting.closed_at)} 结束，请假 #{leave.id} 不能再审批。"
     word = "批准" if approve else "驳回"
-    because = f"，理由：{note}" if note and not approve else (f"，说明：{note}" if note else "")
-    tell = (f"您对 {name} 的请假 #{leave.id} 已{word}（{ctx.person.name}，{ctx.fmt(ctx.now)}）{because}。"
-            + ("" if approve else "请按时参加。"))
+    because = texts.decision_note(note, approve=approve)
+    tell = texts.leave_decided(leave, approve=approve, by=ctx.person.name, note=note, tz=ctx.settings.tz)
     reached = push(ctx.session, leave.person_id, lambda _c: text_payload(tell), now=ctx.now,
                    subject_type="leave_request", subject_id=leave.id)
     told = "已通知本人" if reached else "本人未绑定可推送的账号，请另行告知"
@@ -429,8 +402,9 @@ def handle_close(cmd: Command, ctx: Context) -> Reply:
     if summary is None:
         return Reply(f"{name} 已结束。")
     # The leaders get the summary as this reply; home branches of temporary members get their part.
-    notify_closed(ctx.session, summary, now=ctx.now, tz=ctx.settings.tz, to_leaders=False)
-    return Reply(summary_text(summary, ctx.settings.tz) + f"\n可发送「纪要 {meeting.id} 内容」记录会议纪要。")
+    notify_closed(ctx.session, summary, now=ctx.now, to_leaders=None,
+                  to_home_branch=lambda rows: texts.home_branch_copy(meeting, rows, ctx.settings.tz))
+    return Reply(texts.close_summary(summary, ctx.settings.tz) + f"\n可发送「纪要 {meeting.id} 内容」记录会议纪要。")
 
 
 def handle_minutes(cmd: Command, ctx: Context) -> Reply:
@@ -472,7 +446,6 @@ def todo_items(session, person, now, ids: list[int]):
                                                               Attendance.person_id == person.id))
         if mine is AttendanceStatus.PRESENT:
             continue
-        title = (f"{m.title}，{format_time(m.starts_at)} 开始（{m.place}），"
-                 f"签到时间 {format_time(m.checkin_opens_at)} 至 {format_time(m.checkin_closes_at)}")
-        items.append(TodoItem("会议", m.id, title, m.checkin_closes_at, "签到" if m.online else "签到 会议码"))
+        items.append(TodoItem("会议", m.id, texts.todo_title(m), m.checkin_closes_at,
+                              "签到" if m.online else "签到 会议码"))
     return items

@@ -7,9 +7,9 @@ import re
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
+from bot.texts import study as texts
 from bot.timeparse import TimeParseError, parse_future_time
-from models.directive import AckResult, Delivery, DeliveryRole, Directive, DirectiveKind, complete, issue, open_items
-from models.outbox import OutboxChannel, card_payload, text_payload
+from models.directive import AckResult, Delivery, Directive, DirectiveKind, complete, issue, open_items
 
 USAGE = "格式：学习资料 标题 链接 截止 时间，例如：学习资料 党章第一章 https://example.cn/a 截止 12月5日"
 _URL = re.compile(r"https?://\S+")
@@ -34,25 +34,10 @@ def handle_assign(cmd: Command, ctx: Context) -> Reply:
             return Reply(f"未布置：截止时间有误，{exc}。")
     org = min(ctx.person.led_organisations(), key=lambda o: (o.depth, o.path))
     item = issue(ctx.session, org=org, issuer=ctx.person, title=title[:200], body="", deadline=deadline,
-                 now=ctx.now, render=lambda d, role, channel: render_push(d, role, channel, ctx),
+                 now=ctx.now, render=lambda d, role, channel: texts.push(d, role, channel, ctx.settings.tz),
                  kind=DirectiveKind.STUDY, link=url.group(0))
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
     return Reply(f"已布置学习 #{item.id}，推送 {item.recipient_count} 人{due}。发送「学习进度 {item.id}」查看完成情况。")
-
-
-def render_push(item: Directive, role: DeliveryRole, channel: str, ctx: Context) -> dict:
-    due = f"截止：{ctx.fmt(item.deadline)}" if item.deadline else "无截止时间"
-    org = item.organisation.name if item.organisation else ""
-    if channel == OutboxChannel.WEBHOOK.value:
-        return {"type": "markdown", "text": f"**{org}布置学习 #{item.id}：{item.title}**\n[学习资料]({item.link})\n{due}"}
-    if role is DeliveryRole.COPY:
-        return text_payload(f"【抄送】{org}布置学习 #{item.id}「{item.title}」，已直达各支部党员。{due}\n"
-                            f"发送「学习进度 {item.id}」查看完成情况。")
-    if channel == OutboxChannel.WECOM.value:
-        return card_payload(title=f"学习 #{item.id} {item.title}",
-                            description=f"{org}布置 · {due}\n学完后点「已学」，或回复「已学 {item.id} 心得」。",
-                            task_id=f"study-{item.id}", buttons=[(f"study:{item.id}", "已学")], url=item.link)
-    return text_payload(f"【{org}】学习 #{item.id} {item.title}\n{item.link}\n{due}\n学完后回复「已学 {item.id} 心得」。")
 
 
 def _open_items(ctx: Context) -> list[tuple[Directive, Delivery]]:

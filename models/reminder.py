@@ -49,6 +49,76 @@ class ReminderStatus(StrEnum):
     CANCELLED = "cancelled"  # its subject is gone or changed
 
 
+class SkipReason(StrEnum):
+    """Why a row was not fired. Its `label` is the row's note, the record's words for it."""
+
+    PASSED_WHEN_ISSUED = "passed_when_issued"  # the step's time had passed when the directive was issued
+    PASSED_WHEN_SCHEDULED = "passed_when_scheduled"  # … when the meeting was scheduled
+    STALE = "stale"  # due during downtime and no longer useful; the kind says why (`note`)
+    DIRECTIVE_GONE = "directive_gone"
+    DEADLINE_CHANGED = "deadline_changed"
+    ALL_ACKNOWLEDGED = "all_acknowledged"
+    ALL_STUDIED = "all_studied"
+    ALL_ACKNOWLEDGED_BY_DEADLINE = "all_acknowledged_by_deadline"
+    MEETING_GONE = "meeting_gone"
+    MEETING_MOVED = "meeting_moved"
+    MEETING_CLOSED = "meeting_closed"
+    NOBODY_TO_REMIND = "nobody_to_remind"  # everyone has approved leave or has checked in
+    BRANCH_GONE = "branch_gone"
+    ALL_SCHEDULED = "all_scheduled"
+    ALL_HELD = "all_held"
+    NO_LIAISON = "no_liaison"
+
+    @property
+    def label(self) -> str:
+        return SKIP_LABELS[self]
+
+    @property
+    def status(self) -> ReminderStatus:
+        """Cancelled when the subject is gone or changed (a new row stands for it), else skipped."""
+        return ReminderStatus.CANCELLED if self in CANCELLING else ReminderStatus.SKIPPED
+
+    def note(self, kind: ReminderKind) -> str:
+        """What the row's note says, for a row of this kind."""
+        if self is SkipReason.STALE:
+            return f"{self.label}：{STALE_LABELS[kind]}"
+        return self.label
+
+
+SKIP_LABELS = {
+    SkipReason.PASSED_WHEN_ISSUED: "发布时提醒时间已过",
+    SkipReason.PASSED_WHEN_SCHEDULED: "安排会议时提醒时间已过",
+    SkipReason.STALE: "补发时已过时",
+    SkipReason.DIRECTIVE_GONE: "通知已不存在",
+    SkipReason.DEADLINE_CHANGED: "截止时间已变更",
+    SkipReason.ALL_ACKNOWLEDGED: "所有人都已确认",
+    SkipReason.ALL_STUDIED: "所有人都已学完",
+    SkipReason.ALL_ACKNOWLEDGED_BY_DEADLINE: "截止时所有人都已确认",
+    SkipReason.MEETING_GONE: "会议已不存在",
+    SkipReason.MEETING_MOVED: "会议时间已变更",
+    SkipReason.MEETING_CLOSED: "会议已结束",
+    SkipReason.NOBODY_TO_REMIND: "无需提醒：都已请假或签到",
+    SkipReason.BRANCH_GONE: "支部已不存在",
+    SkipReason.ALL_SCHEDULED: "规定会议都已安排",
+    SkipReason.ALL_HELD: "规定会议都已召开",
+    SkipReason.NO_LIAISON: "该支部没有联络员",
+}
+# Why a late firing of each kind is no longer useful.
+STALE_LABELS = {
+    ReminderKind.DIRECTIVE_24H: "离截止已不足 2 小时，由 2 小时提醒代替",
+    ReminderKind.DIRECTIVE_2H: "截止时间已过",
+    ReminderKind.DIRECTIVE_DEADLINE: "截止已满 24 小时，由汇总代替",
+    ReminderKind.DIRECTIVE_SUMMARY: "截止已超过 8 天",
+    ReminderKind.STUDY_24H: "学习截止时间已过",
+    ReminderKind.MEETING_DAY_BEFORE: "离开会已不足 1 小时，由 1 小时提醒代替",
+    ReminderKind.MEETING_HOUR_BEFORE: "会议已开始",
+    ReminderKind.REQUIRED_MEETING_DUE: "该周期已结束",
+    ReminderKind.REQUIRED_MEETING_MISSED: "周期结束已超过 7 天",
+}
+CANCELLING = frozenset({SkipReason.DIRECTIVE_GONE, SkipReason.DEADLINE_CHANGED, SkipReason.MEETING_GONE,
+                        SkipReason.MEETING_MOVED, SkipReason.BRANCH_GONE})
+
+
 class Reminder(Base):
     __tablename__ = "reminder"
     __table_args__ = (
@@ -100,7 +170,7 @@ def schedule_directive(session: Session, directive, now: datetime) -> list[Remin
                              due_at=due, useful_until=directive.deadline + useful if useful is not None else None,
                              status=ReminderStatus.PENDING, created_at=now))
         if due <= now:
-            skip(rows[-1], now, "发布时提醒时间已过")
+            skip(rows[-1], now, SkipReason.PASSED_WHEN_ISSUED)
     session.add_all(rows)
     session.flush()
     skipped = [r for r in rows if r.status is ReminderStatus.SKIPPED]
@@ -109,10 +179,11 @@ def schedule_directive(session: Session, directive, now: datetime) -> list[Remin
     return rows
 
 
-def skip(row: Reminder, now: datetime, note: str, status: ReminderStatus = ReminderStatus.SKIPPED) -> None:
-    row.status = status
+def skip(row: Reminder, now: datetime, reason: SkipReason) -> None:
+    """Decide the row without firing it: skipped, or cancelled when its subject is gone or changed."""
+    row.status = reason.status
     row.fired_at = now
-    row.note = note
+    row.note = reason.note(row.kind)
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[Reminder]:

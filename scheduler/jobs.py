@@ -28,10 +28,14 @@ def prune_inbound_receipts(runtime: Runtime) -> int:
 
 def close_meetings(runtime: Runtime) -> int:
     """Close meetings 3 hours past their start: absentees recorded, the summary pushed to the branch."""
-    from models.meeting import close_due_meetings
+    from bot.texts import meeting as texts
+    from models.meeting import close_due_meetings, notify_closed
 
+    now, tz = runtime.now(), runtime.settings.tz
     with runtime.db.session() as session:
-        return close_due_meetings(session, runtime.now(), tz=runtime.settings.tz)
+        return close_due_meetings(session, now, notify=lambda summary: notify_closed(
+            session, summary, now=now, to_leaders=texts.closed_push(summary, tz),
+            to_home_branch=lambda rows: texts.home_branch_copy(summary.meeting, rows, tz)))
 
 
 def _reminder_jobs() -> list[Callable[[Runtime], object]]:

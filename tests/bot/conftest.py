@@ -28,3 +28,17 @@ def wechat_runtime(wechat_settings, clock):
         runtime.store.prefix = redis_prefix()  # isolate tests sharing one Redis
     yield runtime
     runtime.db.dispose()
+
+
+@pytest.fixture
+def wired_chat(wechat_settings, clock):
+    """(runtime, chat) of an app whose pushes go to the fake server, on an empty database."""
+    from bot.app import create_app
+    from tests.conftest import Chat
+
+    app = create_app(wechat_settings, clock=clock)
+    runtime = app.extensions["zhitong"]
+    if hasattr(runtime.store, "prefix"):
+        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"  # isolate tests sharing one Redis
+    yield runtime, Chat(app.test_client(), clock)
+    runtime.db.dispose()

@@ -385,7 +385,7 @@ def test_close_records_absentees_and_answers_with_the_attendance(chat, db, peopl
     clock.set(local(21, 21, 10))
     reply = chat.say("lina", "结束 1")
     lines = reply.split("\n")
-    assert lines[0] == "#1 综合处党支部 支部党员大会（2026年11月21日 20:00），2026年11月21日 21:10已结束"
+    assert lines[0] == "#1 综合处党支部 支部党员大会（2026年11月21日 20:00），已于 2026年11月21日 21:10 结束"
     assert lines[1] == "应到 5 实到 2 请假 1 缺席 2"
     assert lines[2] == "实到：张伟、李娜" and lines[3] == "请假：刘洋"  # in check-in order
     assert lines[4] == "缺席：周强、吴芳"  # in roster order
@@ -426,7 +426,7 @@ def test_automatic_close_three_hours_after_the_start_pushes_the_attendance_line(
         pushed = [m for m in outbox_to(db, secretary) if m.subject_type == "meeting"]
         assert len(pushed) == 1
         text = pushed[0].payload["text"]
-        assert "应到 5 实到 1 请假 0 缺席 4" in text and "实到：张伟" in text and "23:00自动结束" in text
+        assert "应到 5 实到 1 请假 0 缺席 4" in text and "实到：张伟" in text and "已于 2026年11月21日 23:00 自动结束" in text
     assert len(events(db, "meeting.closed")) == 1 and events(db, "meeting.closed")[0].data["automatic"] is True
     assert "已于 2026年11月21日 23:00 结束" in chat.say("liuyang", f"签到 {code}")
 
@@ -478,7 +478,7 @@ def test_todo_lists_coming_meetings_with_the_checkin_window(chat, db, people, cl
     chat.say("lina", "会议 支委会 今天20:00")
     todo = chat.say("zhangwei", "待办")
     assert ("[会议] #1 综合处党支部 支部党员大会，2026年11月22日 19:00 开始（党员活动室），"
-            "签到时间 2026年11月22日 18:30 至 2026年11月22日 19:30") in todo
+            "签到时间 2026年11月22日 18:30 起，截止 2026年11月22日 19:30（回复「签到 会议码」）") in todo
     assert "#2" not in todo  # 支委会 is not his
     assert "[会议] #2 综合处党支部 支委会" in chat.say("zhouqiang", "待办")
     chat.say("zhangwei", "请假 1 出差")

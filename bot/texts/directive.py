@@ -1,0 +1,47 @@
+"""Directive wording: the push every recipient gets (a card with 收到 in WeCom), the copy to the
+secretaries in between, the group-robot summary, and the 催办 reminder."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.timefmt import format_time
+from models.directive import DeliveryRole, Directive
+from models.outbox import OutboxChannel, card_payload, text_payload
+
+
+def deadline_phrase(directive: Directive, tz: ZoneInfo) -> str:
+    """`截止：2026年12月1日 17:00`, or 无截止时间."""
+    return f"截止：{format_time(directive.deadline, tz)}" if directive.deadline else "无截止时间"
+
+
+def push(directive: Directive, role: DeliveryRole, channel: str, tz: ZoneInfo) -> dict[str, Any]:
+    """The payload for one kind of recipient (`models.directive.issue`'s `render`): the same for
+    everyone of a role on a channel, so the worker sends it in large batches."""
+    due = deadline_phrase(directive, tz)
+    org = directive.organisation.name if directive.organisation else ""
+    if channel == OutboxChannel.WEBHOOK.value:
+        return {"type": "markdown", "text": (
+            f"**{org}发布 #{directive.id}：{directive.title}**\n"
+            f"已直达 {directive.recipient_count} 位同志，无需逐级转发。{due}\n"
+            f"请大家在企业微信「直通车」应用中点「收到」确认。"
+        )}
+    if role is DeliveryRole.COPY:
+        return text_payload(
+            f"【抄送】{org}发布 #{directive.id}「{directive.title}」，已直达所属各支部和党员，无需转发。\n"
+            f"{due}\n发送「进度 {directive.id}」查看各支部确认情况。"
+        )
+    description = f"{directive.body}\n{due}".strip()
+    if channel == OutboxChannel.WECOM.value:
+        return card_payload(title=f"#{directive.id} {directive.title}", description=f"{org}发布 · {description}",
+                            task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")])
+    return text_payload(
+        f"【{org}】#{directive.id} {directive.title}\n{description}\n回复「收到 {directive.id}」确认收到。"
+    )
+
+
+def nudge(directive: Directive, tz: ZoneInfo) -> dict[str, Any]:
+    """催办: to everyone who has not acknowledged yet."""
+    due = f"，截止 {format_time(directive.deadline, tz)}" if directive.deadline else ""
+    return text_payload(f"【催办】#{directive.id}「{directive.title}」还未确认{due}。请回复「收到 {directive.id}」。")
