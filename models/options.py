@@ -21,8 +21,10 @@ from models.org import Organisation
 
 # The seven portrait features (DOMAIN.md, SPEC §11), in the order the chart draws them.
 PORTRAIT_FEATURES: tuple[str, ...] = ("组织层级", "业务性质", "下属机构", "党员比例", "党员岗位特点", "发挥作用", "党建力量")
+# The option names as the administrator types them (the command line takes these words).
+OPTION_NAMES = {"ranking": "ranking", "staff": "职工人数", "business": "业务性质", "baseline": "基线."}
 DEFAULT_BASELINE = 60
-BASELINE_PREFIX = "基线."
+BASELINE_PREFIX = OPTION_NAMES["baseline"]
 
 
 class OptionKind(StrEnum):
@@ -42,9 +44,9 @@ class OptionSpec:
 SPECS: dict[str, OptionSpec] = {
     spec.name: spec
     for spec in (
-        OptionSpec("ranking", OptionKind.SWITCH, False),  # points tables ordered by points (SPEC §8)
-        OptionSpec("职工人数", OptionKind.COUNT, None),  # staff of the unit, for 党员比例 (SPEC §11)
-        OptionSpec("业务性质", OptionKind.TEXT, None),  # nature of business, e.g. 科研 (SPEC §11)
+        OptionSpec(OPTION_NAMES["ranking"], OptionKind.SWITCH, False),  # points tables ordered by points (SPEC §8)
+        OptionSpec(OPTION_NAMES["staff"], OptionKind.COUNT, None),  # staff of the unit, for 党员比例 (SPEC §11)
+        OptionSpec(OPTION_NAMES["business"], OptionKind.TEXT, None),  # nature of business (SPEC §11)
         *(OptionSpec(BASELINE_PREFIX + f, OptionKind.SCORE, DEFAULT_BASELINE) for f in PORTRAIT_FEATURES),
     )
 }
@@ -62,8 +64,8 @@ class OptionError(ValueError):
         self.spec = spec
 
 
-_ON = {"on", "开", "开启", "是", "1", "true", "yes"}
-_OFF = {"off", "关", "关闭", "否", "0", "false", "no"}
+SWITCH_NAMES = {"on": ("on", "开", "开启", "是", "1", "true", "yes"),
+                "off": ("off", "关", "关闭", "否", "0", "false", "no")}
 
 
 def parse_value(name: str, raw: str) -> tuple[OptionSpec, str]:
@@ -74,10 +76,9 @@ def parse_value(name: str, raw: str) -> tuple[OptionSpec, str]:
     text = raw.strip()
     if spec.kind is OptionKind.SWITCH:
         low = text.lower()
-        if low in _ON:
-            return spec, "on"
-        if low in _OFF:
-            return spec, "off"
+        for stored, words in SWITCH_NAMES.items():
+            if low in words:
+                return spec, stored
         raise OptionError(OptionProblem.BAD_VALUE, spec)
     if spec.kind in (OptionKind.COUNT, OptionKind.SCORE):
         if not text.isascii() or not text.isdigit() or len(text) > 7:

@@ -14,8 +14,9 @@ from models.reminder import STALE_LABELS, ReminderKind, SkipReason
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
 EXEMPT = {"models/roster.py", "scheduler/calendar.py"}
-# Display labels: a module-level table whose name says so, or a `label` property.
-LABEL_TABLE = re.compile(r"_LABELS$|_SUFFIXES$")
+# Display labels: a module-level table whose name says so, or a `label` property; and the words
+# people type that a model recognises (`*_NAMES`, `*_FEATURES`: option and feature names).
+LABEL_TABLE = re.compile(r"_LABELS$|_SUFFIXES$|_NAMES$|_FEATURES$")
 # The reason recorded on a Delivery row that no channel can reach (kept with the delivery rows).
 RECORDED_REASONS = {"UNREACHABLE_MP_WINDOW", "UNREACHABLE_NO_CHANNEL"}
 

@@ -39,6 +39,6 @@ def wired_chat(wechat_settings, clock):
     app = create_app(wechat_settings, clock=clock)
     runtime = app.extensions["zhitong"]
     if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"  # isolate tests sharing one Redis
+        runtime.store.prefix = redis_prefix()  # isolate tests sharing one Redis
     yield runtime, Chat(app.test_client(), clock)
     runtime.db.dispose()
