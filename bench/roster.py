@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Column, MetaData, String, Table, create_engine, func, insert, make_url, select, text  # noqa: E402
 
+from bot.roster import import_roster  # noqa: E402
 from models.base import Database  # noqa: E402
 from models.event import Event  # noqa: E402
 from models.identity import ChannelIdentity  # noqa: E402
 from models.org import Organisation  # noqa: E402
 from models.person import Liaison, Membership, OrgRole, Person  # noqa: E402
-from models.roster import import_roster  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 SCHEMA = "roster_bench"
