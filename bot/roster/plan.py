@@ -448,7 +448,7 @@ class Planner:
                 old = snap.people[person.db_id]
                 if one_character_apart(old.name, person.name):
                     key = f"企业微信账号 {person.userid}" if person.userid else f"手机号 {person.mobile}"
-                    self.problem(row, f"「{person.name}」与系统中{key}的「{old.name}」只差一个字，是否写错？"
+                    self.problem(row, f"「{person.name}」与系统中{key} 的「{old.name}」只差一个字，是否写错？"
                                       f"如果是同一人请写「{old.name}」；确已改名请在此行「状态」列填「改名」")
                 continue
             if person.mobile:
