@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -69,7 +70,7 @@ def import_roster_command(path: Path, under: str | None, dry_run: bool, verbose:
 
     runtime = _runtime()
     if dry_run:
-        if not schema_is_current(runtime.settings):
+        if not schema_is_current(runtime.settings, verbose=verbose):
             click.echo("数据库尚未升级到最新版本：试运行不改动数据库，请先运行 python -m bot db upgrade", err=True)
             sys.exit(1)
     else:
@@ -169,24 +170,32 @@ def db_upgrade_command(revision: str, verbose: bool) -> None:
     click.echo("数据库已升级到最新版本")
 
 
-def upgrade(settings: Settings, revision: str = "head", *, verbose: bool = False) -> None:
-    """Apply migrations; the migration tool's own progress lines only with `verbose`."""
-    from migrations import upgrade as run_upgrade
-
+@contextmanager
+def _migration_logs(verbose: bool):
+    """The migration tool's English progress lines reach the terminal only with `--verbose`."""
     logger = logging.getLogger("alembic")
     level = logger.level
     if not verbose:
         logger.setLevel(logging.WARNING)
     try:
-        run_upgrade(settings.database_url, revision)
+        yield
     finally:
         logger.setLevel(level)
 
 
-def schema_is_current(settings: Settings) -> bool:
-    from migrations import is_current
+def upgrade(settings: Settings, revision: str = "head", *, verbose: bool = False) -> None:
+    """Apply migrations."""
+    with _migration_logs(verbose):
+        from migrations import upgrade as run_upgrade
 
-    return is_current(settings.database_url)
+        run_upgrade(settings.database_url, revision)
+
+
+def schema_is_current(settings: Settings, *, verbose: bool = False) -> bool:
+    with _migration_logs(verbose):
+        from migrations import is_current
+
+        return is_current(settings.database_url)
 
 
 COMMANDS = [

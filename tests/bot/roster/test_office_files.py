@@ -23,7 +23,7 @@ from tests.bot.roster.conftest import (
 
 
 def _person(session, userid) -> Person:
-    return session.scalar(select(Person).where(Person.wecom_userid == userid))
+    return session.scalar(select(Person).where(func.lower(Person.wecom_userid) == userid.lower()))
 
 
 def _roles(p: Person) -> set[tuple[str, Role]]:
@@ -151,7 +151,7 @@ def test_a_name_one_character_from_the_same_account_or_mobile_is_refused(db, clo
     header = ("组织", "姓名", "企业微信账号", "手机", "职务", "状态")
     do_import(db, plain_xlsx(tmp_path / "rename.xlsx", [[*rows[0], "改名"]], header=header), clock)
     with db.session() as s:
-        assert _person(s, "zhangwei").name == "张玮"
+        assert (_person(s, "zhangwei").name, _person(s, "zhangwei").wecom_userid) == ("张玮", "ZHANGWEI")
         assert s.scalar(select(func.count()).select_from(Person)) == 7
 
 
