@@ -233,7 +233,7 @@ class Planner:
                     continue
                 near = next((name for name in existing if probable_typo(org.name, name)), None)
                 if near is None:  # among new siblings, the one with fewer rows is the suspect
-                    near = next((o.name for o in orgs if o is not org and probable_typo(org.name, o.name)
+                    near = next((o.name for o in orgs if o is not org and probable_typo(org.name, o.name, share=4)
                                  and (len(o.rows), -o.rows[0]) > (len(org.rows), -org.rows[0])), None)
                     where = "本名册中的"
                 else:
@@ -501,12 +501,14 @@ def _distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def probable_typo(name: str, other: str) -> bool:
+def probable_typo(name: str, other: str, *, share: int = 3) -> bool:
     """Two sibling names that are probably one organisation mistyped (第1党总支 / 第一党总支).
 
     Numbers written differently are the same number (第1 = 第一); names that differ only in their
     number or ordinal (第一/第二, 甲/乙) are real siblings; otherwise one or two characters apart, and
-    at most a third of the name before the kind's suffix, is a probable typo.
+    at most 1/`share` of the name before the kind's suffix, is a probable typo. Beside an existing
+    sibling a third is the limit (人事处 next to an existing 外事处 needs 新建 是); between two new
+    siblings of one file a quarter, since a first import of a whole tree holds many real near pairs.
     """
     if name == other:
         return False
@@ -519,7 +521,7 @@ def probable_typo(name: str, other: str) -> bool:
     if (name[len(core_a):]) != (other[len(core_b):]):
         return False  # another kind of organisation
     d = _distance(core_a, core_b)
-    return 1 <= d <= 2 and d * 3 <= max(len(core_a), len(core_b))
+    return 1 <= d <= 2 and d * share <= max(len(core_a), len(core_b))
 
 
 def one_character_apart(name: str, other: str) -> bool:

@@ -126,12 +126,14 @@ def test_real_siblings_with_numbers_are_not_typos(db, clock, tmp_path, base):
 
 def test_within_one_file_the_rarer_spelling_is_the_suspect(db, clock, tmp_path):
     rows = [["机关党委/第一党总支/综合处党支部", name, f"u{i}", None, ""] for i, name in enumerate("甲乙丙丁")]
-    rows.insert(2, ["机关党委/第一党总支/综和处党支部", "戊", "u9", None, ""])
+    rows.insert(2, ["机关党委/第1党总支/综合处党支部", "戊", "u9", None, ""])
+    rows.append(["机关党委/第一党总支/人事处党支部", "己", "u10", None, ""])  # beside 外事处: real siblings
+    rows.append(["机关党委/第一党总支/外事处党支部", "庚", "u11", None, ""])
     with pytest.raises(RosterError) as caught:
         do_import(db, plain_xlsx(tmp_path / "r.xlsx", rows), clock)
     assert str(caught.value).splitlines()[1:] == [
-        "第 4 行：「综和处党支部」与本名册中的「综合处党支部」只差一两个字，是否写错？"
-        "如果是同一组织请改为「综合处党支部」；确需新建请在此行「新建」列填「是」"]
+        "第 4 行：「第1党总支」与本名册中的「第一党总支」只差一两个字，是否写错？"
+        "如果是同一组织请改为「第一党总支」；确需新建请在此行「新建」列填「是」"]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Organisation)) == 0
 
