@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.roster import render_report
-from models.directive import Delivery, DeliveryStatus
+from models.directive import Delivery, DeliveryStatus, Directive
 from models.event import Event
 from models.meeting import Attendance
 from models.person import Membership, OrgRole, Person
@@ -19,6 +19,7 @@ from tests.bot.roster.conftest import (
     BRANCH_A,
     BRANCH_B,
     BRANCH_C,
+    TOP,
     do_import,
     plain_xlsx,
     whole_database,
@@ -172,3 +173,27 @@ def test_an_ambiguous_name_is_refused_with_the_candidates(app, db, clock, tmp_pa
     assert f"· 张伟（zhangwei，{BRANCH_A}）" in result.stderr and f"· 张伟（zhangwei2，{BRANCH_C}）" in result.stderr
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Person).where(Person.left_on.is_not(None))) == 0
+
+
+def test_a_leaver_gets_no_reminder_and_is_not_counted_in_overview(app, runtime, db, clock, tmp_path, chat):
+    from datetime import timedelta
+
+    from models.outbox import OutboxMessage
+    from scheduler.jobs import tick
+
+    header = ("组织", "姓名", "企业微信账号", "手机", "职务", "联系组织")
+    rows = [[*r, ""] for r in BASE_ROWS] + [[TOP, "孙联络", "sunll", None, "联络员", BRANCH_A]]
+    do_import(db, plain_xlsx(tmp_path / "r.xlsx", rows, header=header), clock)
+    assert chat.say("wangjg", "发布 学习全会精神\n请认真学习。\n截止 11月25日17:00").startswith("已发布 #1，推送 6 人")
+    assert "#1「学习全会精神」已确认 0/3（0%）" in chat.say("sunll", "概况")
+    with app.app_context():
+        assert app.test_cli_runner().invoke(args=["member", "leave", "zhangwei"]).exit_code == 0
+
+    assert "#1「学习全会精神」已确认 0/2（0%）" in chat.say("sunll", "概况")
+    with db.session() as s:
+        deadline = s.scalar(select(Directive.deadline).where(Directive.id == 1))
+    clock.set(deadline - timedelta(hours=24))
+    tick(runtime)
+    with db.session() as s:
+        reminded = set(s.scalars(select(OutboxMessage.recipient).where(OutboxMessage.subject_type == "reminder")))
+    assert reminded == {"lina", "liuyang", "chenjing", "zhaolei", "wulei"}  # not zhangwei
