@@ -7,7 +7,7 @@ benchmark works in its own schema `roster_bench`, dropped and rebuilt by the mig
 format, so it never touches the test suite's schemas. For each format it times: the raw parse of
 the file (csv module / openpyxl read-only: the baseline on this machine, in this run), the first
 import, a re-import of the same file (which must change nothing) and an import with 1 % of the
-people changed. The figures go to stdout and to the "Roster import" section of docs/BENCHMARKS.md.
+people changed, each import preceded by its `--dry-run` (which must write nothing). The figures go to stdout and to the "Roster import" section of docs/BENCHMARKS.md.
 The target is a first import of 5,000 people under 10 s on PostgreSQL; the exit code is 1 when missed.
 """
 
@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Column, MetaData, String, Table, create_engine, func, insert, make_url, select, text  # noqa: E402
 
+from bot.roster import import_roster  # noqa: E402
 from models.base import Database  # noqa: E402
 from models.event import Event  # noqa: E402
 from models.identity import ChannelIdentity  # noqa: E402
 from models.org import Organisation  # noqa: E402
 from models.person import Liaison, Membership, OrgRole, Person  # noqa: E402
-from models.roster import import_roster  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 SCHEMA = "roster_bench"
@@ -248,10 +248,12 @@ def table_counts(db: Database) -> dict[str, int]:
                 for m in (Organisation, Person, Membership, OrgRole, Liaison, ChannelIdentity, Event)}
 
 
-def timed_import(db: Database, path: Path):
+def timed_import(db: Database, path: Path, *, dry_run: bool = False):
     start = time.perf_counter()
     with db.session() as session:
-        report = import_roster(session, path, now=datetime.now(UTC))
+        report = import_roster(session, path, now=datetime.now(UTC), dry_run=dry_run)
+        if dry_run:
+            session.rollback()
     return time.perf_counter() - start, report
 
 
@@ -284,11 +286,18 @@ def bench_format(fmt: str, rows: list[list], base_url: str, workdir: Path) -> di
     insert_baseline = min(raw_insert(url, rows) for _ in range(3))
     db = Database(url)
     try:
+        empty = table_counts(db)
+        dry_first, _ = timed_import(db, path, dry_run=True)
+        if table_counts(db) != empty:
+            raise SystemExit(f"{fmt}: the dry run wrote something")
         first, report = timed_import(db, path)
         after_first = table_counts(db)
         again, report_again = timed_import(db, path)
         if report_again.changed or table_counts(db) != after_first:
             raise SystemExit(f"{fmt}: re-importing the same file changed something: {report_again.counts()}")
+        dry_update, _ = timed_import(db, changed, dry_run=True)
+        if table_counts(db) != after_first:
+            raise SystemExit(f"{fmt}: the dry run wrote something")
         update, report_update = timed_import(db, changed)
     finally:
         db.dispose()
@@ -302,6 +311,8 @@ def bench_format(fmt: str, rows: list[list], base_url: str, workdir: Path) -> di
         "parse": parse,
         "insert": insert_baseline,
         "first": first,
+        "dry_first": dry_first,
+        "dry_update": dry_update,
         "again": again,
         "update": update,
         "updated": report_update.people_updated,
@@ -346,14 +357,16 @@ def render(results: list[dict], people: int, machine_line: str, url: str) -> str
         f"Machine: {machine_line}; database `{db}`, schema `{SCHEMA}`, fresh per format.",
         "",
         "| file | size | rows | people | orgs | parse baseline | insert baseline | first import | "
-        "first / parse | first / insert | re-import (no change) | 1 % changed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "first / parse | first / insert | `--dry-run` of the first | re-import (no change) | "
+        "`--dry-run` of 1 % changed | 1 % changed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['format']} | {r['size_kib']:.0f} KiB | {r['rows']} | {r['people']} | {r['organisations']} | "
             f"{r['parse']:.3f} s | {r['insert']:.3f} s | {r['first']:.2f} s | {r['first'] / r['parse']:.1f}× | "
-            f"{r['first'] / r['insert']:.1f}× | {r['again']:.2f} s | {r['update']:.2f} s ({r['updated']} people updated) |"
+            f"{r['first'] / r['insert']:.1f}× | {r['dry_first']:.2f} s | {r['again']:.2f} s | {r['dry_update']:.2f} s | "
+            f"{r['update']:.2f} s ({r['updated']} people updated) |"
         )
     lines += [
         "",
@@ -363,7 +376,8 @@ def render(results: list[dict], people: int, machine_line: str, url: str) -> str
         "is one bulk INSERT of the people's bare name/account/mobile into a temporary table (best of 3). "
         "Times include the commit; "
         f"the first import writes {results[0]['events']} events (one per organisation and person, one summary), "
-        "the re-import writes none.",
+        "the re-import writes none. The dry runs read and plan exactly as the import does and write nothing "
+        "(the benchmark checks every table's count before and after).",
         "",
     ]
     return "\n".join(lines)
@@ -403,7 +417,8 @@ def main() -> int:
             print(f"{r['format']:4} {r['rows']} rows, {r['people']} people, {r['organisations']} orgs: "
                   f"parse {r['parse']:.3f} s, insert {r['insert']:.3f} s, first import {r['first']:.2f} s "
                   f"({r['first'] / r['parse']:.1f}× parse, {r['first'] / r['insert']:.1f}× insert), "
-                  f"re-import {r['again']:.2f} s, 1 % changed {r['update']:.2f} s")
+                  f"dry run {r['dry_first']:.2f} s, re-import {r['again']:.2f} s, "
+                  f"dry run 1 % changed {r['dry_update']:.2f} s, 1 % changed {r['update']:.2f} s")
     machine_line = machine(args.database_url)
     section = render(results, args.people, machine_line, args.database_url)
     if not args.no_docs:

@@ -7,8 +7,10 @@ that must build an app of its own takes `_create_app()`, the factory `init_app` 
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -73,22 +75,57 @@ def scheduler_command() -> None:
 
 @click.command("import-roster")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--under", "under", default=None, metavar="ORG", help="名册中的「组织」均相对于这个已有组织")
+@click.option("--dry-run", is_flag=True, help="只显示将要发生的变化，不写入任何数据")
+@click.option("--verbose", is_flag=True, help="显示数据库升级的详细日志")
 @with_appcontext
-def import_roster_command(path: Path) -> None:
+def import_roster_command(path: Path, under: str | None, dry_run: bool, verbose: bool) -> None:
     """Load or update the organisation tree and people from CSV or XLSX."""
-    from models.roster import RosterError, import_roster, render_report
+    from bot.roster import RosterError, import_roster, render_report
 
     runtime = _runtime()
-    upgrade(runtime.settings)
+    if dry_run:
+        if not schema_is_current(runtime.settings, verbose=verbose):
+            click.echo("数据库尚未升级到最新版本：试运行不改动数据库，请先运行 python -m bot db upgrade", err=True)
+            sys.exit(1)
+    else:
+        upgrade(runtime.settings, verbose=verbose)
     try:
         with runtime.db.session() as session:
-            report = import_roster(session, path, now=runtime.now())
+            report = import_roster(session, path, now=runtime.now(), under=under, dry_run=dry_run,
+                                   tz=runtime.settings.tz)
+            if dry_run:
+                session.rollback()
     except RosterError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    if report.changed:
+    if report.changed and not dry_run:
         runtime.directory.changed()
     click.echo(render_report(report))
+
+
+@click.group("member")
+def member_group() -> None:
+    """Roster people one by one."""
+
+
+@member_group.command("leave")
+@click.argument("who")
+@click.option("--date", "on", default=None, metavar="YYYY-MM-DD", help="转出日期（默认今天）")
+@with_appcontext
+def member_leave_command(who: str, on: str | None) -> None:
+    """Mark a member as transferred out: no more pushes, history kept."""
+    from bot.roster.leave import LeaveError, leave
+
+    runtime = _runtime()
+    try:
+        with runtime.db.session() as session:
+            message = leave(session, who, on=on, now=runtime.now(), tz=runtime.settings.tz)
+    except LeaveError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    runtime.directory.changed()
+    click.echo(message)
 
 
 @click.command("set-webhook")
@@ -141,17 +178,40 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
+@click.option("--verbose", is_flag=True, help="显示每一步迁移的日志")
 @with_appcontext
-def db_upgrade_command(revision: str) -> None:
+def db_upgrade_command(revision: str, verbose: bool) -> None:
     """Apply migrations."""
-    upgrade(_runtime().settings, revision)
+    upgrade(_runtime().settings, revision, verbose=verbose)
     click.echo("数据库已升级到最新版本")
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
-    from migrations import upgrade as run_upgrade
+@contextmanager
+def _migration_logs(verbose: bool):
+    """The migration tool's English progress lines reach the terminal only with `--verbose`."""
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
-    run_upgrade(settings.database_url, revision)
+
+def upgrade(settings: Settings, revision: str = "head", *, verbose: bool = False) -> None:
+    """Apply migrations."""
+    with _migration_logs(verbose):
+        from migrations import upgrade as run_upgrade
+
+        run_upgrade(settings.database_url, revision)
+
+
+def schema_is_current(settings: Settings, *, verbose: bool = False) -> bool:
+    with _migration_logs(verbose):
+        from migrations import is_current
+
+        return is_current(settings.database_url)
 
 
 COMMANDS = [
@@ -160,6 +220,7 @@ COMMANDS = [
     worker_command,
     scheduler_command,
     import_roster_command,
+    member_group,
     set_webhook_command,
     set_option_command,
     demo_command,

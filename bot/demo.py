@@ -75,8 +75,8 @@ def seed_demo(runtime, roster: Path = DEMO_ROSTER):
     """Migrate the database and import the demo roster with the real importer.
 
     Idempotent: importing the same roster again changes nothing. Returns the importer's report."""
+    from bot.roster import import_roster
     from migrations import upgrade
-    from models.roster import import_roster
 
     upgrade(runtime.settings.database_url)
     with runtime.db.session() as session:
@@ -157,7 +157,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000, *, create_app: Callable[
         }
         info_path.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
 
-        from models.roster import render_report
+        from bot.roster import render_report
 
         click.echo(render_report(report))
         click.echo(welcome_text(url, info["fake_server"], instance_dir / DEMO_DB_NAME, summary))

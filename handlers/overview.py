@@ -16,6 +16,7 @@ from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
 from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind
+from models.leaving import counted_delivery
 from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
 
 SHOWN_PER_LINE = 3
@@ -102,7 +103,8 @@ def _rates(ctx: Context, org_ids: list[int], kind: DirectiveKind) -> list[Rate]:
     rows = ctx.session.execute(
         select(Delivery.directive_id, func.count(), func.count(done))
         .join(Directive, Directive.id == Delivery.directive_id)
-        .where(Delivery.role == DeliveryRole.TASK, Delivery.organisation_id.in_(org_ids), Directive.kind == kind)
+        .where(Delivery.role == DeliveryRole.TASK, Delivery.organisation_id.in_(org_ids), Directive.kind == kind,
+               counted_delivery())
         .group_by(Delivery.directive_id)
     ).all()
     if not rows:

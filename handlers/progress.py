@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.context import Context
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
+from models.leaving import counted_delivery
 from models.org import BRANCH_KINDS, Organisation, subtree
 from models.person import Person
 
@@ -88,7 +89,7 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
     orgs = subtree(ctx.session, scope)
     by_id = {o.id: o for o in orgs}
     tallies: dict[int, Tally] = defaultdict(Tally)
-    tasks = (Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK)
+    tasks = (Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK, counted_delivery())
     done_at = Delivery.completed_at if metric == "completed" else Delivery.acknowledged_at
     # Counts and first/last acknowledgement per organisation come from the database; only the
     # people still to name (not acknowledged) are fetched row by row, in name order.

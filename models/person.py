@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import Date, ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -59,6 +59,35 @@ class MembershipKind(StrEnum):
     TEMPORARY = "temporary"
 
 
+class MemberCategory(StrEnum):
+    """The roster's 党员类别."""
+
+    FULL = "full"  # 正式党员
+    PROBATIONARY = "probationary"  # 预备党员
+
+    @property
+    def label(self) -> str:
+        return CATEGORY_LABELS[self]
+
+
+class PostType(StrEnum):
+    """The roster's 岗位类型: how the member works (the portrait's 党员岗位特点 counts the last two)."""
+
+    OFFICE = "office"  # 机关
+    FIELD = "field"  # 外勤
+    POSTED = "posted"  # 驻外
+
+    @property
+    def label(self) -> str:
+        return POST_TYPE_LABELS[self]
+
+
+CATEGORY_LABELS = {MemberCategory.FULL: "正式党员", MemberCategory.PROBATIONARY: "预备党员"}
+CATEGORY_BY_LABEL = {label: c for c, label in CATEGORY_LABELS.items()}
+POST_TYPE_LABELS = {PostType.OFFICE: "机关", PostType.FIELD: "外勤", PostType.POSTED: "驻外"}
+POST_TYPE_BY_LABEL = {label: t for t, label in POST_TYPE_LABELS.items()}
+
+
 class Person(Base):
     __tablename__ = "person"
 
@@ -67,6 +96,11 @@ class Person(Base):
     # The roster's 企业微信账号: the key that identifies a person across rows and re-imports.
     wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
     mobile: Mapped[str | None] = mapped_column(String(20), index=True)
+    category: Mapped[MemberCategory] = mapped_column(str_enum(MemberCategory, 20), default=MemberCategory.FULL,
+                                                     server_default=MemberCategory.FULL.value)
+    post_type: Mapped[PostType | None] = mapped_column(str_enum(PostType, 20))
+    # The day the member transferred out (状态 已转出): no memberships, roles or pushes since; history kept.
+    left_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="person", cascade="all, delete-orphan")
@@ -75,6 +109,10 @@ class Person(Base):
 
     def __repr__(self) -> str:
         return f"<Person {self.id} {self.name}>"
+
+    @property
+    def has_left(self) -> bool:
+        return self.left_on is not None
 
     def role_set(self) -> set[Role]:
         return {r.role for r in self.roles}

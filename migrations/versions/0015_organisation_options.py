@@ -1,7 +1,7 @@
 """organisation options
 
 Revision ID: 0015
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 15:40:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import models.base
 
 revision = '0015'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

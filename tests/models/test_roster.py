@@ -8,11 +8,11 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from bot.roster import RosterError, import_roster, render_report
 from models.event import Event
 from models.identity import Channel, ChannelIdentity
 from models.org import Organisation, OrgKind
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
-from models.roster import RosterError, import_roster, render_report
 
 HEADER = ["组织", "姓名", "企业微信账号", "手机", "职务", "联系组织"]
 TOP = "机关党委"
@@ -284,7 +284,9 @@ def test_reimport_changes_nothing(db, clock, tmp_path):
 
     assert counts(db) == before
     assert report.changed is False and report.people_unchanged == 11
-    assert render_report(report) == "名册与系统一致，没有变化（共 12 行，11 人）。"
+    text = render_report(report)
+    assert text.splitlines()[0] == "名册与系统一致，没有变化（共 12 行，11 人）。"
+    assert "以下 2 人没有企业微信账号，暂时收不到任何消息：" in text  # SPEC §2.5: listed on every import
     xlsx = write_xlsx(tmp_path / "r.xlsx", ROSTER)  # the same data as XLSX is the same roster
     assert do_import(db, xlsx, clock).changed is False
     assert counts(db) == before
