@@ -18,7 +18,7 @@ EXEMPT = {"models/roster.py", "scheduler/calendar.py"}
 # people type that a model recognises (`*_NAMES`, `*_FEATURES`: option and feature names).
 LABEL_TABLE = re.compile(r"_LABELS$|_SUFFIXES$|_NAMES$|_FEATURES$")
 # The reason recorded on a Delivery row that no channel can reach (kept with the delivery rows).
-RECORDED_REASONS = {"UNREACHABLE_MP_WINDOW", "UNREACHABLE_NO_CHANNEL"}
+RECORDED_REASONS = {"UNREACHABLE_MP_WINDOW", "UNREACHABLE_NO_CHANNEL", "LEFT_REASON"}
 
 
 def _modules(*folders: str) -> list[Path]:
