@@ -29,6 +29,8 @@ class Store(Protocol):
     def incr_window(self, key: str, window: float) -> int: ...
     def ttl(self, key: str) -> float | None: ...
     def ping(self) -> bool: ...
+    def incr_windows(self, keys: list[str], window: float, by: int = 1) -> list[int]: ...
+    def counts(self, keys: list[str]) -> list[int]: ...
 
 
 class MemoryStore:
@@ -85,6 +87,23 @@ class MemoryStore:
             expires = self._data[key][1] if current is not None else self._clock() + window
             self._data[key] = (str(count), expires)
             return count
+
+    def incr_windows(self, keys: list[str], window: float, by: int = 1) -> list[int]:
+        """`incr_window` for many keys at once (by may be negative, to give counts back)."""
+        with self._lock:
+            counts = []
+            for key in keys:
+                current = self._live(key)
+                count = (int(current) if current is not None else 0) + by
+                expires = self._data[key][1] if current is not None else self._clock() + window
+                self._data[key] = (str(count), expires)
+                counts.append(count)
+            return counts
+
+    def counts(self, keys: list[str]) -> list[int]:
+        """Current values of counters (0 when absent)."""
+        with self._lock:
+            return [int(self._live(key) or 0) for key in keys]
 
     def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires: None when it is not there, infinite when it never expires."""
@@ -160,6 +179,23 @@ class RedisStore:
             return int(pipe.execute()[0])
 
         return self._call(op, lambda: self.fallback.incr_window(key, window))
+
+    def incr_windows(self, keys: list[str], window: float, by: int = 1) -> list[int]:
+        """`incr_window` for many keys in one pipeline."""
+        def op() -> list[int]:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.incrby(self._k(key), by)
+                pipe.pexpire(self._k(key), int(window * 1000), nx=True)
+            return [int(v) for v in pipe.execute()[::2]]
+
+        return self._call(op, lambda: self.fallback.incr_windows(keys, window, by))
+
+    def counts(self, keys: list[str]) -> list[int]:
+        def op() -> list[int]:
+            return [int(v or 0) for v in self.client.mget([self._k(k) for k in keys])] if keys else []
+
+        return self._call(op, lambda: self.fallback.counts(keys))
 
     def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires, by the Redis server's clock (so every process agrees):
