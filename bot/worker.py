@@ -140,7 +140,9 @@ def build_senders(runtime: Runtime) -> dict[OutboxChannel, OutboundChannel]:
     if settings.mp is not None:
         from bot.channels.mp import MpChannel
 
-        senders[OutboxChannel.MP] = MpChannel(settings.mp, store=runtime.store, timeout=timeout)
+        mp = MpChannel(settings.mp, store=runtime.store, timeout=timeout)
+        mp.clock = lambda: runtime.now().timestamp()  # the follower windows run on the runtime's clock
+        senders[OutboxChannel.MP] = mp
     api_base = settings.wecom.api_base if settings.wecom is not None else WECOM_DEFAULT_API_BASE
     senders[OutboxChannel.WEBHOOK] = WebhookChannel(api_base, timeout=timeout)
     return senders
