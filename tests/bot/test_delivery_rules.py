@@ -1,0 +1,371 @@
+"""The platforms' outbound rules, against a fake that enforces them: lower-cased invaliduser,
+per-member limits, the Official Account's service window, refused credentials, task_id and
+resends that can never give one person the same card twice."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+import bot.worker as worker
+from bot.channels.mp_window import REASON_OUTSIDE, REASON_QUOTA
+from fakewx import FakeServer, FakeState
+from models.event import Event
+from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, text_payload
+from tests.bot.test_worker import CARD, _enqueue, _rows, _statuses, _users
+from tests.conftest import MP, WECOM, Chat
+
+
+def _card(n: int) -> dict:
+    return dict(CARD, title=f"#{n} 通知", task_id=f"directive-{n}", buttons=[{"key": f"ack:{n}", "text": "收到"}])
+
+
+@pytest.fixture
+def fake_on_clock(clock):
+    """The fake with its clock tied to the test's: its per-minute and 48-hour rules move with it."""
+    state = FakeState(clock=lambda: clock.current.timestamp())
+    state.add_wecom_app(WECOM.corp_id, WECOM.secret)
+    state.add_mp_app(MP.app_id, MP.secret)
+    with FakeServer(state) as fake:
+        yield fake
+
+
+@pytest.fixture
+def wired(settings, fake_on_clock, clock):
+    """The app and its runtime (one store for callbacks, worker and /readyz) on the fake."""
+    from dataclasses import replace
+
+    from bot.app import create_app
+
+    app = create_app(settings.with_overrides(
+        wecom=replace(WECOM, api_base=fake_on_clock.base_url), mp=replace(MP, api_base=fake_on_clock.base_url),
+        http_timeout_seconds=1.0), clock=clock)
+    runtime = app.extensions["zhitong"]
+    if hasattr(runtime.store, "prefix"):
+        runtime.store.prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    yield app, runtime
+    runtime.db.dispose()
+
+
+def _drain(runtime, clock, rounds=30, *, limit=None, minutes=11):
+    for _ in range(rounds):
+        counts = _statuses(runtime)
+        if not counts.get(OutboxStatus.PENDING) and not counts.get(OutboxStatus.SENDING):
+            return
+        worker.drain_once(runtime, limit=limit)
+        clock.advance(minutes=minutes)
+    raise AssertionError(f"outbox not drained: {_statuses(runtime)}")
+
+
+def _cards_per_person(fake) -> Counter:
+    """(person, directive's task id base) → cards that person received."""
+    got: Counter = Counter()
+    with fake.state.lock:
+        for user, indices in fake.state.per_user.items():
+            for index in indices:
+                call = fake.state.calls[index]
+                if call.msgtype == "template_card":
+                    base = call.body["template_card"]["task_id"].rsplit("-", 1)[0]
+                    got[(user.lower(), base)] += 1
+    return got
+
+
+# -- rule 2: returned userids are lower case -------------------------------------------------
+
+def test_a_mixed_case_userid_refused_in_lower_case_is_failed_not_sent(wired, fake_on_clock):
+    _app, runtime = wired
+    fake_on_clock.state.set_known_users(["zhangsan"])
+    _enqueue(runtime, ["ZhangSan", "GhostUser", "LiSi"])
+    worker.drain_once(runtime)
+    by_recipient = {r.recipient: r for r in _rows(runtime)}
+    assert by_recipient["ZhangSan"].status is OutboxStatus.SENT  # userids are case-insensitive
+    for refused in ("GhostUser", "LiSi"):
+        assert by_recipient[refused].status is OutboxStatus.FAILED
+        assert "invaliduser" in by_recipient[refused].last_error
+    assert fake_on_clock.state.count("ZhangSan") == 1
+
+
+def test_the_fake_answers_invaliduser_in_lower_case(fake_on_clock):
+    import requests
+
+    fake_on_clock.state.set_known_users(["zhangsan"])
+    token = requests.get(f"{fake_on_clock.base_url}gettoken",
+                         params={"corpid": WECOM.corp_id, "corpsecret": WECOM.secret}, timeout=5).json()["access_token"]
+    answer = requests.post(f"{fake_on_clock.base_url}message/send", params={"access_token": token}, timeout=5, json={
+        "touser": "ZhangSan|GhostUser", "agentid": 1, "msgtype": "text", "text": {"content": "x"}}).json()
+    assert answer["errcode"] == 0 and answer["invaliduser"] == "ghostuser"
+
+
+# -- rule 3: per-member limits -------------------------------------------------------------
+
+def test_more_than_30_messages_a_minute_to_one_member_are_spread_not_dropped(wired, fake_on_clock, clock):
+    _app, runtime = wired
+    for i in range(45):
+        _enqueue(runtime, ["zhangsan"], text_payload(f"第 {i} 条提醒"))
+    worker.drain_once(runtime)
+    assert _statuses(runtime) == {OutboxStatus.SENT: 30, OutboxStatus.PENDING: 15}
+    held = [r for r in _rows(runtime) if r.status is OutboxStatus.PENDING]
+    assert all(r.deferrals == 1 and r.attempts == 0 and r.send_key is None and r.next_attempt_at > clock.current
+               for r in held)
+    with runtime.db.session() as session:
+        (deferred,) = session.scalars(select(Event).where(Event.kind == "outbox.deferred"))
+    assert deferred.data["count"] == 15 and sorted(deferred.data["outbox_ids"]) == sorted(r.id for r in held)
+
+    clock.advance(seconds=59)
+    assert worker.drain_once(runtime) == 0  # still within a minute of the first 30
+    _drain(runtime, clock, minutes=1)
+    assert _statuses(runtime) == {OutboxStatus.SENT: 45}
+    assert fake_on_clock.state.count("zhangsan") == 45
+    assert fake_on_clock.state.stats()["member_limit_dropped"] == 0
+
+
+def test_the_hourly_limit_holds_across_minutes_and_case(wired, fake_on_clock, clock, monkeypatch):
+    _app, runtime = wired
+    monkeypatch.setattr(worker, "MEMBER_PER_HOUR", 40)  # the same rule, a smaller number
+    for i in range(50):
+        _enqueue(runtime, ["ZhangSan" if i % 2 else "zhangsan"], text_payload(f"第 {i} 条"))
+    for _ in range(5):
+        worker.drain_once(runtime)
+        clock.advance(minutes=2)
+    assert _statuses(runtime) == {OutboxStatus.SENT: 40, OutboxStatus.PENDING: 10}  # one member, two spellings
+    clock.advance(hours=2)
+    _drain(runtime, clock)
+    assert _statuses(runtime) == {OutboxStatus.SENT: 50}
+
+
+def test_the_fake_drops_and_counts_what_exceeds_the_per_member_limit(fake_on_clock, clock):
+    state = fake_on_clock.state
+    reached = [state.deliver("message/send", {"msgtype": "text", "text": {"content": str(i)}}, ["zhangsan"],
+                             msgtype="text") for i in range(31)]
+    assert sum(len(r) for r in reached) == 30 and reached[-1] == []
+    assert state.stats()["member_limit_dropped"] == 1
+    clock.advance(seconds=61)
+    assert state.deliver("message/send", {"msgtype": "text", "text": {"content": "x"}}, ["zhangsan"],
+                         msgtype="text") == ["zhangsan"]
+
+
+# -- rule 4: the Official Account's window -------------------------------------------------
+
+def test_a_follower_message_allows_five_pushes_in_48_hours_and_no_more(wired, fake_on_clock, clock):
+    app, runtime = wired
+    fake_on_clock.state.enforce_mp_window = True
+    chat = Chat(app.test_client(), clock, runtime.settings.mp)
+    chat.say_mp("openid-1", "你好")  # opens the bot's record of the window …
+    fake_on_clock.state.mp_windows.clear()
+    from fakewx.rules import open_mp_window
+
+    open_mp_window(fake_on_clock.state, "openid-1")  # … and the fake's (it does not see callbacks)
+    for i in range(7):
+        _enqueue(runtime, ["openid-1"], text_payload(f"第 {i} 条"), OutboxChannel.MP)
+    worker.drain_once(runtime)
+    rows = _rows(runtime)
+    assert [r.status for r in rows].count(OutboxStatus.SENT) == 5
+    refused = [r for r in rows if r.status is OutboxStatus.FAILED]
+    assert len(refused) == 2 and {r.last_error for r in refused} == {REASON_QUOTA}
+    assert fake_on_clock.state.requests["message/custom/send"] == 5  # the quota is not spent on refusals
+
+    clock.advance(hours=49)
+    _enqueue(runtime, ["openid-1"], text_payload("过期之后"), OutboxChannel.MP)
+    worker.drain_once(runtime)
+    assert _rows(runtime)[-1].last_error == REASON_OUTSIDE
+    assert fake_on_clock.state.requests["message/custom/send"] == 5
+
+
+def test_a_menu_click_allows_three_within_a_minute(wired, fake_on_clock, clock):
+    from bot.channels.mp_window import open_window
+    from bot.messages import InboundKind, InboundMessage
+    from models.identity import Channel
+
+    _app, runtime = wired
+    click = InboundMessage(Channel.MP, "openid-2", InboundKind.EVENT, clock.current, "k", event="CLICK")
+    open_window(runtime.store, click, clock.current.timestamp())
+    for i in range(4):
+        _enqueue(runtime, ["openid-2"], text_payload(f"菜单 {i}"), OutboxChannel.MP)
+    worker.drain_once(runtime)
+    assert [r.status for r in _rows(runtime)].count(OutboxStatus.SENT) == 3
+    clock.advance(minutes=2)
+    _enqueue(runtime, ["openid-2"], text_payload("一分钟后"), OutboxChannel.MP)
+    worker.drain_once(runtime)
+    assert _rows(runtime)[-1].last_error == REASON_OUTSIDE
+
+
+def test_the_servers_45015_and_45047_mark_the_follower_unreachable_with_the_reason(wired, fake_on_clock):
+    _app, runtime = wired
+    fake_on_clock.state.enforce_mp_window = True  # the bot has no record of this follower: the server decides
+    _enqueue(runtime, ["openid-3"], text_payload("无窗口"), OutboxChannel.MP)
+    worker.drain_once(runtime)
+    assert _rows(runtime)[0].status is OutboxStatus.FAILED and _rows(runtime)[0].last_error == REASON_OUTSIDE
+
+
+# -- rule 5: refused credentials -----------------------------------------------------------
+
+def test_a_wrong_secret_stops_sending_logs_once_and_names_the_setting_in_readyz(wired, fake_on_clock, clock, caplog):
+    app, runtime = wired
+    state = fake_on_clock.state
+    state.credentials.wecom[WECOM.corp_id] = {"the-real-secret"}  # ours is wrong
+    _enqueue(runtime, _users(10))
+    with caplog.at_level(logging.ERROR, logger="bot.channels.clients"):
+        assert worker.drain_once(runtime) == 0
+        clock.advance(minutes=1)
+        _enqueue(runtime, _users(5, "later"))
+        for _ in range(5):
+            worker.drain_once(runtime)
+    assert state.requests["gettoken"] == 1  # one refused fetch, not one per round
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "WECOM_SECRET" in errors[0].getMessage()
+    rows = _rows(runtime)
+    assert {r.status for r in rows} == {OutboxStatus.PENDING} and {r.attempts for r in rows} == {0}
+    assert all(r.next_attempt_at >= clock.current for r in rows)
+
+    ready = app.test_client().get("/readyz")
+    body = ready.get_data(as_text=True)
+    assert ready.status_code == 200 and "WECOM_SECRET" in body and "40001" in body and "企业微信推送已暂停" in body
+
+    state.credentials.wecom[WECOM.corp_id].add(WECOM.secret)  # the operator fixes it
+    runtime.store.delete("fault:wecom:credentials")  # an hour later: the store's key has expired
+    clock.advance(hours=1, minutes=1)
+    _drain(runtime, clock)
+    assert _statuses(runtime) == {OutboxStatus.SENT: 15}
+    assert state.requests["gettoken"] == 2
+    assert app.test_client().get("/readyz").get_data(as_text=True) == "ok"
+
+
+def test_a_wrong_corp_id_names_wecom_corp_id(wired, fake_on_clock):
+    app, runtime = wired
+    fake_on_clock.state.credentials.wecom.pop(WECOM.corp_id)
+    fake_on_clock.state.add_wecom_app("some-other-corp", WECOM.secret)
+    _enqueue(runtime, ["zhangsan"])
+    worker.drain_once(runtime)
+    assert "WECOM_CORP_ID" in app.test_client().get("/readyz").get_data(as_text=True)
+    assert _statuses(runtime) == {OutboxStatus.PENDING: 1}
+
+
+# -- rule 6: task_id and resends -----------------------------------------------------------
+
+def test_the_fake_refuses_a_reused_or_malformed_task_id(fake_on_clock):
+    from fakewx.rules import check_task_id
+
+    state = fake_on_clock.state
+    assert check_task_id(state, {"task_id": "directive-1-abc"}) is None
+    assert check_task_id(state, {"task_id": "directive-1-abc"})[0] == 40058
+    assert check_task_id(state, {"task_id": "带中文"})[0] == 40058
+    assert check_task_id(state, {"task_id": "a" * 129})[0] == 40058
+    assert check_task_id(state, {"task_id": "a" * 128}) is None
+
+
+def test_every_call_gets_its_own_valid_task_id(wired, fake_on_clock):
+    _app, runtime = wired
+    _enqueue(runtime, _users(2500), dict(CARD, task_id="directive-12 带空格和中文" + "x" * 200))
+    worker.drain_once(runtime)
+    ids = [c.body["template_card"]["task_id"] for c in fake_on_clock.state.calls]
+    assert len(ids) == len(set(ids)) == 3
+    assert all(len(i.encode()) <= 128 for i in ids)
+    assert fake_on_clock.state.stats()["task_id_refusals"] == 0
+
+
+@pytest.mark.parametrize("claim_limit", [None, 700])
+def test_a_worker_killed_after_three_sends_never_doubles_a_card(wired, fake_on_clock, clock, monkeypatch,
+                                                               claim_limit):
+    """The adversarial run: 3,005 people; the worker dies after 3 calls (between send and mark);
+    two more directives are published; a worker starts after the lease. Smaller claims regroup
+    the old rows with the new ones."""
+    _app, runtime = wired
+    people = _users(3005)
+    _enqueue(runtime, people, _card(1))
+    real_send = worker._send_batch
+    calls = {"n": 0}
+
+    def dies_after_three(*args, **kwargs):
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("worker killed")
+        calls["n"] += 1
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "_send_batch", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        worker.drain_once(runtime)
+    monkeypatch.setattr(worker, "_send_batch", real_send)
+    assert sum(fake_on_clock.state.count(u) for u in people) == 3000
+
+    _enqueue(runtime, people, _card(2))
+    _enqueue(runtime, people, _card(3))
+    clock.advance(seconds=worker.LEASE.total_seconds() + 1)
+    _drain(runtime, clock, limit=claim_limit, minutes=1)
+
+    assert _statuses(runtime) == {OutboxStatus.SENT: 3 * 3005}
+    got = _cards_per_person(fake_on_clock)
+    assert len(got) == 3 * 3005 and set(got.values()) == {1}  # everyone got each card, once
+    assert fake_on_clock.state.stats()["task_id_refusals"] >= 3  # the resends of the three calls
+
+
+def test_mark_dying_after_a_round_resends_nothing_to_anyone_who_got_it(wired, fake_on_clock, clock, monkeypatch):
+    _app, runtime = wired
+    people = _users(2100)
+    _enqueue(runtime, people, _card(7))
+    real_mark = worker.mark
+
+    def dies(*_args, **_kwargs):
+        raise KeyboardInterrupt("the mark transaction died")
+
+    monkeypatch.setattr(worker, "mark", dies)
+    with pytest.raises(KeyboardInterrupt):
+        worker.drain_once(runtime)
+    monkeypatch.setattr(worker, "mark", real_mark)
+    assert all(r.send_key for r in _rows(runtime))  # the intent was recorded before the calls
+    clock.advance(seconds=worker.LEASE.total_seconds() + 1)
+    _drain(runtime, clock, limit=900, minutes=1)
+    assert _statuses(runtime) == {OutboxStatus.SENT: 2100}
+    assert set(_cards_per_person(fake_on_clock).values()) == {1}
+
+
+def test_an_attempt_older_than_the_duplicate_check_is_failed_not_resent(wired, fake_on_clock, clock, monkeypatch):
+    _app, runtime = wired
+    _enqueue(runtime, ["zhangsan"], text_payload("一次"))
+    monkeypatch.setattr(worker, "mark", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        worker.drain_once(runtime)
+    monkeypatch.undo()
+    clock.advance(minutes=31)  # WeCom would no longer drop a repeat
+    worker.drain_once(runtime)
+    (row,) = _rows(runtime)
+    assert row.status is OutboxStatus.FAILED and "未重发" in row.last_error
+    assert fake_on_clock.state.count("zhangsan") == 1
+
+
+# -- the group robot after a timeout ---------------------------------------------------------
+
+def test_a_robot_post_that_timed_out_is_not_posted_again(wired, fake_on_clock, clock):
+    _app, runtime = wired
+    _enqueue(runtime, ["robot-key"], {"type": "markdown", "text": "**机关党委发布 #12**"}, OutboxChannel.WEBHOOK)
+    fake_on_clock.state.delay_next("webhook/send", 1.5)  # posted, answered after our 1 s timeout
+    worker.drain_once(runtime)
+    clock.advance(minutes=11)
+    worker.drain_once(runtime)
+    (row,) = _rows(runtime)
+    assert row.status is OutboxStatus.FAILED and "未重发" in row.last_error
+    assert fake_on_clock.state.count("webhook:robot-key") == 1
+
+
+def test_a_robot_post_refused_with_an_errcode_is_retried_and_posted_once(wired, fake_on_clock, clock):
+    _app, runtime = wired
+    _enqueue(runtime, ["robot-key"], {"type": "markdown", "text": "**机关党委发布 #13**"}, OutboxChannel.WEBHOOK)
+    fake_on_clock.state.fail_next("webhook/send", errcode=45009)  # refused: certainly not posted
+    _drain(runtime, clock)
+    (row,) = _rows(runtime)
+    assert row.status is OutboxStatus.SENT and row.attempts == 2
+    assert fake_on_clock.state.count("webhook:robot-key") == 1
+
+
+def test_outbox_rows_record_the_attempt_they_were_sent_in(wired, fake_on_clock, clock):
+    _app, runtime = wired
+    _enqueue(runtime, _users(1500), _card(5))
+    worker.drain_once(runtime)
+    with runtime.db.session() as session:
+        keys = Counter(session.scalars(select(OutboxMessage.send_key)))
+    assert sorted(keys.values()) == [500, 1000]
+    ids = {c.body["template_card"]["task_id"] for c in fake_on_clock.state.calls}
+    assert {f"directive-5-{k}" for k in keys} == ids
