@@ -74,7 +74,7 @@ REASONS_SHOWN = 3
 
 def _unreachable_line(reasons: Counter[str]) -> str:
     """`无法送达 N 人：<reason> n 人；…`, the commonest reasons first."""
-    common = reasons.most_common()
+    common = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
     parts = [f"{reason} {n} 人" for reason, n in common[:REASONS_SHOWN]]
     if len(common) > REASONS_SHOWN:
         parts.append(f"其他原因 {sum(n for _, n in common[REASONS_SHOWN:])} 人")

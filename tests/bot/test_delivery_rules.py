@@ -369,3 +369,23 @@ def test_outbox_rows_record_the_attempt_they_were_sent_in(wired, fake_on_clock, 
     assert sorted(keys.values()) == [500, 1000]
     ids = {c.body["template_card"]["task_id"] for c in fake_on_clock.state.calls}
     assert {f"directive-5-{k}" for k in keys} == ids
+
+
+# -- 进度 names the unreachable and why ------------------------------------------------------
+
+def test_progress_counts_the_unreachable_with_their_reasons(wired, fake_on_clock, clock):
+    from tests.factories import BRANCH_A, BRANCH_B, person, small_tree
+
+    app, runtime = wired
+    with runtime.db.session() as s:
+        small_tree(s)
+        person(s, "周无号", None, BRANCH_A)  # no account on any channel
+        person(s, "吴离职", "WuLiZhi", BRANCH_B)  # WeCom refuses it (answered lower-cased)
+    fake_on_clock.state.set_known_users(["wangsj", "lina", "zhangwei", "liuyang", "chenjing", "zhaolei", "sunll"])
+    chat = Chat(app.test_client(), clock)
+    assert chat.say("wangsj", "发布 学习贯彻全会精神\n请各支部组织专题学习。").startswith("已发布 #1")
+    worker.drain_once(runtime)
+    lines = chat.say("wangsj", "进度 1").split("\n")
+    unreachable = [line for line in lines if line.startswith("无法送达")]
+    assert unreachable == ["无法送达 2 人：企业微信账号不存在或不在应用可见范围内（invaliduser） 1 人；未绑定企业微信或公众号 1 人"]
+    assert any("无法送达：吴离职" in line for line in lines) and any("周无号" in line for line in lines)
