@@ -172,7 +172,7 @@ def drain_once(runtime: Runtime, *, limit: int | None = None,
         return 0
     outcomes = Outcomes()
     outcomes.worn.extend((row, f"gave up: the worker stopped {row.attempts} times while sending") for row in worn)
-    batches = prepare(runtime, rows, senders, now, outcomes)
+    batches = prepare(runtime, rows, payloads, senders, now, outcomes)
     handled = 0
     started = time.monotonic()
     exhausted: set[str] = set()
@@ -210,8 +210,8 @@ def _release(outcomes: Outcomes, batch: Batch, when: datetime) -> None:
 
 # -- fixing the batches before any call -----------------------------------------------------
 
-def prepare(runtime: Runtime, rows: list[ClaimedRow], senders: dict[OutboxChannel, OutboundChannel],
-            now: datetime, outcomes: Outcomes) -> list[Batch]:
+def prepare(runtime: Runtime, rows: list[ClaimedRow], payloads: dict[str, dict[str, Any]],
+            senders: dict[OutboxChannel, OutboundChannel], now: datetime, outcomes: Outcomes) -> list[Batch]:
     """Decide every call of the round before making any, and record it (one transaction).
 
     - A row with a send key whose outcome was never recorded (a crash, a timeout) may have
@@ -220,9 +220,10 @@ def prepare(runtime: Runtime, rows: list[ClaimedRow], senders: dict[OutboxChanne
       drops it for whoever already got it (and refuses a card whose task_id was taken, which
       proves the first attempt arrived). Later than that, or on a channel with no such check
       (Official Account, group robot), it is failed, never resent: at most once.
-    - Fresh rows pass the per-member limit (WeCom: 30 a minute, 1,000 an hour per member per
-      app; the excess would be dropped silently): what would exceed it is deferred to the
-      window where it fits, and counted (`deferrals`, an `outbox.deferred` event).
+    - Fresh messages pass the per-member limit (WeCom: 30 a minute, 1,000 an hour per member
+      per app; the excess would be dropped silently; card updates are not messages): what would
+      exceed it is deferred to the window where it fits, and counted (`deferrals`, an
+      `outbox.deferred` event).
     - Fresh rows are then chunked into calls; each call gets a new send key, written to its rows
       before the call is made."""
     fresh: list[ClaimedRow] = []
@@ -241,7 +242,10 @@ def prepare(runtime: Runtime, rows: list[ClaimedRow], senders: dict[OutboxChanne
             outcomes.failed.append((row, REASON_UNKNOWN_OUTCOME_LATE))
         else:
             resend[(row.channel, row.content_key, row.send_key)].append(row)
-    fresh = _within_member_limits(runtime, fresh, now, outcomes)
+    is_update = {key for key, payload in payloads.items() if payload.get("type") == "card_update"}
+    updates = [row for row in fresh if row.content_key in is_update]
+    messages = [row for row in fresh if row.content_key not in is_update]
+    fresh = sorted(_within_member_limits(runtime, messages, now, outcomes) + updates, key=lambda r: r.id)
 
     batches: list[Batch] = []
     for (channel, content_key, send_key), group in resend.items():

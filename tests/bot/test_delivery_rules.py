@@ -389,3 +389,20 @@ def test_progress_counts_the_unreachable_with_their_reasons(wired, fake_on_clock
     unreachable = [line for line in lines if line.startswith("无法送达")]
     assert unreachable == ["无法送达 2 人：企业微信账号不存在或不在应用可见范围内（invaliduser） 1 人；未绑定企业微信或公众号 1 人"]
     assert any("无法送达：吴离职" in line for line in lines) and any("周无号" in line for line in lines)
+
+
+def test_a_long_reply_on_the_official_account_is_one_message_and_spends_no_quota(wired, fake_on_clock, clock):
+    from bot.messages import Reply
+    from tests.bot.test_dedupe import handler_replaced
+
+    app, runtime = wired
+    chat = Chat(app.test_client(), clock, runtime.settings.mp)
+    long_text = "\n".join(f"第 {i} 行：请各支部组织专题学习，按时报送学习情况。" for i in range(200))
+    with handler_replaced("help", lambda real: lambda cmd, ctx: Reply(long_text)):
+        reply = chat.say_mp("openid-9", "帮助")
+        wecom_reply = chat.say("zhangsan", "帮助")
+    assert reply.endswith("（内容较长，只显示了前一部分）") and len(reply.encode()) <= 2048
+    assert "随后推送" in wecom_reply  # WeCom has no such quota: the rest follows as pushes
+    with runtime.db.session() as session:
+        recipients = set(session.scalars(select(OutboxMessage.recipient)))
+    assert recipients == {"zhangsan"}
