@@ -6,22 +6,31 @@ One round (`drain_once`):
    `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of workers share the queue without
    claiming a row twice, and set to SENDING with next_attempt_at = now + LEASE (the lease) and
    attempts + 1.
-2. Send, outside any transaction: rows with the same (channel, content_key) carry the same content
-   and go out together, up to the channel's per-call limit (1,000 userids on WeCom, one openid on
-   the Official Account, one robot per webhook call), under a per-minute budget shared by all
-   processes through the store. A batch over budget is released for the next window.
-3. Mark, in new transactions, with bulk UPDATEs by id: SENT (sent_at), FAILED (last_error, an
+2. Fix the round's calls before making any (`prepare`, one transaction): per-member limits are
+   applied to fresh rows (WeCom: 30 a minute and 1,000 an hour per member per app; what would
+   exceed them is deferred to the next window and counted), then rows with the same (channel,
+   content_key) are chunked up to the channel's per-call limit (1,000 userids on WeCom, one
+   openid on the Official Account, one robot per webhook call) and each call's send key is
+   written to its rows: the intent, recorded before anything is sent.
+3. Send, outside any transaction, under a per-minute budget shared by all processes through the
+   store (a call over budget is released for the next window). A channel whose credentials the
+   server refused is skipped, its rows released untried, until the hour is up.
+4. Mark, in new transactions, with bulk UPDATEs by id: SENT (sent_at), FAILED (last_error, an
    event row), or back to PENDING with exponential back-off and jitter; after MAX_ATTEMPTS, FAILED.
    Deliveries record their own transitions (models.directive.mark_sent / mark_failed: one event
    per directive and mark, listing the deliveries), not one event row per push.
 
 Crash safety. Nothing is lost: a worker that dies between send and mark leaves its rows SENDING;
-when the lease expires another round reclaims and resends them. Nothing arrives twice on WeCom:
-every message/send carries enable_duplicate_check=1 with a 30-minute interval, and a resend is
-byte-identical (same content, same batch → same task_id), so WeCom drops it for anyone who already
-got it. Rows reclaimed MAX_ATTEMPTS times (a message that kills the worker) are failed, not resent.
-Official Account and group-robot calls have no such check; they go one recipient per call and
-outcomes are marked every few calls, which keeps the window for a double send to one call.
+when the lease expires another round reclaims them. Nothing arrives twice: a row keeps the send
+key of the call it was handed to until the outcome is known. A row whose key is still set (the
+worker died, the call timed out or got an HTTP 5xx) may have arrived, so it is never put into a
+new call: on WeCom it is resent as that same call (same key, so the same task_id and
+byte-identical content) within the duplicate-check interval, where WeCom drops it for whoever got
+it and refuses a card whose task_id was taken (which proves the first call arrived: marked sent);
+later, it is failed with the reason instead. The Official Account and the group robot have no
+duplicate check: there such a row is failed, never resent (at most once; the reason is shown).
+A call refused with an errcode certainly sent nothing: its rows lose their key and go into new
+calls. Rows reclaimed MAX_ATTEMPTS times (a message that kills the worker) are failed, not resent.
 """
 
 from __future__ import annotations
