@@ -302,19 +302,22 @@ def test_a_worker_killed_after_three_sends_never_doubles_a_card(wired, fake_on_c
     assert fake_on_clock.state.stats()["task_id_refusals"] >= 3  # the resends of the three calls
 
 
+def _round_whose_mark_dies(runtime, monkeypatch) -> None:
+    """One round whose sends succeed and whose "mark sent" transaction dies."""
+    def dies(*_args, **_kwargs):
+        raise KeyboardInterrupt("the mark transaction died")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(worker, "mark", dies)
+        with pytest.raises(KeyboardInterrupt):
+            worker.drain_once(runtime)
+
+
 def test_mark_dying_after_a_round_resends_nothing_to_anyone_who_got_it(wired, fake_on_clock, clock, monkeypatch):
     _app, runtime = wired
     people = _users(2100)
     _enqueue(runtime, people, _card(7))
-    real_mark = worker.mark
-
-    def dies(*_args, **_kwargs):
-        raise KeyboardInterrupt("the mark transaction died")
-
-    monkeypatch.setattr(worker, "mark", dies)
-    with pytest.raises(KeyboardInterrupt):
-        worker.drain_once(runtime)
-    monkeypatch.setattr(worker, "mark", real_mark)
+    _round_whose_mark_dies(runtime, monkeypatch)
     assert all(r.send_key for r in _rows(runtime))  # the intent was recorded before the calls
     clock.advance(seconds=worker.LEASE.total_seconds() + 1)
     _drain(runtime, clock, limit=900, minutes=1)
@@ -325,10 +328,7 @@ def test_mark_dying_after_a_round_resends_nothing_to_anyone_who_got_it(wired, fa
 def test_an_attempt_older_than_the_duplicate_check_is_failed_not_resent(wired, fake_on_clock, clock, monkeypatch):
     _app, runtime = wired
     _enqueue(runtime, ["zhangsan"], text_payload("一次"))
-    monkeypatch.setattr(worker, "mark", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with pytest.raises(KeyboardInterrupt):
-        worker.drain_once(runtime)
-    monkeypatch.undo()
+    _round_whose_mark_dies(runtime, monkeypatch)
     clock.advance(minutes=31)  # WeCom would no longer drop a repeat
     worker.drain_once(runtime)
     (row,) = _rows(runtime)
@@ -338,25 +338,21 @@ def test_an_attempt_older_than_the_duplicate_check_is_failed_not_resent(wired, f
 
 # -- the group robot after a timeout ---------------------------------------------------------
 
-def test_a_robot_post_that_timed_out_is_not_posted_again(wired, fake_on_clock, clock):
+@pytest.mark.parametrize(("fault", "status", "attempts"), [
+    ("timeout", OutboxStatus.FAILED, 2),  # posted, answered after our 1 s timeout: never reposted
+    ("45009", OutboxStatus.SENT, 2),  # refused with an errcode: certainly not posted, so retried
+])
+def test_a_robot_post_reaches_the_group_at_most_once(wired, fake_on_clock, clock, fault, status, attempts):
     _app, runtime = wired
     _enqueue(runtime, ["robot-key"], {"type": "markdown", "text": "**机关党委发布 #12**"}, OutboxChannel.WEBHOOK)
-    fake_on_clock.state.delay_next("webhook/send", 1.5)  # posted, answered after our 1 s timeout
-    worker.drain_once(runtime)
-    clock.advance(minutes=11)
-    worker.drain_once(runtime)
-    (row,) = _rows(runtime)
-    assert row.status is OutboxStatus.FAILED and "未重发" in row.last_error
-    assert fake_on_clock.state.count("webhook:robot-key") == 1
-
-
-def test_a_robot_post_refused_with_an_errcode_is_retried_and_posted_once(wired, fake_on_clock, clock):
-    _app, runtime = wired
-    _enqueue(runtime, ["robot-key"], {"type": "markdown", "text": "**机关党委发布 #13**"}, OutboxChannel.WEBHOOK)
-    fake_on_clock.state.fail_next("webhook/send", errcode=45009)  # refused: certainly not posted
+    if fault == "timeout":
+        fake_on_clock.state.delay_next("webhook/send", 1.5)
+    else:
+        fake_on_clock.state.fail_next("webhook/send", errcode=45009)
     _drain(runtime, clock)
     (row,) = _rows(runtime)
-    assert row.status is OutboxStatus.SENT and row.attempts == 2
+    assert row.status is status and row.attempts == attempts
+    assert status is OutboxStatus.SENT or "未重发" in row.last_error
     assert fake_on_clock.state.count("webhook:robot-key") == 1
 
 
