@@ -29,8 +29,7 @@ class Store(Protocol):
     def incr_window(self, key: str, window: float) -> int: ...
     def ttl(self, key: str) -> float | None: ...
     def ping(self) -> bool: ...
-    def incr_windows(self, keys: list[str], window: float, by: int = 1) -> list[int]: ...
-    def counts(self, keys: list[str]) -> list[int]: ...
+    def take_budgets(self, items: list[str], windows: list[tuple[int, int]], now: float) -> list[int]: ...
 
 
 class MemoryStore:
@@ -88,22 +87,26 @@ class MemoryStore:
             self._data[key] = (str(count), expires)
             return count
 
-    def incr_windows(self, keys: list[str], window: float, by: int = 1) -> list[int]:
-        """`incr_window` for many keys at once (by may be negative, to give counts back)."""
+    def take_budgets(self, items: list[str], windows: list[tuple[int, int]], now: float) -> list[int]:
+        """Take one from each item's budgets, all or none: see RedisStore.take_budgets."""
         with self._lock:
-            counts = []
-            for key in keys:
-                current = self._live(key)
-                count = (int(current) if current is not None else 0) + by
-                expires = self._data[key][1] if current is not None else self._clock() + window
-                self._data[key] = (str(count), expires)
-                counts.append(count)
-            return counts
-
-    def counts(self, keys: list[str]) -> list[int]:
-        """Current values of counters (0 when absent)."""
-        with self._lock:
-            return [int(self._live(key) or 0) for key in keys]
+            out = []
+            for item in items:
+                keys = []
+                over = 0
+                for seconds, limit in windows:
+                    index = int(now // seconds)
+                    current, previous = f"{item}:{seconds}:{index}", f"{item}:{seconds}:{index - 1}"
+                    if not over and int(self._live(current) or 0) + int(self._live(previous) or 0) + 1 > limit:
+                        over = seconds
+                    keys.append((current, 2 * seconds + 60))
+                if not over:
+                    for key, ttl in keys:
+                        value = self._live(key)
+                        expires = self._data[key][1] if value is not None else self._clock() + ttl
+                        self._data[key] = (str(int(value or 0) + 1), expires)
+                out.append(over)
+            return out
 
     def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires: None when it is not there, infinite when it never expires."""
@@ -180,22 +183,50 @@ class RedisStore:
 
         return self._call(op, lambda: self.fallback.incr_window(key, window))
 
-    def incr_windows(self, keys: list[str], window: float, by: int = 1) -> list[int]:
-        """`incr_window` for many keys in one pipeline."""
+    # ARGV: now, number of windows, (seconds, limit) per window, then the items.
+    _TAKE_BUDGETS = """
+local now = tonumber(ARGV[1])
+local nw = tonumber(ARGV[2])
+local out = {}
+for i = 3 + 2 * nw, #ARGV do
+  local item = ARGV[i]
+  local over = 0
+  local keys = {}
+  for w = 0, nw - 1 do
+    local seconds = tonumber(ARGV[3 + 2 * w])
+    local limit = tonumber(ARGV[4 + 2 * w])
+    local index = math.floor(now / seconds)
+    local current = item .. ':' .. seconds .. ':' .. index
+    local previous = item .. ':' .. seconds .. ':' .. (index - 1)
+    local used = tonumber(redis.call('GET', current) or '0') + tonumber(redis.call('GET', previous) or '0')
+    if over == 0 and used + 1 > limit then over = seconds end
+    keys[w + 1] = {current, (2 * seconds + 60) * 1000}
+  end
+  if over == 0 then
+    for _, key in ipairs(keys) do
+      if redis.call('INCR', key[1]) == 1 then redis.call('PEXPIRE', key[1], key[2]) end
+    end
+  end
+  out[#out + 1] = over
+end
+return out
+"""
+
+    def take_budgets(self, items: list[str], windows: list[tuple[int, int]], now: float) -> list[int]:
+        """Take one from each item's budgets, all or none, in one round trip (a script).
+
+        `windows` are (seconds, limit) pairs counted in fixed windows of `seconds`; an item fits
+        when this window's count plus the previous window's stays within `limit`, so no sliding
+        window of that length ever holds more. Per item: 0 when taken, else the seconds of the
+        first window it would exceed (nothing taken)."""
+        if not items:
+            return []
+
         def op() -> list[int]:
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.incrby(self._k(key), by)
-                pipe.pexpire(self._k(key), int(window * 1000), nx=True)
-            return [int(v) for v in pipe.execute()[::2]]
+            args = [repr(now), len(windows), *[v for pair in windows for v in pair], *map(self._k, items)]
+            return [int(v) for v in self.client.eval(self._TAKE_BUDGETS, 0, *args)]
 
-        return self._call(op, lambda: self.fallback.incr_windows(keys, window, by))
-
-    def counts(self, keys: list[str]) -> list[int]:
-        def op() -> list[int]:
-            return [int(v or 0) for v in self.client.mget([self._k(k) for k in keys])] if keys else []
-
-        return self._call(op, lambda: self.fallback.counts(keys))
+        return self._call(op, lambda: self.fallback.take_budgets(items, windows, now))
 
     def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires, by the Redis server's clock (so every process agrees):

@@ -285,40 +285,22 @@ def prepare(runtime: Runtime, rows: list[ClaimedRow], payloads: dict[str, dict[s
 
 def _within_member_limits(runtime: Runtime, rows: list[ClaimedRow], now: datetime,
                           outcomes: Outcomes) -> list[ClaimedRow]:
-    """The rows that fit WeCom's per-member limits; the rest go to `outcomes.deferred`.
-
-    Counted in the store (Redis: shared by every process) per member and fixed window; a row
-    fits when this window's count plus the previous window's stays within the limit, so no
-    sliding minute or hour ever holds more than the limit either."""
+    """The rows that fit WeCom's per-member limits; the rest go to `outcomes.deferred`, until the
+    window where they fit. Counted in the store (Redis: shared by every process, one round trip)."""
     wecom = [row for row in rows if row.channel is OutboxChannel.WECOM]
     if not wecom:
         return rows
-    store = runtime.store
     ts = now.timestamp()
-    minute, hour = int(ts // 60), int(ts // 3600)
-    members = [row.recipient.lower() for row in wecom]
-    prev = store.counts([f"member:{m}:min:{minute - 1}" for m in members]
-                        + [f"member:{m}:hour:{hour - 1}" for m in members])
-    per_minute = store.incr_windows([f"member:{m}:min:{minute}" for m in members], 180)
-    per_hour = store.incr_windows([f"member:{m}:hour:{hour}" for m in members], 7300)
-    n = len(wecom)
+    over = runtime.store.take_budgets([f"member:{row.recipient.lower()}" for row in wecom],
+                                      [(60, MEMBER_PER_MINUTE), (3600, MEMBER_PER_HOUR)], ts)
     kept: list[ClaimedRow] = [row for row in rows if row.channel is not OutboxChannel.WECOM]
-    give_back_minute: list[str] = []
-    give_back_hour: list[str] = []
-    for i, row in enumerate(wecom):
-        over_minute = prev[i] + per_minute[i] > MEMBER_PER_MINUTE
-        over_hour = prev[n + i] + per_hour[i] > MEMBER_PER_HOUR
-        if not (over_minute or over_hour):
+    for row, seconds in zip(wecom, over, strict=True):
+        if not seconds:
             kept.append(row)
             continue
-        give_back_minute.append(f"member:{members[i]}:min:{minute}")
-        give_back_hour.append(f"member:{members[i]}:hour:{hour}")
-        # The window where the previous one no longer counts.
-        until = (hour + 2) * 3600 if over_hour else (minute + 2) * 60
+        # The window after next: the one where the current window is the "previous" one.
+        until = (int(ts // seconds) + 2) * seconds
         outcomes.deferred.append((row, datetime.fromtimestamp(until, UTC)))
-    if give_back_minute:
-        store.incr_windows(give_back_minute, 180, by=-1)
-        store.incr_windows(give_back_hour, 7300, by=-1)
     kept.sort(key=lambda r: r.id)
     return kept
 

@@ -402,3 +402,20 @@ def test_a_long_reply_on_the_official_account_is_one_message_and_spends_no_quota
     with runtime.db.session() as session:
         recipients = set(session.scalars(select(OutboxMessage.recipient)))
     assert recipients == {"zhangsan"}
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_budgets_hold_over_any_sliding_window_in_both_stores(kind):
+    from bot.stores import MemoryStore, RedisStore
+    from tests.conftest import REDIS_URL
+
+    if kind == "redis":
+        if REDIS_URL is None:
+            pytest.skip("needs Redis")
+        store = RedisStore(REDIS_URL, prefix=f"test:{uuid.uuid4().hex[:8]}:")
+    else:
+        store = MemoryStore()
+    windows = [(60, 3), (3600, 5)]
+    assert store.take_budgets(["a"] * 4 + ["b"], windows, 119.0) == [0, 0, 0, 60, 0]  # 3 in minute 1
+    assert store.take_budgets(["a"], windows, 121.0) == [60]  # minute 2: minute 1 still counts
+    assert store.take_budgets(["a", "a", "a"], windows, 181.0) == [0, 0, 3600]  # hour: 5 in all
