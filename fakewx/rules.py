@@ -78,6 +78,16 @@ def spend_mp_window(state: FakeState, openid: str) -> tuple[int, str] | None:
     return None
 
 
+def set_credentials(state: FakeState, spec: dict[str, Any]) -> None:
+    """Replace the accepted corp ids/appids and secrets of the kinds given: a token request with
+    anything else is refused (40013 / 40001 / 40125) and counted like any other."""
+    with state.lock:
+        for kind in ("wecom", "mp"):
+            apps = spec.get(kind)
+            if isinstance(apps, dict):
+                setattr(state.credentials, kind, {str(app): {str(s) for s in secrets} for app, secrets in apps.items()})
+
+
 def lower_ids(ids: list[str]) -> list[str]:
     """WeCom answers invaliduser / unlicenseduser lower-cased."""
     return [i.lower() for i in ids]

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from fakewx.rules import check_task_id, lower_ids, open_mp_window, spend_mp_window
+from fakewx.rules import check_task_id, lower_ids, open_mp_window, set_credentials, spend_mp_window
 from fakewx.state import MAX_DUPLICATE_CHECK_INTERVAL, FakeState
 
 MAX_USERS_PER_CALL = 1000  # WeCom: touser "最多支持1000个"; beyond it 40032 (invalid userid list size)
@@ -284,7 +284,8 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
 
     @app.post("/_fake/config")
     def fake_config() -> Response:
-        """{"known_users": [...] | null, "duplicate_check": bool}"""
+        """{"known_users": [...] | null, "duplicate_check": bool, "enforce_mp_window": bool,
+        "credentials": {"wecom": {corp_id: [secret, ...]}, "mp": {appid: [secret, ...]}}}"""
         spec = _json_body() or {}
         if "known_users" in spec:
             state.set_known_users(spec["known_users"])
@@ -292,6 +293,8 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
             state.duplicate_check = bool(spec["duplicate_check"])
         if "enforce_mp_window" in spec:
             state.enforce_mp_window = bool(spec["enforce_mp_window"])
+        if isinstance(spec.get("credentials"), dict):
+            set_credentials(state, spec["credentials"])  # e.g. a rotated secret: ours is now wrong
         return jsonify({"ok": True})
 
     @app.post("/_fake/mp_window")

@@ -419,3 +419,21 @@ def test_budgets_hold_over_any_sliding_window_in_both_stores(kind):
     assert store.take_budgets(["a"] * 4 + ["b"], windows, 119.0) == [0, 0, 0, 60, 0]  # 3 in minute 1
     assert store.take_budgets(["a"], windows, 121.0) == [60]  # minute 2: minute 1 still counts
     assert store.take_budgets(["a", "a", "a"], windows, 181.0) == [0, 0, 3600]  # hour: 5 in all
+
+
+def test_a_wrong_official_account_secret_names_mp_secret_and_keeps_the_rows(wired, fake_on_clock):
+    import requests
+
+    app, runtime = wired
+    requests.post(f"{fake_on_clock.root_url}/_fake/config", timeout=5,
+                  json={"credentials": {"mp": {MP.app_id: ["rotated-secret"]}}}).raise_for_status()
+    _enqueue(runtime, ["openid-1"], text_payload("通知"), OutboxChannel.MP)
+    _enqueue(runtime, ["zhangsan"], text_payload("通知"))
+    for _ in range(3):
+        worker.drain_once(runtime)
+    by_channel = {r.channel: r for r in _rows(runtime)}
+    assert by_channel[OutboxChannel.MP].status is OutboxStatus.PENDING and by_channel[OutboxChannel.MP].attempts == 0
+    assert by_channel[OutboxChannel.WECOM].status is OutboxStatus.SENT  # the other channel is unaffected
+    assert fake_on_clock.state.requests["token"] == 1
+    body = app.test_client().get("/readyz").get_data(as_text=True)
+    assert "公众号推送已暂停" in body and "MP_SECRET" in body and "40125" in body
