@@ -217,7 +217,7 @@ def insert_select_baseline(url: str, rows: int) -> float:
     try:
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE baseline_delivery (LIKE delivery INCLUDING INDEXES)"))
-            conn.execute(text("CREATE TABLE baseline_outbox (LIKE outbox_message INCLUDING INDEXES)"))
+            conn.execute(text("CREATE TABLE baseline_outbox (LIKE outbox_message INCLUDING DEFAULTS INCLUDING INDEXES)"))
         with engine.begin() as conn:
             t0 = time.perf_counter()
             conn.execute(text(

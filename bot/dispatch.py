@@ -49,6 +49,10 @@ ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题�
 
 
 def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
+    if msg.channel is Channel.MP:
+        from bot.channels.mp_window import open_window
+
+        open_window(runtime.store, msg, runtime.now().timestamp())  # what customer-service messages we may send
     found = match(msg)
     sender = runtime.directory.lookup(msg.channel, msg.sender)  # once: both paths use it
     if found.read_only:
@@ -189,6 +193,9 @@ def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
             current = candidate
     if current:
         chunks.append(current)
+    if ctx.msg.channel is Channel.MP:
+        # Follow-ups would spend the follower's few customer-service messages: one message only.
+        return Reply(chunks[0] + "\n（内容较长，只显示了前一部分）")
     rest = chunks[1:1 + MAX_FOLLOW_UPS]
     for number, chunk in enumerate(rest, start=2):
         enqueue(ctx.session, OutboxChannel(ctx.msg.channel.value), ctx.msg.sender,

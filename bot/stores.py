@@ -29,6 +29,7 @@ class Store(Protocol):
     def incr_window(self, key: str, window: float) -> int: ...
     def ttl(self, key: str) -> float | None: ...
     def ping(self) -> bool: ...
+    def take_budgets(self, items: list[str], windows: list[tuple[int, int]], now: float) -> list[int]: ...
 
 
 class MemoryStore:
@@ -85,6 +86,27 @@ class MemoryStore:
             expires = self._data[key][1] if current is not None else self._clock() + window
             self._data[key] = (str(count), expires)
             return count
+
+    def take_budgets(self, items: list[str], windows: list[tuple[int, int]], now: float) -> list[int]:
+        """Take one from each item's budgets, all or none: see RedisStore.take_budgets."""
+        with self._lock:
+            out = []
+            for item in items:
+                keys = []
+                over = 0
+                for seconds, limit in windows:
+                    index = int(now // seconds)
+                    current, previous = f"{item}:{seconds}:{index}", f"{item}:{seconds}:{index - 1}"
+                    if not over and int(self._live(current) or 0) + int(self._live(previous) or 0) + 1 > limit:
+                        over = seconds
+                    keys.append((current, 2 * seconds + 60))
+                if not over:
+                    for key, ttl in keys:
+                        value = self._live(key)
+                        expires = self._data[key][1] if value is not None else self._clock() + ttl
+                        self._data[key] = (str(int(value or 0) + 1), expires)
+                out.append(over)
+            return out
 
     def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires: None when it is not there, infinite when it never expires."""
@@ -160,6 +182,51 @@ class RedisStore:
             return int(pipe.execute()[0])
 
         return self._call(op, lambda: self.fallback.incr_window(key, window))
+
+    # ARGV: now, number of windows, (seconds, limit) per window, then the items.
+    _TAKE_BUDGETS = """
+local now = tonumber(ARGV[1])
+local nw = tonumber(ARGV[2])
+local out = {}
+for i = 3 + 2 * nw, #ARGV do
+  local item = ARGV[i]
+  local over = 0
+  local keys = {}
+  for w = 0, nw - 1 do
+    local seconds = tonumber(ARGV[3 + 2 * w])
+    local limit = tonumber(ARGV[4 + 2 * w])
+    local index = math.floor(now / seconds)
+    local current = item .. ':' .. seconds .. ':' .. index
+    local previous = item .. ':' .. seconds .. ':' .. (index - 1)
+    local used = tonumber(redis.call('GET', current) or '0') + tonumber(redis.call('GET', previous) or '0')
+    if over == 0 and used + 1 > limit then over = seconds end
+    keys[w + 1] = {current, (2 * seconds + 60) * 1000}
+  end
+  if over == 0 then
+    for _, key in ipairs(keys) do
+      if redis.call('INCR', key[1]) == 1 then redis.call('PEXPIRE', key[1], key[2]) end
+    end
+  end
+  out[#out + 1] = over
+end
+return out
+"""
+
+    def take_budgets(self, items: list[str], windows: list[tuple[int, int]], now: float) -> list[int]:
+        """Take one from each item's budgets, all or none, in one round trip (a script).
+
+        `windows` are (seconds, limit) pairs counted in fixed windows of `seconds`; an item fits
+        when this window's count plus the previous window's stays within `limit`, so no sliding
+        window of that length ever holds more. Per item: 0 when taken, else the seconds of the
+        first window it would exceed (nothing taken)."""
+        if not items:
+            return []
+
+        def op() -> list[int]:
+            args = [repr(now), len(windows), *[v for pair in windows for v in pair], *map(self._k, items)]
+            return [int(v) for v in self.client.eval(self._TAKE_BUDGETS, 0, *args)]
+
+        return self._call(op, lambda: self.fallback.take_budgets(items, windows, now))
 
     def ttl(self, key: str) -> float | None:
         """Seconds until `key` expires, by the Redis server's clock (so every process agrees):

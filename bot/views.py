@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 from sqlalchemy import text
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from bot.channels.clients import credential_faults
 from bot.channels.xmlsafe import CallbackError
 from bot.dispatch import dispatch
 from bot.runtime import current_runtime
@@ -100,7 +101,25 @@ def readyz():
         problems.append("Redis 不可用")
     if problems:
         return _plain("\n".join(problems), 503)
-    return _plain("ok")
+    # Refused credentials stop pushes, not callbacks: still ready (200), with the fault named.
+    faults = [_fault_line(runtime, fault) for fault in credential_faults(runtime.store)]
+    return _plain("\n".join(["ok", *faults]) if faults else "ok")
+
+
+FAULT_CHANNELS = {"wecom": "企业微信", "mp": "公众号"}
+
+
+def _fault_line(runtime, fault: dict) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.timefmt import format_time
+
+    since = datetime.fromtimestamp(float(fault.get("since") or 0), UTC)
+    retry = since + timedelta(seconds=float(fault.get("retry_seconds") or 3600))
+    setting = fault.get("setting", "")
+    what = "服务器 IP 不在公众号白名单中" if setting == "IP_WHITELIST" else f"请检查设置 {setting}"
+    return (f"{FAULT_CHANNELS.get(fault.get('kind'), fault.get('kind'))}推送已暂停：获取凭据被拒绝"
+            f"（{fault.get('errcode')}），{what}；{format_time(retry, runtime.settings.tz)} 后自动重试一次")
 
 
 def init_app(app: Flask) -> None:

@@ -6,22 +6,31 @@ One round (`drain_once`):
    `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of workers share the queue without
    claiming a row twice, and set to SENDING with next_attempt_at = now + LEASE (the lease) and
    attempts + 1.
-2. Send, outside any transaction: rows with the same (channel, content_key) carry the same content
-   and go out together, up to the channel's per-call limit (1,000 userids on WeCom, one openid on
-   the Official Account, one robot per webhook call), under a per-minute budget shared by all
-   processes through the store. A batch over budget is released for the next window.
-3. Mark, in new transactions, with bulk UPDATEs by id: SENT (sent_at), FAILED (last_error, an
+2. Fix the round's calls before making any (`prepare`, one transaction): per-member limits are
+   applied to fresh rows (WeCom: 30 a minute and 1,000 an hour per member per app; what would
+   exceed them is deferred to the next window and counted), then rows with the same (channel,
+   content_key) are chunked up to the channel's per-call limit (1,000 userids on WeCom, one
+   openid on the Official Account, one robot per webhook call) and each call's send key is
+   written to its rows: the intent, recorded before anything is sent.
+3. Send, outside any transaction, under a per-minute budget shared by all processes through the
+   store (a call over budget is released for the next window). A channel whose credentials the
+   server refused is skipped, its rows released untried, until the hour is up.
+4. Mark, in new transactions, with bulk UPDATEs by id: SENT (sent_at), FAILED (last_error, an
    event row), or back to PENDING with exponential back-off and jitter; after MAX_ATTEMPTS, FAILED.
    Deliveries record their own transitions (models.directive.mark_sent / mark_failed: one event
    per directive and mark, listing the deliveries), not one event row per push.
 
 Crash safety. Nothing is lost: a worker that dies between send and mark leaves its rows SENDING;
-when the lease expires another round reclaims and resends them. Nothing arrives twice on WeCom:
-every message/send carries enable_duplicate_check=1 with a 30-minute interval, and a resend is
-byte-identical (same content, same batch → same task_id), so WeCom drops it for anyone who already
-got it. Rows reclaimed MAX_ATTEMPTS times (a message that kills the worker) are failed, not resent.
-Official Account and group-robot calls have no such check; they go one recipient per call and
-outcomes are marked every few calls, which keeps the window for a double send to one call.
+when the lease expires another round reclaims them. Nothing arrives twice: a row keeps the send
+key of the call it was handed to until the outcome is known. A row whose key is still set (the
+worker died, the call timed out or got an HTTP 5xx) may have arrived, so it is never put into a
+new call: on WeCom it is resent as that same call (same key, so the same task_id and
+byte-identical content) within the duplicate-check interval, where WeCom drops it for whoever got
+it and refuses a card whose task_id was taken (which proves the first call arrived: marked sent);
+later, it is failed with the reason instead. The Official Account and the group robot have no
+duplicate check: there such a row is failed, never resent (at most once; the reason is shown).
+A call refused with an errcode certainly sent nothing: its rows lose their key and go into new
+calls. Rows reclaimed MAX_ATTEMPTS times (a message that kills the worker) are failed, not resent.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +49,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Integer, any_, bindparam, case, func, insert, select, union_all, update
 
-from bot.channels.base import OutboundChannel, SendResult, TransientSendError
+from bot.channels.base import ChannelUnavailable, OutboundChannel, SendResult, TransientSendError
 from bot.runtime import Runtime
 from models.event import Event
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
@@ -54,6 +64,13 @@ DEFAULT_CLAIM_LIMIT = 5000  # rows per round: five full WeCom calls
 FLUSH_EVERY_CALLS = 20  # mark outcomes at least this often, so a crash resends little
 ROUND_SECONDS = LEASE.total_seconds() / 2  # stop sending well before our lease runs out
 ID_CHUNK = 5000  # ids per UPDATE … WHERE id IN (…)
+# WeCom: each app may send one member at most 30 messages a minute and 1,000 an hour; the excess
+# is dropped without an error (developer.work.weixin.qq.com/document/path/90312).
+MEMBER_PER_MINUTE = 30
+MEMBER_PER_HOUR = 1000
+# Shown to secretaries with the delivery (Chinese): why a row was not resent.
+REASON_UNKNOWN_OUTCOME = "发送中断，无法确认是否送达；为免重复，未重发"
+REASON_UNKNOWN_OUTCOME_LATE = "发送中断且已超过重复检查时限，无法确认是否送达；为免重复，未重发"
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,19 @@ class ClaimedRow:
     attempts: int  # including the attempt this claim starts
     subject_type: str | None
     subject_id: int | None
+    send_key: str | None = None  # set: an earlier attempt may have delivered it (see module doc)
+    send_started_at: datetime | None = None
+
+
+@dataclass
+class Batch:
+    """One API call's worth of rows, fixed (and its send key recorded) before the call."""
+
+    channel: OutboxChannel
+    content_key: str
+    send_key: str
+    rows: list[ClaimedRow]
+    resend: bool  # the rows were handed to this same attempt before; the outcome was never recorded
 
 
 @dataclass
@@ -76,10 +106,13 @@ class Outcomes:
     retry: list[tuple[ClaimedRow, str, float | None]] = field(default_factory=list)
     released: list[tuple[ClaimedRow, datetime]] = field(default_factory=list)  # not tried: attempt given back
     worn: list[tuple[ClaimedRow, str]] = field(default_factory=list)  # failed untried: attempt given back
+    deferred: list[tuple[ClaimedRow, datetime]] = field(default_factory=list)  # per-member limit: untried
+    unsent: set[int] = field(default_factory=set)  # ids certainly not delivered: their send key is cleared
     calls: int = 0
 
     def __len__(self) -> int:
-        return len(self.sent) + len(self.failed) + len(self.retry) + len(self.released) + len(self.worn)
+        return (len(self.sent) + len(self.failed) + len(self.retry) + len(self.released) + len(self.worn)
+                + len(self.deferred))
 
 
 # Features that own a subject keep their own record of its delivery (e.g. Delivery.sent_at); the
@@ -116,7 +149,9 @@ def build_senders(runtime: Runtime) -> dict[OutboxChannel, OutboundChannel]:
     if settings.mp is not None:
         from bot.channels.mp import MpChannel
 
-        senders[OutboxChannel.MP] = MpChannel(settings.mp, store=runtime.store, timeout=timeout)
+        mp = MpChannel(settings.mp, store=runtime.store, timeout=timeout)
+        mp.clock = lambda: runtime.now().timestamp()  # the follower windows run on the runtime's clock
+        senders[OutboxChannel.MP] = mp
     api_base = settings.wecom.api_base if settings.wecom is not None else WECOM_DEFAULT_API_BASE
     senders[OutboxChannel.WEBHOOK] = WebhookChannel(api_base, timeout=timeout)
     return senders
@@ -146,30 +181,128 @@ def drain_once(runtime: Runtime, *, limit: int | None = None,
         return 0
     outcomes = Outcomes()
     outcomes.worn.extend((row, f"gave up: the worker stopped {row.attempts} times while sending") for row in worn)
+    batches = prepare(runtime, rows, payloads, senders, now, outcomes)
     handled = 0
     started = time.monotonic()
     exhausted: set[str] = set()
-    for (channel, content_key), group in _groups(rows):
-        payload = payloads[content_key]
-        sender = senders.get(channel)
-        if sender is None:
-            outcomes.failed.extend((row, f"channel {channel.value} is not configured") for row in group)
+    unavailable: dict[OutboxChannel, datetime] = {}
+    for batch in batches:
+        sender = senders[batch.channel]
+        payload = dict(payloads[batch.content_key], send_key=batch.send_key, resend=batch.resend)
+        if batch.channel in unavailable:
+            _release(outcomes, batch, unavailable[batch.channel])
             continue
-        for batch in _chunks(group, max(1, sender.max_recipients)):
-            if time.monotonic() - started > ROUND_SECONDS:
-                outcomes.released.extend((row, now) for row in batch)
-                continue
-            bucket = _rate_bucket(runtime, channel, sender, batch[0].recipient, now)
-            if bucket is not None and (bucket[0] in exhausted or not _take(runtime, bucket)):
-                exhausted.add(bucket[0])
-                outcomes.released.extend((row, _next_window(now)) for row in batch)
-                continue
-            _send_batch(sender, batch, payload, outcomes)
-            if outcomes.calls >= FLUSH_EVERY_CALLS:
-                handled += mark(runtime, outcomes, payloads)
-                outcomes = Outcomes()
+        if time.monotonic() - started > ROUND_SECONDS:
+            _release(outcomes, batch, now)
+            continue
+        bucket = _rate_bucket(runtime, batch.channel, sender, batch.rows[0].recipient, now)
+        if bucket is not None and (bucket[0] in exhausted or not _take(runtime, bucket)):
+            exhausted.add(bucket[0])
+            _release(outcomes, batch, _next_window(now))
+            continue
+        until = _send_batch(sender, batch, payload, outcomes, now)
+        if until is not None:
+            unavailable[batch.channel] = until
+        if outcomes.calls >= FLUSH_EVERY_CALLS:
+            handled += mark(runtime, outcomes, payloads)
+            outcomes = Outcomes()
     handled += mark(runtime, outcomes, payloads)
     return handled
+
+
+def _release(outcomes: Outcomes, batch: Batch, when: datetime) -> None:
+    """Not tried this round: the attempt is given back; a fresh batch forgets its send key."""
+    outcomes.released.extend((row, when) for row in batch.rows)
+    if not batch.resend:
+        outcomes.unsent.update(row.id for row in batch.rows)
+
+
+# -- fixing the batches before any call -----------------------------------------------------
+
+def prepare(runtime: Runtime, rows: list[ClaimedRow], payloads: dict[str, dict[str, Any]],
+            senders: dict[OutboxChannel, OutboundChannel], now: datetime, outcomes: Outcomes) -> list[Batch]:
+    """Decide every call of the round before making any, and record it (one transaction).
+
+    - A row with a send key whose outcome was never recorded (a crash, a timeout) may have
+      arrived. On WeCom it is resent only as part of that same attempt: same send key, hence
+      the same task_id and byte-identical content, within the duplicate-check interval; WeCom
+      drops it for whoever already got it (and refuses a card whose task_id was taken, which
+      proves the first attempt arrived). Later than that, or on a channel with no such check
+      (Official Account, group robot), it is failed, never resent: at most once.
+    - Fresh messages pass the per-member limit (WeCom: 30 a minute, 1,000 an hour per member
+      per app; the excess would be dropped silently; card updates are not messages): what would
+      exceed it is deferred to the window where it fits, and counted (`deferrals`, an
+      `outbox.deferred` event).
+    - Fresh rows are then chunked into calls; each call gets a new send key, written to its rows
+      before the call is made."""
+    fresh: list[ClaimedRow] = []
+    resend: dict[tuple[OutboxChannel, str, str], list[ClaimedRow]] = defaultdict(list)
+    for row in rows:
+        sender = senders.get(row.channel)
+        # The channel drops a repeat of the same content to the same person within this many seconds.
+        guard = getattr(sender, "duplicate_check_seconds", 0)
+        if sender is None:
+            outcomes.failed.append((row, f"channel {row.channel.value} is not configured"))
+        elif row.send_key is None:
+            fresh.append(row)
+        elif not guard:
+            outcomes.failed.append((row, REASON_UNKNOWN_OUTCOME))
+        elif row.send_started_at is None or now - row.send_started_at > timedelta(seconds=guard) - LEASE:
+            outcomes.failed.append((row, REASON_UNKNOWN_OUTCOME_LATE))
+        else:
+            resend[(row.channel, row.content_key, row.send_key)].append(row)
+    is_update = {key for key, payload in payloads.items() if payload.get("type") == "card_update"}
+    updates = [row for row in fresh if row.content_key in is_update]
+    messages = [row for row in fresh if row.content_key not in is_update]
+    fresh = sorted(_within_member_limits(runtime, messages, now, outcomes) + updates, key=lambda r: r.id)
+
+    batches: list[Batch] = []
+    for (channel, content_key, send_key), group in resend.items():
+        batches.extend(Batch(channel, content_key, send_key, chunk, True)
+                       for chunk in _chunks(group, senders[channel].max_recipients))
+    round_key = uuid.uuid4().hex[:24]
+    for (channel, content_key), group in _groups(fresh):
+        size = max(1, senders[channel].max_recipients)
+        for chunk in _chunks(group, size):
+            # One call per key on WeCom (it becomes the task_id); one-recipient channels share the round's.
+            key = uuid.uuid4().hex[:24] if size > 1 else round_key
+            batches.append(Batch(channel, content_key, key, chunk, False))
+    fresh_batches = [b for b in batches if not b.resend]
+    if fresh_batches:
+        table = OutboxMessage.__table__
+        postgres = runtime.db.dialect == "postgresql"
+        by_key: dict[str, list[int]] = defaultdict(list)
+        for batch in fresh_batches:
+            by_key[batch.send_key].extend(row.id for row in batch.rows)
+        with runtime.db.session() as session:
+            for key, ids in by_key.items():
+                for chunk in _chunks(ids, ID_CHUNK):
+                    session.execute(update(table).where(_id_in(table.c.id, chunk, postgres),
+                                                        table.c.status == OutboxStatus.SENDING)
+                                    .values(send_key=key, send_started_at=now))
+    return batches
+
+
+def _within_member_limits(runtime: Runtime, rows: list[ClaimedRow], now: datetime,
+                          outcomes: Outcomes) -> list[ClaimedRow]:
+    """The rows that fit WeCom's per-member limits; the rest go to `outcomes.deferred`, until the
+    window where they fit. Counted in the store (Redis: shared by every process, one round trip)."""
+    wecom = [row for row in rows if row.channel is OutboxChannel.WECOM]
+    if not wecom:
+        return rows
+    ts = now.timestamp()
+    over = runtime.store.take_budgets([f"member:{row.recipient.lower()}" for row in wecom],
+                                      [(60, MEMBER_PER_MINUTE), (3600, MEMBER_PER_HOUR)], ts)
+    kept: list[ClaimedRow] = [row for row in rows if row.channel is not OutboxChannel.WECOM]
+    for row, seconds in zip(wecom, over, strict=True):
+        if not seconds:
+            kept.append(row)
+            continue
+        # The window after next: the one where the current window is the "previous" one.
+        until = (int(ts // seconds) + 2) * seconds
+        outcomes.deferred.append((row, datetime.fromtimestamp(until, UTC)))
+    kept.sort(key=lambda r: r.id)
+    return kept
 
 
 def claim(runtime: Runtime, now: datetime, limit: int
@@ -220,16 +353,19 @@ def claim(runtime: Runtime, now: datetime, limit: int
         update(table).where(wanted)
         .values(status=OutboxStatus.SENDING, next_attempt_at=now + LEASE,
                 attempts=case((c.attempts > MAX_ATTEMPTS, c.attempts), else_=c.attempts + 1))
-        .returning(c.id, c.channel, c.recipient, c.content_key, c.attempts, c.subject_type, c.subject_id)
+        .returning(c.id, c.channel, c.recipient, c.content_key, c.attempts, c.subject_type, c.subject_id,
+                   c.send_key, c.send_started_at)
     )
     with runtime.db.session() as session:
         found = sorted(session.execute(take).all(), key=lambda r: r.id)  # ids keep one directive's rows together
         if not found:
             return [], {}, []
         rows = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts,
-                           r.subject_type, r.subject_id) for r in found if r.attempts <= MAX_ATTEMPTS]
+                           r.subject_type, r.subject_id, r.send_key, _aware(r.send_started_at))
+                for r in found if r.attempts <= MAX_ATTEMPTS]
         worn = [ClaimedRow(r.id, OutboxChannel(r.channel), r.recipient, r.content_key, r.attempts - 1,
-                           r.subject_type, r.subject_id) for r in found if r.attempts > MAX_ATTEMPTS]
+                           r.subject_type, r.subject_id, r.send_key, _aware(r.send_started_at))
+                for r in found if r.attempts > MAX_ATTEMPTS]
         # One payload per content key: rows sharing a key share their content.
         first: dict[str, int] = {}
         for r in found:
@@ -243,21 +379,33 @@ def claim(runtime: Runtime, now: datetime, limit: int
     return rows, payloads, worn
 
 
-def _send_batch(sender: OutboundChannel, batch: list[ClaimedRow], payload: dict[str, Any], outcomes: Outcomes) -> None:
-    recipients = list(dict.fromkeys(row.recipient for row in batch))
+def _send_batch(sender: OutboundChannel, batch: Batch, payload: dict[str, Any], outcomes: Outcomes,
+                now: datetime) -> datetime | None:
+    """Make one call; returns when to try the channel again if it is unavailable (credentials)."""
+    rows = batch.rows
+    recipients = list(dict.fromkeys(row.recipient for row in rows))
     outcomes.calls += len(recipients) if sender.max_recipients == 1 else 1
     try:
         result = sender.send(recipients, payload)
+    except ChannelUnavailable as exc:
+        until = now + timedelta(seconds=exc.retry_after)
+        _release(outcomes, batch, until)
+        return until
     except TransientSendError as exc:
-        log.warning("send of %d rows deferred: %s", len(batch), exc.reason)
-        outcomes.retry.extend((row, exc.reason, exc.retry_after) for row in batch)
-        return
+        log.warning("send of %d rows deferred: %s", len(rows), exc.reason)
+        outcomes.retry.extend((row, exc.reason, exc.retry_after) for row in rows)
+        if not exc.ambiguous and not batch.resend:
+            outcomes.unsent.update(row.id for row in rows)
+        return None
     except Exception as exc:  # a bug in rendering or in a channel: back off like a transient error
-        log.exception("channel %s raised while sending %d rows", getattr(sender, "name", "?"), len(batch))
+        log.exception("channel %s raised while sending %d rows", getattr(sender, "name", "?"), len(rows))
         reason = f"unexpected {type(exc).__name__}: {exc}"[:300]
-        outcomes.retry.extend((row, reason, None) for row in batch)
-        return
-    _apply(result, batch, outcomes)
+        outcomes.retry.extend((row, reason, None) for row in rows)
+        return None
+    _apply(result, rows, outcomes)
+    if not batch.resend:
+        outcomes.unsent.update(row.id for row in rows if row.recipient in result.deferred)
+    return None
 
 
 def _apply(result: SendResult, batch: list[ClaimedRow], outcomes: Outcomes) -> None:
@@ -319,6 +467,17 @@ def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any
             released[when].append(row.id)
         for when, ids in released.items():
             set_where(ids, status=OutboxStatus.PENDING, next_attempt_at=when, attempts=table.c.attempts - 1)
+        deferred: dict[datetime, list[int]] = defaultdict(list)
+        for row, when in outcomes.deferred:
+            deferred[when].append(row.id)
+        for when, ids in deferred.items():
+            set_where(ids, status=OutboxStatus.PENDING, next_attempt_at=when, attempts=table.c.attempts - 1,
+                      deferrals=table.c.deferrals + 1)
+        if outcomes.unsent:
+            # Certainly not delivered (refused with an errcode, or never tried): no attempt to resolve.
+            for chunk in _chunks(sorted(outcomes.unsent), ID_CHUNK):
+                session.execute(update(table).where(_id_in(table.c.id, chunk, postgres))
+                                .values(send_key=None, send_started_at=None))
 
         # The owning feature's record, then events: one per failure; one per sent row only when
         # it has a subject no feature keeps a record for.
@@ -332,12 +491,19 @@ def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any
                 if ids:
                     on_failed(session, ids, reason, at)
         events = [_event(row, "outbox.failed", at, reason=reason) for row, reason in failed]
+        for when, ids in deferred.items():
+            # One event per window, not per row: a 100k fan-out to busy members defers many at once.
+            events.append({"at": at, "actor_id": None, "kind": "outbox.deferred", "subject_type": "outbox_message",
+                           "subject_id": None, "data": {"outbox_ids": sorted(ids), "count": len(ids),
+                                                        "until": when.isoformat(), "reason": "per-member limit"}})
         events += [_event(row, "outbox.sent", at) for row in outcomes.sent
                    if row.subject_type and row.subject_type not in SUBJECT_HOOKS]
         for chunk in _chunks(events, ID_CHUNK):
             session.execute(insert(Event), chunk)
     if failed:
         log.warning("%d outbox rows failed permanently (first: %s)", len(failed), failed[0][1])
+    if outcomes.deferred:
+        log.info("%d outbox rows deferred by the per-member limit", len(outcomes.deferred))
     return len(outcomes.sent) + len(failed) + sum(len(rows) for rows in retry.values())
 
 
@@ -425,6 +591,10 @@ def _id_in(column, ids: list[int], postgres: bool):
     if postgres:
         return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
     return column.in_(ids)
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from fakewx.rules import check_task_id, lower_ids, open_mp_window, set_credentials, spend_mp_window
 from fakewx.state import MAX_DUPLICATE_CHECK_INTERVAL, FakeState
 
 MAX_USERS_PER_CALL = 1000  # WeCom: touser "最多支持1000个"; beyond it 40032 (invalid userid list size)
@@ -121,7 +122,11 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         invalid = state.unknown(users)
         valid = [u for u in users if u not in set(invalid)] if invalid else users
         if not valid:
-            return _error(81013, "user & party & tag all invalid", invaliduser="|".join(invalid))
+            return _error(81013, "user & party & tag all invalid", invaliduser="|".join(lower_ids(invalid)))
+        if msgtype == "template_card":
+            problem = check_task_id(state, body["template_card"])
+            if problem:
+                return _error(*problem)
         interval = None
         if body.get("enable_duplicate_check") in (1, "1", True):
             try:
@@ -130,7 +135,7 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
                 return _error(40058, "invalid parameter duplicate_check_interval")
         state.deliver("message/send", body, valid, msgtype=msgtype, duplicate_check_interval=interval)
         extra: dict[str, Any] = {
-            "invaliduser": "|".join(invalid), "invalidparty": "", "invalidtag": "", "unlicenseduser": "",
+            "invaliduser": "|".join(lower_ids(invalid)), "invalidparty": "", "invalidtag": "", "unlicenseduser": "",
             "msgid": secrets.token_urlsafe(24),
         }
         if msgtype == "template_card" and body["template_card"].get("card_type") in CALLBACK_CARD_TYPES:
@@ -162,7 +167,7 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         valid = [u for u in users if u not in set(invalid)]
         state.deliver("message/update_template_card", body, valid, msgtype="update_template_card",
                       counter="card_updates")
-        return _ok(invaliduser=invalid)
+        return _ok(invaliduser=lower_ids(invalid))
 
     @app.post("/cgi-bin/webhook/send")
     @api("webhook/send", None)
@@ -214,6 +219,9 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
             return _error(40008, "invalid message type")
         if msgtype == "text" and not (body.get("text") or {}).get("content"):
             return _error(44004, "empty content")
+        problem = spend_mp_window(state, openid)
+        if problem:
+            return _error(*problem)
         state.deliver("message/custom/send", body, [openid], msgtype=msgtype)
         return _ok()
 
@@ -276,12 +284,26 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
 
     @app.post("/_fake/config")
     def fake_config() -> Response:
-        """{"known_users": [...] | null, "duplicate_check": bool}"""
+        """{"known_users": [...] | null, "duplicate_check": bool, "enforce_mp_window": bool,
+        "credentials": {"wecom": {corp_id: [secret, ...]}, "mp": {appid: [secret, ...]}}}"""
         spec = _json_body() or {}
         if "known_users" in spec:
             state.set_known_users(spec["known_users"])
         if "duplicate_check" in spec:
             state.duplicate_check = bool(spec["duplicate_check"])
+        if "enforce_mp_window" in spec:
+            state.enforce_mp_window = bool(spec["enforce_mp_window"])
+        if isinstance(spec.get("credentials"), dict):
+            set_credentials(state, spec["credentials"])  # e.g. a rotated secret: ours is now wrong
+        return jsonify({"ok": True})
+
+    @app.post("/_fake/mp_window")
+    def fake_mp_window() -> Response:
+        """{"openid": "...", "kind": "message" | "event"}: the follower opened a service window."""
+        spec = _json_body() or {}
+        if not isinstance(spec.get("openid"), str) or spec.get("kind", "message") not in ("message", "event"):
+            return Response(json.dumps({"ok": False}), status=400, mimetype="application/json")
+        open_mp_window(state, spec["openid"], spec.get("kind", "message"))
         return jsonify({"ok": True})
 
     return app

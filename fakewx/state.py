@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakewx.rules import admit_member
+
 # Fields of a WeCom message/send body that say who gets it and how, not what it says.
 _ENVELOPE_FIELDS = frozenset({
     "touser", "toparty", "totag", "agentid", "safe", "enable_id_trans",
@@ -82,6 +84,7 @@ class FakeState:
         self.known_users: set[str] | None = None
         self.webhook_keys: set[str] | None = None
         self.duplicate_check = True  # honour enable_duplicate_check as WeCom does
+        self.enforce_mp_window = False  # see fakewx.rules.spend_mp_window
         self.reset()
 
     # -- configuration ---------------------------------------------------------------------
@@ -97,7 +100,7 @@ class FakeState:
     def set_known_users(self, users: Iterable[str] | None) -> None:
         """Userids/openids that exist (and are in the app's visible range); None: everyone."""
         with self.lock:
-            self.known_users = None if users is None else set(users)
+            self.known_users = None if users is None else {u.lower() for u in users}
 
     def reset(self) -> None:
         """Forget traffic, tokens and pending faults (configuration is kept)."""
@@ -115,6 +118,11 @@ class FakeState:
             self.faults: dict[str, deque[Fault]] = {}
             self.used_response_codes: set[str] = set()
             self._recent: dict[tuple[str, str], float] = {}  # (recipient, content digest) → when
+            self.task_ids: set[str] = set()  # template-card task_ids accepted
+            self.task_id_refusals = 0
+            self.member_sends: dict[str, deque[float]] = {}  # member (lower case) → send times, last hour
+            self.member_limit_dropped: Counter[str] = Counter()  # member → messages dropped by the limit
+            self.mp_windows: dict[str, list] = {}  # openid → [window end, messages left]
             self._seq = 0
 
     # -- fault injection -------------------------------------------------------------------
@@ -193,7 +201,8 @@ class FakeState:
         with self.lock:
             if self.known_users is None:
                 return []
-            return [r for r in recipients if r not in self.known_users]
+            # WeCom userids are case-insensitive ("不区分大小写"); openids are matched the same way.
+            return [r for r in recipients if r.lower() not in self.known_users]
 
     def deliver(self, path: str, body: dict[str, Any], recipients: list[str], *, msgtype: str,
                 duplicate_check_interval: float | None = None, counter: str = "delivered") -> list[str]:
@@ -216,6 +225,8 @@ class FakeState:
                         self.suppressed[user] += 1
                         continue
                     self._recent[key] = now
+                if path == "message/send" and not admit_member(self, user, now):
+                    continue  # WeCom drops it silently: the call still succeeds
                 self.per_user.setdefault(user, []).append(index)
                 tally[user] += 1
                 if counter == "delivered":
@@ -254,6 +265,9 @@ class FakeState:
                 "card_updates": sum(self.card_updates.values()),
                 "requests": dict(self.requests),
                 "tokens_issued": dict(self.tokens_issued),
+                "token_requests": self.requests.get("gettoken", 0) + self.requests.get("token", 0),
+                "task_id_refusals": self.task_id_refusals,
+                "member_limit_dropped": sum(self.member_limit_dropped.values()),
             }
 
 

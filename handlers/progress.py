@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,6 +26,7 @@ class Tally:
     acked: int = 0
     pending: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)  # why the unreachable were not reached
     first_ack: datetime | None = None
     last_ack: datetime | None = None
 
@@ -34,6 +35,7 @@ class Tally:
         self.acked += other.acked
         self.pending += other.pending
         self.unreachable += other.unreachable
+        self.reasons.update(other.reasons)
         for at in (other.first_ack, other.last_ack):
             if at is not None:
                 self.first_ack = at if self.first_ack is None else min(self.first_ack, at)
@@ -56,11 +58,28 @@ def progress_report(ctx: Context, directive: Directive, scopes: list[Organisatio
         f"{done_label} {acked}/{total}",
         f"#{directive.id}「{directive.title}」{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}",
     ]
+    reasons: Counter[str] = Counter()
+    for whole, _ in sections:
+        reasons.update(whole.reasons)
+    if reasons:
+        head.append(_unreachable_line(reasons))
     rows = [row for _, section in sections for row in section]
     full = "\n".join(head + [line for _, _, line in rows])
     if _size(full) <= REPLY_BUDGET_BYTES:
         return full
     return _condensed(head, rows, directive, metric)
+
+
+REASONS_SHOWN = 3
+
+
+def _unreachable_line(reasons: Counter[str]) -> str:
+    """`无法送达 N 人：<reason> n 人；…`, the commonest reasons first."""
+    common = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    parts = [f"{reason} {n} 人" for reason, n in common[:REASONS_SHOWN]]
+    if len(common) > REASONS_SHOWN:
+        parts.append(f"其他原因 {sum(n for _, n in common[REASONS_SHOWN:])} 人")
+    return f"无法送达 {sum(reasons.values())} 人：" + "；".join(parts)
 
 
 def _size(text: str) -> int:
@@ -101,15 +120,17 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
             t = tallies[org_id]
             t.total, t.acked, t.first_ack, t.last_ack = total, acked, first_ack, last_ack
     rows = ctx.session.execute(
-        select(Delivery.organisation_id, Delivery.status, Person.name)
+        select(Delivery.organisation_id, Delivery.status, Person.name, Delivery.reason)
         .join(Person, Person.id == Delivery.person_id)
         .where(*tasks, done_at.is_(None))
         .order_by(Person.name)
     )
-    for org_id, status, name in rows:
+    for org_id, status, name, reason in rows:
         if org_id in by_id:
             t = tallies[org_id]
             (t.unreachable if status in UNREACHED else t.pending).append(name)
+            if status in UNREACHED:
+                t.reasons[reason or "原因不明"] += 1
 
     # Roll branch tallies up the tree, deepest first.
     totals: dict[int, Tally] = {o.id: Tally() for o in orgs}

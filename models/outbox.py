@@ -50,6 +50,13 @@ class OutboxMessage(Base):
     # What this message is about (e.g. "delivery", 42), for progress views and the per-matter file.
     subject_type: Mapped[str | None] = mapped_column(String(40))
     subject_id: Mapped[int | None] = mapped_column()
+    # The send attempt this row was handed to a channel in, written BEFORE the call (bot/worker.py):
+    # set and the outcome unknown (a crash, a timeout) means "may have arrived", so the row is only
+    # ever resent as part of that same attempt (same task_id), never regrouped into a new one.
+    send_key: Mapped[str | None] = mapped_column(String(40))
+    send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Times the per-member limit held this row back for a later window (an `outbox.deferred` event each round).
+    deferrals: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 def content_key_of(channel: OutboxChannel, payload: dict[str, Any]) -> str:

@@ -34,10 +34,22 @@ class TransientSendError(Exception):
     """Nothing was sent, and trying again later may work: rate limit, server error, timeout,
     connection error, a token still refused after one refresh, a misconfigured app."""
 
-    def __init__(self, retry_after: float | None, reason: str) -> None:
+    def __init__(self, retry_after: float | None, reason: str, *, ambiguous: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         self.reason = reason
+        # True when the request may have reached the server and been acted on (a timeout, an
+        # HTTP 5xx, a connection lost mid-call): the message may have arrived.
+        self.ambiguous = ambiguous
+
+
+class ChannelUnavailable(TransientSendError):
+    """Nothing can be sent on this channel before `retry_after` seconds: the server refused the
+    configured credentials (`setting` names the variable to fix). Not an attempt at any row."""
+
+    def __init__(self, retry_after: float, reason: str, setting: str) -> None:
+        super().__init__(retry_after, reason)
+        self.setting = setting
 
 
 class OutboundChannel(Protocol):

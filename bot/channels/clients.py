@@ -22,7 +22,7 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 from wechatpy.work.client import WeChatClient as WorkWeChatClient
 
-from bot.channels.base import TransientSendError
+from bot.channels.base import ChannelUnavailable, TransientSendError
 from bot.stores import MemoryStore, Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,17 @@ TRANSIENT_ERRCODES = frozenset({-1, 6000, 45009, 45011, 45033, 45035})
 # The app's configuration is wrong (corp id, secret, agent id, IP allow-list, API permission):
 # an operator fixes it and the queued messages should then go out, so these are retried too.
 CONFIG_ERRCODES = frozenset({40013, 40056, 40125, 40164, 41002, 41004, 48002, 60020, 301002})
+
+# Token-fetch refusals that mean the configured credentials are wrong, with the setting to fix.
+# Repeating a refused gettoken gets the calling IP banned for an hour, so after one refusal no
+# process fetches again for CREDENTIAL_RETRY_SECONDS (a key in the shared store).
+CREDENTIAL_ERRCODES = {
+    "wecom": {40001: "WECOM_SECRET", 40091: "WECOM_SECRET", 41004: "WECOM_SECRET",
+              40013: "WECOM_CORP_ID", 41002: "WECOM_CORP_ID"},
+    "mp": {40001: "MP_SECRET", 40125: "MP_SECRET", 41004: "MP_SECRET",
+           40013: "MP_APP_ID", 41002: "MP_APP_ID", 40164: "IP_WHITELIST"},
+}
+CREDENTIAL_RETRY_SECONDS = 3600.0
 
 TOKEN_LOCK_TTL = 10.0  # seconds a refresh may hold the lock
 TOKEN_LOCK_WAIT = 3.0  # seconds to wait for another process's refresh before fetching anyway
@@ -76,9 +87,23 @@ class StoreSessionStorage(SessionStorage):
         self.store.delete(self.prefix + key)
 
 
+def credential_faults(store: Store) -> list[dict[str, Any]]:
+    """The channels whose credentials the server refused within the last hour (for /readyz)."""
+    faults = []
+    for kind in CREDENTIAL_ERRCODES:
+        raw = store.get(f"fault:{kind}:credentials")
+        if raw:
+            try:
+                faults.append(json.loads(raw))
+            except ValueError:
+                continue
+    return faults
+
+
 class _Configured:
     """Mixed into a wechatpy client: base URL, timeout, shared token, one refresh per call."""
 
+    FAULT_KIND: str
     API_BASE_URL: str
     store: Store
     timeout: float
@@ -105,6 +130,7 @@ class _Configured:
         A short lock in the store keeps a crowd of processes from all refreshing at once: the
         losers wait up to TOKEN_LOCK_WAIT for the winner's token, then fetch anyway. When the
         store is down (set_nx answers None) every process simply fetches."""
+        self._check_credentials_fault()
         lock_key = f"lock:{self.access_token_key}"
         owner = secrets.token_hex(8)
         deadline = time.monotonic() + TOKEN_LOCK_WAIT
@@ -118,6 +144,7 @@ class _Configured:
                 held = bool(got)
                 break
             time.sleep(0.05)
+        self._check_credentials_fault()  # another process's fetch may just have been refused
         try:
             self.fetch_access_token()
         finally:
@@ -135,13 +162,48 @@ class _Configured:
         except requests.RequestException as exc:
             raise WeChatClientException(None, None, client=self, request=exc.request, response=exc.response) from exc
         result = res.json()
+        setting = CREDENTIAL_ERRCODES[self.FAULT_KIND].get(int(result.get("errcode") or 0))
+        if setting is not None:
+            self._record_credentials_fault(setting, int(result["errcode"]), _short(result.get("errmsg")))
         if result.get("errcode"):
             raise WeChatClientException(result["errcode"], result.get("errmsg"), client=self,
                                         request=res.request, response=res)
         expires_in = int(result.get("expires_in", 7200))
         ttl = max(expires_in - TOKEN_SAFETY_MARGIN, min(expires_in, 60))
         self.session.set(self.access_token_key, result["access_token"], ttl)
+        self.store.delete(self._fault_key)
         return result
+
+    # -- refused credentials ---------------------------------------------------------------
+
+    @property
+    def _fault_key(self) -> str:
+        return f"fault:{self.FAULT_KIND}:credentials"
+
+    def _check_credentials_fault(self) -> None:
+        """Raise ChannelUnavailable while a refusal of our credentials is recorded: no token fetch."""
+        raw = self.store.get(self._fault_key)
+        if not raw:
+            return
+        try:
+            fault = json.loads(raw)
+        except ValueError:
+            return
+        left = self.store.ttl(self._fault_key) or CREDENTIAL_RETRY_SECONDS
+        raise ChannelUnavailable(max(1.0, min(left, CREDENTIAL_RETRY_SECONDS)),
+                                 f"{fault['errcode']} credentials refused, check {fault['setting']}", fault["setting"])
+
+    def _record_credentials_fault(self, setting: str, errcode: int, errmsg: str) -> None:
+        fault = {"kind": self.FAULT_KIND, "setting": setting, "errcode": errcode, "errmsg": errmsg,
+                 "since": time.time(), "retry_seconds": CREDENTIAL_RETRY_SECONDS}
+        got = self.store.set_nx(self._fault_key, json.dumps(fault), CREDENTIAL_RETRY_SECONDS)
+        if got is None:  # the shared store is down: remember it in this process at least
+            self.store.set(self._fault_key, json.dumps(fault), CREDENTIAL_RETRY_SECONDS)
+        if got is not False:  # one error per refusal, not one per process or per call
+            log.error("%s token fetch refused (%s %s): check the setting %s; sending on this channel stops and "
+                      "the token is tried again in %d minutes (repeated refused fetches get this server's IP "
+                      "banned)", self.FAULT_KIND, errcode, errmsg, setting, CREDENTIAL_RETRY_SECONDS // 60)
+        raise ChannelUnavailable(CREDENTIAL_RETRY_SECONDS, f"{errcode} credentials refused, check {setting}", setting)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -165,6 +227,8 @@ class _Configured:
 class WeComClient(_Configured, WorkWeChatClient):
     """WeCom self-built app client (企业微信)."""
 
+    FAULT_KIND = "wecom"
+
     def __init__(self, corp_id: str, secret: str, *, api_base: str, store: Store | None = None,
                  timeout: float = 5.0) -> None:
         store = store if store is not None else MemoryStore()
@@ -184,6 +248,8 @@ class WeComClient(_Configured, WorkWeChatClient):
 
 class MpClient(_Configured, MpWeChatClient):
     """Official Account client (公众号)."""
+
+    FAULT_KIND = "mp"
 
     def __init__(self, app_id: str, secret: str, *, api_base: str, store: Store | None = None,
                  timeout: float = 5.0) -> None:
@@ -206,14 +272,19 @@ def call_api(fn: Callable[[], T]) -> T:
     try:
         result = fn()
     except requests.Timeout as exc:
-        raise TransientSendError(None, f"timeout: {type(exc).__name__}") from exc
+        # A read timeout: the server may have acted. A connect timeout: nothing was sent.
+        raise TransientSendError(None, f"timeout: {type(exc).__name__}",
+                                 ambiguous=not isinstance(exc, requests.ConnectTimeout)) from exc
     except requests.RequestException as exc:
-        raise TransientSendError(None, f"connection error: {type(exc).__name__}") from exc
+        never_connected = "NewConnectionError" in repr(exc) or "Failed to establish" in str(exc)
+        raise TransientSendError(None, f"connection error: {type(exc).__name__}", ambiguous=not never_connected) from exc
     except WeChatClientException as exc:
         if exc.errcode is None:
             status = getattr(exc.response, "status_code", None)
             retry_after = _retry_after(exc.response)
-            raise TransientSendError(retry_after, f"HTTP {status}") from exc
+            # A 4xx was refused before acting; a 5xx or a cut-off answer may follow the action.
+            raise TransientSendError(retry_after, f"HTTP {status}",
+                                     ambiguous=status is None or status >= 500) from exc
         errcode = int(exc.errcode)
         if errcode in TOKEN_ERRCODES:
             raise TransientSendError(None, f"{errcode} access token refused after a refresh") from exc
@@ -223,7 +294,7 @@ def call_api(fn: Callable[[], T]) -> T:
             raise TransientSendError(None, f"{errcode} app misconfigured: {_short(exc.errmsg)}") from exc
         raise ApiError(errcode, _short(exc.errmsg), _json_of(exc.response)) from exc
     if not isinstance(result, dict):
-        raise TransientSendError(None, "response is not JSON")
+        raise TransientSendError(None, "response is not JSON", ambiguous=True)
     return result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
 from bot.channels.base import SendResult, TransientSendError, card_as_text
 from bot.channels.clients import ApiError, MpClient, call_api
+from bot.channels.mp_window import REASON_OUTSIDE, REASON_QUOTA, spend
 from bot.channels.wecom import _require, check_timestamp, render_text_xml, to_inbound
 from bot.channels.xmlsafe import CallbackError, parse_xml
 from bot.messages import InboundMessage, Reply
@@ -22,11 +23,12 @@ from config.settings import MpSettings
 from models.identity import Channel
 
 # Recipient-level refusals: retrying will not help until the follower writes to us again.
+# Shown to secretaries with the delivery: Chinese.
 MP_PERMANENT_REASONS = {
-    40003: "40003 invalid openid",
-    43004: "43004 follower has unsubscribed",
-    45015: "45015 outside the 48-hour customer-service window",
-    45047: "45047 customer-service message quota for this follower used up",
+    40003: "公众号用户标识无效（40003）",
+    43004: "对方已取消关注公众号（43004）",
+    45015: REASON_OUTSIDE,
+    45047: REASON_QUOTA,
 }
 
 
@@ -42,6 +44,7 @@ class MpChannel:
         self.store = store
         self.timeout = timeout
         self._client: MpClient | None = None
+        self.clock: Callable[[], float] = time.time  # seconds; the worker gives it the runtime's clock
 
     def _check_plain_signature(self, args: Mapping[str, str]) -> None:
         signature, timestamp, nonce = _require(args, "signature", "timestamp", "nonce")
@@ -127,6 +130,11 @@ class MpChannel:
             return SendResult.all_failed(recipients, f"unsupported payload type {payload.get('type')!r} for mp")
         result = SendResult()
         for index, openid in enumerate(recipients):
+            if self.store is not None:
+                refused = spend(self.store, openid, self.clock())
+                if refused:  # the follower's window is closed or used up: no call
+                    result.failed[openid] = refused
+                    continue
             body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
             try:
                 call_api(lambda body=body: self.client.post("message/custom/send", data=body))

@@ -33,6 +33,7 @@ REASON_UNLICENSED = "企业微信账号未激活（unlicenseduser）"
 class WeComChannel:
     name = Channel.WECOM
     max_recipients = 1000  # touser takes at most 1,000 userids per message/send call
+    duplicate_check_seconds = DUPLICATE_CHECK_SECONDS  # a resend within it reaches nobody twice
 
     def __init__(self, settings: WeComSettings, *, max_skew: int = 300, store: Store | None = None,
                  timeout: float = 5.0) -> None:
@@ -119,11 +120,15 @@ class WeComChannel:
         try:
             result = call_api(lambda: self.client.post("message/send", data=body))
         except ApiError as exc:
+            if payload.get("resend") and is_task_id_taken(exc):
+                # This exact card (same task_id) was accepted before: the first attempt arrived.
+                return SendResult(accepted=list(recipients))
             return SendResult.all_failed(recipients, _reason(exc))
-        refused = _split(result.get("invaliduser"))
-        unlicensed = _split(result.get("unlicenseduser"))
-        failed = {r: REASON_INVALID_USER for r in recipients if r in refused}
-        failed.update({r: REASON_UNLICENSED for r in recipients if r in unlicensed})
+        # WeCom answers userids lower-cased, whatever case we sent them in.
+        refused = {r.lower() for r in _split(result.get("invaliduser"))}
+        unlicensed = {r.lower() for r in _split(result.get("unlicenseduser"))}
+        failed = {r: REASON_INVALID_USER for r in recipients if r.lower() in refused}
+        failed.update({r: REASON_UNLICENSED for r in recipients if r.lower() in unlicensed})
         return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
 
     def _update_card(self, recipients: list[str], payload: dict[str, Any]) -> SendResult:
@@ -141,18 +146,19 @@ class WeComChannel:
             result = call_api(lambda: self.client.post("message/update_template_card", data=body))
         except ApiError as exc:
             return SendResult.all_failed(recipients, _reason(exc))
-        refused = set(result.get("invaliduser") or [])
-        failed = {r: REASON_INVALID_USER for r in recipients if r in refused}
+        refused = {r.lower() for r in _split(result.get("invaliduser"))}
+        failed = {r: REASON_INVALID_USER for r in recipients if r.lower() in refused}
         return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
 
 
 def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> dict[str, Any] | None:
     """A neutral payload as the msgtype part of a WeCom message/send body (None: unsupported).
 
-    WeCom wants a card's task_id unique within the app, but one directive's card goes out in
-    several calls of up to 1,000 userids; each call's task_id gets a suffix derived from its
-    recipients, so a resend of the same batch is byte-identical and WeCom's duplicate check
-    recognises it."""
+    WeCom wants a card's task_id unique within the app (at most 128 bytes of [A-Za-z0-9_-@]),
+    and one directive's card goes out in several calls of up to 1,000 userids: each call's
+    task_id is the payload's base plus the worker's send attempt key (`payload["send_key"]`,
+    fresh for every new call and kept for a resend of that same call). Without a key (a direct
+    call) the suffix is derived from the recipients."""
     kind = payload.get("type")
     if kind == "text":
         return {"msgtype": "text", "text": {"content": str(payload.get("text") or "")}}
@@ -164,7 +170,7 @@ def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> d
             "card_type": "button_interaction",
             "main_title": {"title": str(payload.get("title") or "")},
             "sub_title_text": str(payload.get("description") or ""),
-            "task_id": _task_id(str(payload.get("task_id") or "task"), batch or []),
+            "task_id": _task_id(str(payload.get("task_id") or "task"), batch or [], payload.get("send_key")),
             "button_list": [
                 {"type": 0, "text": str(b.get("text") or ""), "style": 1, "key": str(b.get("key") or "")}
                 for b in (payload.get("buttons") or [])[:6]
@@ -176,10 +182,21 @@ def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> d
     return None
 
 
-def _task_id(base: str, batch: list[str]) -> str:
-    digest = hashlib.sha256("|".join(sorted(batch)).encode()).hexdigest()[:10]
-    base = re.sub(r"[^0-9A-Za-z_\-@]", "_", base)[:100]
-    return f"{base}-{digest}"
+TASK_ID_MAX_BYTES = 128
+_TASK_ID_BAD = re.compile(r"[^0-9A-Za-z_\-@]")
+
+
+def _task_id(base: str, batch: list[str], send_key: str | None = None) -> str:
+    suffix = send_key or hashlib.sha256("|".join(sorted(batch)).encode()).hexdigest()[:10]
+    suffix = _TASK_ID_BAD.sub("_", str(suffix))[:40]
+    base = _TASK_ID_BAD.sub("_", base)[:TASK_ID_MAX_BYTES - len(suffix) - 1]
+    return f"{base}-{suffix}"
+
+
+def is_task_id_taken(exc: ApiError) -> bool:
+    """The server refused a card because its task_id was used before. WeCom documents no errcode
+    for this; fakewx answers 40058 naming task_id (see fakewx/README)."""
+    return exc.errcode == 40058 and "task_id" in exc.errmsg and "exists" in exc.errmsg
 
 
 def _split(value: Any) -> set[str]:
