@@ -9,7 +9,6 @@ from sqlalchemy import select
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
-from bot.timefmt import format_time
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from models.identity import Channel
 from models.meeting import (
@@ -472,7 +471,7 @@ def todo_items(session, person, now, ids: list[int]):
                                                               Attendance.person_id == person.id))
         if mine is AttendanceStatus.PRESENT:
             continue
-        title = (f"{m.title}，{format_time(m.starts_at)} 开始（{m.place}），"
-                 f"签到时间 {format_time(m.checkin_opens_at)} 至 {format_time(m.checkin_closes_at)}")
-        items.append(TodoItem("会议", m.id, title, m.checkin_closes_at, "签到" if m.online else "签到 会议码"))
+        items.append(TodoItem("会议", m.id, m.title, m.checkin_closes_at, "签到" if m.online else "签到 会议码",
+                              starts_at=m.starts_at, place=m.place,
+                              checkin=(m.checkin_opens_at, m.checkin_closes_at)))
     return items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -21,6 +22,17 @@ class TodoItem:
     title: str
     due: datetime | None
     hint: str  # what to send to clear it
+    # A meeting's start, place and check-in window: shown in the bot's zone when the reply is worded.
+    starts_at: datetime | None = None
+    place: str | None = None
+    checkin: tuple[datetime, datetime] | None = None
+
+    def describe(self, fmt: Callable[[datetime], str]) -> str:
+        """The item's line text, its times shown by `fmt` (the context's, so in `BOT_TIMEZONE`)."""
+        if self.starts_at is None or self.checkin is None:
+            return self.title
+        return (f"{self.title}，{fmt(self.starts_at)} 开始（{self.place}），"
+                f"签到时间 {fmt(self.checkin[0])} 至 {fmt(self.checkin[1])}")
 
 
 # The delivery rows' source → (what 待办 calls it, what to send to clear it).
@@ -60,5 +72,5 @@ def handle(_cmd, ctx: Context) -> Reply:
     lines = [f"您有 {len(items)} 项待办（截至 {ctx.fmt(ctx.now)}）："]
     for item in items:
         due = f"，截止 {ctx.fmt(item.due)}" if item.due else ""
-        lines.append(f"· [{item.kind}] #{item.number} {item.title}{due}（回复「{item.hint}」）")
+        lines.append(f"· [{item.kind}] #{item.number} {item.describe(ctx.fmt)}{due}（回复「{item.hint}」）")
     return Reply("\n".join(lines))
