@@ -1,4 +1,4 @@
-"""event append-only in the database
+"""event append-only in the database; receipts' replies no longer in clear
 
 Revision ID: 0010
 Revises: 0006
@@ -22,6 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Receipts' replies are stored sealed from now on (models.inbound); those written in clear
+    # may hold live one-time codes. They only served retries, minutes after the message.
+    op.execute("UPDATE inbound_receipt SET reply_text = NULL WHERE reply_text IS NOT NULL")
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("""
