@@ -22,8 +22,10 @@ def _runtime():
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
     """Web + scheduler + delivery worker in one process (the embedded default)."""
+    from bot.holidays import warn_at_startup
     from bot.serve import serve
 
+    warn_at_startup(_runtime())
     serve(current_app._get_current_object(), host=host, port=port)
 
 
@@ -51,8 +53,10 @@ def worker_command() -> None:
 @with_appcontext
 def scheduler_command() -> None:
     """Only the scheduler: the periodic tick."""
+    from bot.holidays import warn_at_startup
     from scheduler.setup import run_scheduler_forever
 
+    warn_at_startup(_runtime())
     run_scheduler_forever(_runtime())
 
 
@@ -95,6 +99,19 @@ def set_webhook_command(org_path: str, key: str | None) -> None:
         record(session, "organisation.webhook_set" if key else "organisation.webhook_cleared", subject=org,
                at=runtime.now())
     click.echo(f"已{'设置' if key else '清除'}「{org_path}」的群机器人")
+
+
+@click.command("holidays")
+@click.argument("year", required=False, type=click.IntRange(1900, 2999))
+@with_appcontext
+def holidays_command(year: int | None) -> None:
+    """Which calendar data is in force for YEAR (default: this year and the next)."""
+    from bot.holidays import default_years, report
+
+    runtime = _runtime()
+    today = runtime.now().astimezone(runtime.settings.tz).date()
+    for line in report([year] if year else default_years(today), runtime.settings.holidays_file):
+        click.echo(line)
 
 
 @click.command("demo")
@@ -145,6 +162,7 @@ COMMANDS = [
     scheduler_command,
     import_roster_command,
     set_webhook_command,
+    holidays_command,
     demo_command,
     chat_command,
     db_group,

@@ -14,7 +14,6 @@ from datetime import datetime
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
-
 from sqlalchemy import String, Text, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
