@@ -1,4 +1,4 @@
-"""event append-only in the database; receipts' replies no longer in clear
+"""event append-only in the database; receipts' replies no longer in clear; binding tries by time
 
 Revision ID: 0010
 Revises: 0006
@@ -22,6 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Wrong 绑定 tries are counted by time for all followers together (models.identity).
+    with op.batch_alter_table('binding_attempt', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_binding_attempt_at'), ['at'], unique=False)
     # Receipts' replies are stored sealed from now on (models.inbound); those written in clear
     # may hold live one-time codes. They only served retries, minutes after the message.
     op.execute("UPDATE inbound_receipt SET reply_text = NULL WHERE reply_text IS NOT NULL")
@@ -42,6 +45,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('binding_attempt', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_binding_attempt_at'))
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP TRIGGER IF EXISTS event_no_truncate ON event")
