@@ -102,15 +102,18 @@ def set_webhook_command(org_path: str, key: str | None) -> None:
 
 
 @click.command("holidays")
-@click.argument("year", required=False, type=click.IntRange(1900, 2999))
+@click.argument("year", required=False)
 @with_appcontext
-def holidays_command(year: int | None) -> None:
+def holidays_command(year: str | None) -> None:
     """Which calendar data is in force for YEAR (default: this year and the next)."""
     from bot.holidays import default_years, report
 
     runtime = _runtime()
+    if year is not None and not (year.isascii() and year.isdigit() and 1900 <= int(year) <= 2999):
+        click.echo(f"年份应为四位数字，例如 2027，现在是「{year}」", err=True)
+        sys.exit(2)
     today = runtime.now().astimezone(runtime.settings.tz).date()
-    for line in report([year] if year else default_years(today), runtime.settings.holidays_file):
+    for line in report([int(year)] if year else default_years(today), runtime.settings.holidays_file):
         click.echo(line)
 
 
