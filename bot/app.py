@@ -30,6 +30,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.session_interface = NoSessions()
     runtime = Runtime.build(settings, clock=clock)
     app.extensions["zhitong"] = runtime
+    from scheduler import calendar
+
+    calendar.configure(settings.holidays)  # HOLIDAYS_FILE's dates beside the built-in calendar
 
     from bot import views
 

@@ -38,8 +38,10 @@ def _create_app() -> Callable[..., Flask]:
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
     """Web + scheduler + delivery worker in one process (the embedded default)."""
+    from bot.holidays import warn_at_startup
     from bot.serve import serve
 
+    warn_at_startup(_runtime())
     serve(current_app._get_current_object(), host=host, port=port)
 
 
@@ -68,8 +70,10 @@ def worker_command() -> None:
 @with_appcontext
 def scheduler_command() -> None:
     """Only the scheduler: the periodic tick."""
+    from bot.holidays import warn_at_startup
     from scheduler.setup import run_scheduler_forever
 
+    warn_at_startup(_runtime())
     run_scheduler_forever(_runtime())
 
 
@@ -149,6 +153,22 @@ def set_webhook_command(org_path: str, key: str | None) -> None:
     click.echo(f"已{'设置' if key else '清除'}「{org_path}」的群机器人")
 
 
+@click.command("holidays")
+@click.argument("year", required=False)
+@with_appcontext
+def holidays_command(year: str | None) -> None:
+    """Which calendar data is in force for YEAR (default: this year and the next)."""
+    from bot.holidays import default_years, report
+
+    runtime = _runtime()
+    if year is not None and not (year.isascii() and year.isdigit() and 1900 <= int(year) <= 2999):
+        click.echo(f"年份应为四位数字，例如 2027，现在是「{year}」", err=True)
+        sys.exit(2)
+    today = runtime.now().astimezone(runtime.settings.tz).date()
+    for line in report([int(year)] if year else default_years(today), runtime.settings.holidays_file):
+        click.echo(line)
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -223,6 +243,7 @@ COMMANDS = [
     member_group,
     set_webhook_command,
     set_option_command,
+    holidays_command,
     demo_command,
     chat_command,
     db_group,

@@ -27,7 +27,7 @@ from bot.messages import InboundMessage, Reply
 from bot.router import Match, act, match
 from bot.runtime import Runtime
 from models.identity import Channel, ChannelIdentity
-from models.inbound import find_receipt, record_receipt, set_reply
+from models.inbound import receipt_reply, record_receipt, set_reply
 from models.person import Person
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,12 @@ def _unit_of_work(runtime: Runtime, msg: InboundMessage, found: Match, sender: S
     """Identify, act and record the receipt in one transaction: (reply, whether people changed)."""
     now = runtime.now()
     channel, dedupe_key = msg.channel.value, msg.dedupe_key
+    secret = runtime.settings.secret_key
     with runtime.db.session() as session:
         if claimed is None:
             # No shared claim (Redis down): the unique key is the only guard, so ask it first
             # and a duplicate never reaches the handler.
-            record_receipt(session, channel, dedupe_key, now, None)
+            record_receipt(session, channel, dedupe_key, now, None, secret=secret)
         person = _identify(session, msg, now, sender, found)
         ctx = Context(session=session, now=now, settings=runtime.settings, msg=msg, person=person)
         reply = _fit(act(found, ctx), ctx)
@@ -106,10 +107,10 @@ def _unit_of_work(runtime: Runtime, msg: InboundMessage, found: Match, sender: S
         # The receipt commits with the handler's changes (one INSERT on the usual path); if a
         # duplicate slipped past the claim, its unique key fails and all of it is rolled back.
         if claimed is None:
-            set_reply(session, channel, dedupe_key, text)
+            set_reply(session, channel, dedupe_key, text, secret=secret)
         else:
             session.flush()  # the handler's own writes first: a failure there is the handler's
-            record_receipt(session, channel, dedupe_key, now, text)
+            record_receipt(session, channel, dedupe_key, now, text, secret=secret)
     return reply, ctx.roster_changed
 
 
@@ -127,8 +128,8 @@ def _receipt_reply(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     """The reply recorded with this message's receipt: `Reply("")` when it was answered with
     nothing, None when there is no receipt (not processed, or not yet committed)."""
     with runtime.db.read_session() as session:
-        earlier = find_receipt(session, msg.channel.value, msg.dedupe_key)
-        return None if earlier is None else Reply(earlier.reply_text or "")
+        earlier = receipt_reply(session, msg.channel.value, msg.dedupe_key, secret=runtime.settings.secret_key)
+        return None if earlier is None else Reply(earlier)
 
 
 def _failed(runtime: Runtime, msg: InboundMessage, key: str, claimed: bool | None) -> Reply:

@@ -38,7 +38,7 @@ class Runtime:
             store=make_store(settings.redis_url, prefix=settings.redis_prefix),
             clock=clock or utcnow,
         )
-        runtime.channels = build_channels(settings)
+        runtime.channels = build_channels(settings, store=runtime.store)
         return runtime
 
     def now(self) -> datetime:

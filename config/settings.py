@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,6 +61,9 @@ class Settings:
     redis_prefix: str = "zhitong:"
     # Local hours when non-urgent pushes wait for the morning (SPEC §5); "" turns it off.
     quiet_hours: str = "22:00-07:30"
+    # Extra public holidays and adjusted working days (SPEC §5), for years the built-in calendar
+    # does not cover yet.
+    holidays_file: Path | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -69,6 +73,13 @@ class Settings:
         if self.scheduler_tick_seconds <= 0:
             raise SettingsError("SCHEDULER_TICK_SECONDS 必须大于 0")
         parse_quiet_hours(self.quiet_hours)
+        if self.holidays_file is not None:
+            read_holidays_file(self.holidays_file)  # a bad file stops start-up, line by line
+
+    @property
+    def holidays(self) -> dict[date, bool]:
+        """The dates of `HOLIDAYS_FILE` (True: an adjusted working day 班), empty without one."""
+        return read_holidays_file(self.holidays_file) if self.holidays_file is not None else {}
 
     @property
     def quiet_window(self) -> tuple[time, time] | None:
@@ -109,6 +120,7 @@ class Settings:
             timezone=env.get("BOT_TIMEZONE", "Asia/Shanghai"),
             scheduler_tick_seconds=tick_seconds,
             quiet_hours=env.get("QUIET_HOURS", "22:00-07:30"),
+            holidays_file=Path(env["HOLIDAYS_FILE"]) if "HOLIDAYS_FILE" in env else None,
             secret_key=env.get("SECRET_KEY") or _instance_secret(instance_dir),
             instance_dir=instance_dir,
         )
@@ -130,6 +142,57 @@ def parse_quiet_hours(value: str) -> tuple[time, time] | None:
     if start == end:
         raise SettingsError(f"QUIET_HOURS 的开始和结束不能相同，现在是 {value!r}")
     return start, end
+
+
+HOLIDAY_KINDS = {"休": False, "班": True}
+_HOLIDAY_LINE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})")
+
+
+def read_holidays_file(path: Path) -> dict[date, bool]:
+    """`HOLIDAYS_FILE`: one date a line, `2027-02-06 休` (a day off) or `2027-02-14 班` (an adjusted
+    working day); `#` starts a comment; blank lines are skipped. Any bad line refuses the whole
+    file, every bad line named by its number."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise SettingsError(f"HOLIDAYS_FILE 指定的文件不存在：{path}") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"HOLIDAYS_FILE（{path}）不是 UTF-8 编码的文本文件") from exc
+    except OSError as exc:
+        raise SettingsError(f"HOLIDAYS_FILE（{path}）无法读取：{exc.strerror or exc}") from exc
+    days: dict[date, bool] = {}
+    seen_on: dict[date, int] = {}
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.replace("＃", "#").split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        problem = None
+        found = _HOLIDAY_LINE.fullmatch(parts[0])
+        if len(parts) != 2:
+            problem = "应为「日期 休」或「日期 班」，例如「2027-02-06 休」"
+        elif found is None:
+            problem = f"日期「{parts[0]}」应写作 年-月-日，例如 2027-02-06"
+        elif parts[1] not in HOLIDAY_KINDS:
+            problem = f"「{parts[1]}」应为「休」（放假）或「班」（调休上班）"
+        else:
+            try:
+                day = date(*map(int, found.groups()))
+            except ValueError:
+                problem = f"没有这一天：{parts[0]}"
+            else:
+                working = HOLIDAY_KINDS[parts[1]]
+                if day in days and days[day] != working:
+                    problem = f"{parts[0]} 与第 {seen_on[day]} 行矛盾（一行写休，一行写班）"
+                else:
+                    days[day] = working
+                    seen_on.setdefault(day, number)
+        if problem:
+            problems.append(f"第 {number} 行「{raw.strip()}」：{problem}")
+    if problems:
+        raise SettingsError(f"HOLIDAYS_FILE（{path}）有 {len(problems)} 行无法识别，未采用：\n" + "\n".join(problems))
+    return days
 
 
 def normalise_database_url(url: str) -> str:

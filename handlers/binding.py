@@ -60,4 +60,8 @@ def handle_bind(cmd: Command, ctx: Context) -> Reply:
         return Reply(f"您已绑定为{person.name}，无需重复绑定。")
     if result is BindingResult.LOCKED:
         return Reply("验证码错误次数过多，请 1 小时后再试，或联系书记重新生成验证码。")
+    if result is BindingResult.PAUSED:
+        return Reply("近 1 小时内验证码错误次数过多，绑定暂停，请 1 小时后再试。如急需绑定，请联系书记。")
+    if result is BindingResult.CODE_VOID:
+        return Reply("这个验证码有效期间出现了过多的错误尝试，为安全起见已作废。请联系书记重新生成验证码。")
     return Reply("验证码不正确或已失效（验证码 24 小时内有效，只能使用一次）。请核对后重试。")

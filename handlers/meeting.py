@@ -446,6 +446,6 @@ def todo_items(session, person, now, ids: list[int]):
                                                               Attendance.person_id == person.id))
         if mine is AttendanceStatus.PRESENT:
             continue
-        items.append(TodoItem("会议", m.id, texts.todo_title(m), m.checkin_closes_at,
-                              "签到" if m.online else "签到 会议码"))
+        items.append(TodoItem("会议", m.id, m.title, m.checkin_closes_at, "签到" if m.online else "签到 会议码",
+                              starts_at=m.starts_at, place=texts.place(m), checkin_opens_at=m.checkin_opens_at))
     return items

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -40,21 +39,9 @@ def handle(_cmd: Command, ctx: Context) -> Reply:
     if not orgs:
         return Reply("您还没有联系的组织。请管理员在花名册的「联系组织」一列中填写。")
     lines = [f"概况（{ctx.fmt(ctx.now)}）"]
-    note = _calendar_note(ctx.now, ctx)
-    if note:
-        lines.append(f"注意：{note}")
     for org in orgs:
         lines += organisation_section(ctx, org)
     return Reply(_fit(lines))
-
-
-def _calendar_note(now: datetime, ctx: Context) -> str | None:
-    from scheduler.calendar import coverage_note
-
-    local = now.astimezone(ctx.settings.tz)
-    # The current and the next month decide this period's "last week" reminders.
-    years = sorted({local.year, local.year + (1 if local.month == 12 else 0)})
-    return next((n for n in map(coverage_note, years) if n), None)
 
 
 def organisation_section(ctx: Context, org: Organisation) -> list[str]:

@@ -50,5 +50,5 @@ def handle(_cmd, ctx: Context) -> Reply:
     lines = [f"您有 {len(items)} 项待办（截至 {ctx.fmt(ctx.now)}）："]
     for item in items:
         due = f"，截止 {ctx.fmt(item.due)}" if item.due else ""
-        lines.append(f"· [{item.kind}] #{item.number} {item.title}{due}（回复「{item.hint}」）")
+        lines.append(f"· [{item.kind}] #{item.number} {item.describe(ctx.fmt)}{due}（回复「{item.hint}」）")
     return Reply("\n".join(lines))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,3 +15,14 @@ class TodoItem:
     title: str
     due: datetime | None
     hint: str  # what to send to clear it
+    # A meeting's start, place and check-in opening: shown in the bot's zone when the reply is worded.
+    starts_at: datetime | None = None
+    place: str | None = None
+    checkin_opens_at: datetime | None = None
+
+    def describe(self, fmt: Callable[[datetime], str]) -> str:
+        """The item's line text, its times shown by `fmt` (the context's, so in `BOT_TIMEZONE`); a
+        meeting's check-in close is the line's 截止, so it is not repeated here."""
+        if self.starts_at is None or self.checkin_opens_at is None:
+            return self.title
+        return f"{self.title}，{fmt(self.starts_at)} 开始（{self.place}），签到时间 {fmt(self.checkin_opens_at)} 起"

@@ -1,4 +1,7 @@
-"""The append-only event table: every change, with UTC time, actor and subject."""
+"""The append-only event table: every change, with UTC time, actor and subject.
+
+Append-only twice over: the ORM refuses to update or delete an Event, and on PostgreSQL a trigger
+(migration 0010) refuses UPDATE, DELETE and TRUNCATE from any connection that is not a superuser's."""
 
 from __future__ import annotations
 

@@ -18,6 +18,13 @@ from models.person import Person
 BINDING_CODE_TTL = timedelta(hours=24)
 BINDING_MAX_FAILURES = 5
 BINDING_FAILURE_WINDOW = timedelta(hours=1)
+# Guessing from many followers at once (invented openids cost nothing in plain mode) meets two more
+# limits: all followers together get BINDING_GLOBAL_MAX_FAILURES wrong tries an hour, then 绑定 is
+# paused for everyone until the hour has passed; and a code outlives at most BINDING_CODE_MAX_EXPOSURE
+# wrong tries made while it was live (any of them may have aimed at it), then it is void and the
+# secretary issues a new one. So one code is guessed with odds of at most 1 in 10,000.
+BINDING_GLOBAL_MAX_FAILURES = 30
+BINDING_CODE_MAX_EXPOSURE = 100
 
 
 class Channel(StrEnum):
@@ -76,13 +83,14 @@ class BindingCode(Base):
 
 
 class BindingAttempt(Base):
-    """Failed `绑定` tries, counted per follower to lock out guessing."""
+    """Failed `绑定` tries, counted per follower, for all followers and over a code's life to lock
+    out guessing."""
 
     __tablename__ = "binding_attempt"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 def _hash_code(code: str, secret: str) -> str:
@@ -125,15 +133,22 @@ class BindingResult(StrEnum):
     BOUND = "bound"
     ALREADY_BOUND = "already_bound"
     WRONG_CODE = "wrong_code"
-    LOCKED = "locked"
+    LOCKED = "locked"  # this follower: too many wrong tries within the hour
+    PAUSED = "paused"  # everyone: too many wrong tries within the hour, from all followers together
+    CODE_VOID = "code_void"  # the code was live through too many wrong tries: a new one is needed
 
 
-def failures_in_window(session: Session, external_id: str, now: datetime) -> int:
-    return session.scalar(
-        select(func.count(BindingAttempt.id)).where(
-            BindingAttempt.external_id == external_id, BindingAttempt.at > now - BINDING_FAILURE_WINDOW
-        )
-    ) or 0
+def failures_in_window(session: Session, external_id: str | None, now: datetime) -> int:
+    """Wrong tries within the last hour: by one follower, or by all (`external_id` None)."""
+    query = select(func.count(BindingAttempt.id)).where(BindingAttempt.at > now - BINDING_FAILURE_WINDOW)
+    if external_id is not None:
+        query = query.where(BindingAttempt.external_id == external_id)
+    return session.scalar(query) or 0
+
+
+def failures_since(session: Session, since: datetime) -> int:
+    """Wrong tries by anyone since `since` (a code's issue)."""
+    return session.scalar(select(func.count(BindingAttempt.id)).where(BindingAttempt.at >= since)) or 0
 
 
 def redeem_binding_code(
@@ -145,6 +160,8 @@ def redeem_binding_code(
         return BindingResult.ALREADY_BOUND, existing
     if failures_in_window(session, external_id, now) >= BINDING_MAX_FAILURES:
         return BindingResult.LOCKED, None
+    if failures_in_window(session, None, now) >= BINDING_GLOBAL_MAX_FAILURES:
+        return BindingResult.PAUSED, None  # the code is not even looked at: guessing gains nothing
     row = session.scalar(
         select(BindingCode)
         .where(
@@ -162,6 +179,12 @@ def redeem_binding_code(
         if failures_in_window(session, external_id, now) >= BINDING_MAX_FAILURES:
             return BindingResult.LOCKED, None
         return BindingResult.WRONG_CODE, None
+    if failures_since(session, row.created_at) >= BINDING_CODE_MAX_EXPOSURE:
+        row.expires_at = min(row.expires_at, now)
+        record(session, "binding_code.voided", subject_type="person", subject_id=row.person_id, at=now,
+               data={"binding_code_id": row.id, "channel": channel.value, "external_id": external_id,
+                     "reason": "too_many_wrong_tries"})
+        return BindingResult.CODE_VOID, None
     # Compare-and-set, so two followers racing for one code cannot both win (also on SQLite).
     won = session.execute(
         update(BindingCode).where(BindingCode.id == row.id, BindingCode.used_at.is_(None))

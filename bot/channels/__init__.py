@@ -6,7 +6,7 @@ from config.settings import Settings
 from models.identity import Channel
 
 
-def build_channels(settings: Settings) -> dict[Channel, object]:
+def build_channels(settings: Settings, store=None) -> dict[Channel, object]:
     channels: dict[Channel, object] = {}
     if settings.wecom is not None:
         from bot.channels.wecom import WeComChannel
@@ -15,5 +15,5 @@ def build_channels(settings: Settings) -> dict[Channel, object]:
     if settings.mp is not None:
         from bot.channels.mp import MpChannel
 
-        channels[Channel.MP] = MpChannel(settings.mp, max_skew=settings.max_clock_skew_seconds)
+        channels[Channel.MP] = MpChannel(settings.mp, max_skew=settings.max_clock_skew_seconds, store=store)
     return channels

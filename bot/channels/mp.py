@@ -52,6 +52,18 @@ class MpChannel:
         if not hmac.compare_digest(expected, signature):
             raise CallbackError(403, "bad signature")
 
+    def _one_body_per_signature(self, signature: str, body: bytes) -> None:
+        """Plain mode: the signature does not cover the body, so one signed URL could carry any
+        number of forged messages within the timestamp window. WeChat signs each push afresh,
+        so a signature seen with another body is a forgery (a retry carries the same body)."""
+        if self.store is None:
+            return
+        key = f"mp:plain-signature:{signature}"
+        digest = hashlib.sha256(body).hexdigest()
+        # Remembered beyond the timestamp window, after which check_timestamp refuses it anyway.
+        if self.store.set_nx(key, digest, 2 * self.max_skew + 60) is False and self.store.get(key) != digest:
+            raise CallbackError(403, "plain-mode signature already used with another message")
+
     def verify_url(self, args: Mapping[str, str]) -> str:
         """GET /mp/callback: the server-address check answers echostr when the signature holds."""
         self._check_plain_signature(args)
@@ -79,6 +91,7 @@ class MpChannel:
         check_timestamp(timestamp, now, self.max_skew)
         envelope = parse_xml(body)
         if not safe:
+            self._one_body_per_signature(args["signature"], body)
             return to_inbound(Channel.MP, envelope)
         if self.crypto is None:
             raise CallbackError(400, "safe-mode message but MP_AES_KEY is not configured")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from bot.timefmt import SHANGHAI, format_time
+from bot.timefmt import format_time
 from models.identity import Channel
 from models.meeting import Attendance, AttendanceStatus, CloseSummary, LeaveRequest, Meeting, Payload
 from models.outbox import card_payload, text_payload
@@ -33,12 +33,6 @@ def place_line(meeting: Meeting) -> str:
 def checkin_window(meeting: Meeting, tz: ZoneInfo) -> str:
     """`2026年11月22日 18:30 至 2026年11月22日 19:30`."""
     return f"{format_time(meeting.checkin_opens_at, tz)} 至 {format_time(meeting.checkin_closes_at, tz)}"
-
-
-def todo_title(meeting: Meeting, tz: ZoneInfo = SHANGHAI) -> str:
-    """A coming meeting in 待办, which adds the check-in's close as the item's 截止."""
-    return (f"{meeting.title}，{format_time(meeting.starts_at, tz)} 开始（{place(meeting)}），"
-            f"签到时间 {format_time(meeting.checkin_opens_at, tz)} 起")
 
 
 # -- the notice ---------------------------------------------------------------------------------

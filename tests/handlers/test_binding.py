@@ -8,13 +8,22 @@ import pytest
 from sqlalchemy import func, select
 
 from models.event import Event
-from models.identity import BindingAttempt, BindingCode, Channel, ChannelIdentity
+from models.identity import (
+    BINDING_CODE_MAX_EXPOSURE,
+    BINDING_GLOBAL_MAX_FAILURES,
+    BindingAttempt,
+    BindingCode,
+    Channel,
+    ChannelIdentity,
+)
 from tests.factories import small_tree
 
 CODE = re.compile(r"绑定验证码：(\d{6})\n")
 WRONG = "验证码不正确或已失效"
 LOCKED = "验证码错误次数过多"
 HOW_TO_BIND = "请向所在党支部书记索取 6 位验证码"
+PAUSED = "近 1 小时内验证码错误次数过多，绑定暂停"
+VOID = "这个验证码有效期间出现了过多的错误尝试，为安全起见已作废"
 
 
 @pytest.fixture
@@ -219,3 +228,41 @@ def test_bind_sent_in_wecom_says_no_binding_is_needed(chat, db, people):
     assert chat.say("zhangwei", "绑定 123456").startswith("企业微信账号已通过名册识别，无需绑定")
     assert "名册" in chat.say("stranger", "绑定 123456")  # someone the roster does not know: how to get access
     assert count(db, BindingAttempt) == 0 and count(db, ChannelIdentity, ChannelIdentity.channel == Channel.MP) == 0
+
+
+# -- guessing from many followers (invented openids cost nothing in plain mode) ----------------------
+
+
+@pytest.mark.parametrize("mp_mode", ["plain"])
+def test_wrong_tries_from_many_followers_pause_binding_for_everyone(chat, db, clock, people):
+    code = issue(chat, "lina", "张伟")
+    guesses = _wrong_codes(code)
+    for n in range(BINDING_GLOBAL_MAX_FAILURES):  # each invented follower stays under its own lock
+        assert WRONG in chat.say_mp(f"o_invented_{n}", f"绑定 {next(guesses)}")
+        clock.advance(seconds=10)
+    assert PAUSED in chat.say_mp("o_invented_x", f"绑定 {next(guesses)}")
+    assert PAUSED in chat.say_mp("o_invented_y", f"绑定 {code}")  # the right code is not even looked at
+    assert PAUSED in chat.say_mp("o_zhangwei", f"绑定 {code}")
+    assert mp_identity(db, "o_invented_y") is None and mp_identity(db, "o_zhangwei") is None
+    assert count(db, BindingAttempt) == BINDING_GLOBAL_MAX_FAILURES  # paused tries are not counted
+    clock.advance(hours=1)  # the wrong tries have aged out of the hour
+    assert "绑定成功" in chat.say_mp("o_zhangwei", f"绑定 {code}")
+    assert mp_identity(db, "o_zhangwei") == people["zhangwei"]
+
+
+def test_a_code_live_through_too_many_wrong_tries_is_void(chat, db, clock, people):
+    code = issue(chat, "lina", "张伟")
+    guesses = _wrong_codes(code)
+    for n in range(BINDING_CODE_MAX_EXPOSURE):
+        # Slowly enough for neither the follower's lock nor the pause: three minutes apart.
+        assert WRONG in chat.say_mp(f"o_invented_{n}", f"绑定 {next(guesses)}")
+        clock.advance(minutes=3)
+    assert VOID in chat.say_mp("o_zhangwei", f"绑定 {code}")
+    assert mp_identity(db, "o_zhangwei") is None
+    assert WRONG in chat.say_mp("o_zhangwei", f"绑定 {code}")  # void stays void
+    with db.session() as s:
+        voided = s.scalars(select(Event).where(Event.kind == "binding_code.voided")).one()
+        assert voided.subject_id == people["zhangwei"]
+    fresh = issue(chat, "lina", "张伟")  # a code issued after the guessing starts its own count
+    assert "绑定成功" in chat.say_mp("o_zhangwei", f"绑定 {fresh}")
+    assert count(db, BindingCode) == 2

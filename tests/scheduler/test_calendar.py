@@ -6,8 +6,9 @@ import logging
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from bot.holidays import coverage_note
 from scheduler import calendar
-from scheduler.calendar import coverage_note, first_working_day, is_working_day, last_week_reminder_at
+from scheduler.calendar import first_working_day, is_working_day, last_week_reminder_at
 
 SH = ZoneInfo("Asia/Shanghai")
 
