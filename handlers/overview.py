@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from bot.access import liaison_organisations
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
@@ -34,8 +35,7 @@ class Rate:
 
 
 def handle(_cmd: Command, ctx: Context) -> Reply:
-    orgs = sorted({lia.organisation.id: lia.organisation for lia in ctx.person.liaisons}.values(),
-                  key=lambda o: o.path)
+    orgs = liaison_organisations(ctx.person)
     if not orgs:
         return Reply("您还没有联系的组织。请管理员在花名册的「联系组织」一列中填写。")
     lines = [f"概况（{ctx.fmt(ctx.now)}）"]
