@@ -60,8 +60,11 @@ def render_push(directive: Directive, role: DeliveryRole, channel: str, ctx: Con
         )
     description = f"{directive.body}\n{due}".strip()
     if channel == OutboxChannel.WECOM.value:
+        from bot.web.links import page_url
+
         return card_payload(title=f"#{directive.id} {directive.title}", description=f"{org}发布 · {description}",
-                            task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")])
+                            task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")],
+                            url=page_url(ctx.settings, f"d/{directive.id}"))
     return text_payload(
         f"【{org}】#{directive.id} {directive.title}\n{description}\n回复「收到 {directive.id}」确认收到。"
     )
@@ -102,7 +105,11 @@ def scoped_progress(ctx: Context, directive: Directive, cmd: Command, refusal: s
     scopes, problem = narrow_scopes(ctx, scopes, cmd)
     if problem:
         return Reply(problem)
-    return Reply(progress_report(ctx, directive, scopes, metric=metric))
+    from bot.web.links import reply_link
+
+    link = reply_link(ctx, f"d/{directive.id}" + (f"?org={scopes[0].id}" if len(scopes) == 1
+                                                 and scopes[0].id != directive.organisation_id else ""))
+    return Reply(progress_report(ctx, directive, scopes, metric=metric, link=link), link=link)
 
 
 def narrow_scopes(ctx: Context, scopes: list, cmd: Command) -> tuple[list, str | None]:

@@ -44,7 +44,10 @@ def handle(_cmd: Command, ctx: Context) -> Reply:
         lines.append(f"注意：{note}")
     for org in orgs:
         lines += organisation_section(ctx, org)
-    return Reply(_fit(lines))
+    from bot.web.links import reply_link
+
+    link = reply_link(ctx, "overview")
+    return Reply(_fit(lines, link), link=link)
 
 
 def _calendar_note(now: datetime, ctx: Context) -> str | None:
@@ -164,12 +167,14 @@ def _last_period_misses(ctx: Context, branches: list[Organisation], with_groups:
     return out
 
 
-def _fit(lines: list[str]) -> str:
-    text = "\n".join(lines)
+def _fit(lines: list[str], link: str | None = None) -> str:
+    text = "\n".join(lines + ([f"完整页面：{link}"] if link else []))
     if len(text.encode()) <= REPLY_BUDGET_BYTES:
         return text
     kept, used = [], 0
     tail = "……内容较多，其余组织未列出。发送「进度 编号」查看某项通知的明细。"
+    if link:
+        tail = f"……内容较多，其余组织未列出，完整内容见页面：{link}"
     for line in lines:
         size = len(line.encode()) + 1
         if used + size + len(tail.encode()) > REPLY_BUDGET_BYTES:
