@@ -29,6 +29,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
 
     views.init_app(app)
 
+    from bot import web
+
+    web.init_app(app)  # the mobile pages; sessions under /m/ only
+
     from bot import cli
 
     cli.init_app(app)
