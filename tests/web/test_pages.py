@@ -126,8 +126,8 @@ def test_a_member_who_did_not_get_it_is_refused_in_chinese(browser, db, chat):
 
 def _publish(browser, db):
     """王书记 publishes #1 through the real callback (so the page sees what the chat made)."""
-    from tests.conftest import WECOM
     from bot.channels.simulator import WeComSimulator
+    from tests.conftest import WECOM
 
     sim = WeComSimulator(WECOM, now=lambda: int(browser.client.application.extensions["zhitong"].now().timestamp()))
     req = sim.text("wangsj", PUBLISH)

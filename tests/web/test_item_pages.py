@@ -1,0 +1,150 @@
+"""The other pages (meeting, study, overview), signed links for followers, long replies, settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select
+
+from models.directive import Delivery
+from models.identity import Channel, ChannelIdentity
+from models.meeting import LeaveRequest
+from models.person import Role
+from tests.factories import BRANCH_A, org, person, small_tree
+from tests.web.conftest import BASE
+
+ASSIGN = "学习资料 党章第一章 https://example.cn/dangzhang/1 截止 12月5日"
+
+
+def test_leave_from_my_page_reaches_the_meeting_page_of_the_branch(browser, chat, db):
+    with db.session() as s:
+        small_tree(s)
+    assert "#1" in chat.say("lina", "会议 支部党员大会 明天 19:00 党员活动室")
+    chat.say("lina", "纪要 1 内容")  # refused before the start: nothing recorded
+    browser.login("zhangwei")
+    page = browser.client.get("/m/").get_data(as_text=True)
+    assert "综合处党支部 支部党员大会" in page and "请假" in page
+    empty = browser.post("/m/act", page, action="leave", number="1", text="  ", back="/m/")
+    assert empty.status_code == 302 and "请假需要写明理由" in browser.client.get("/m/").get_data(as_text=True)
+    page = browser.client.get("/m/").get_data(as_text=True)
+    browser.post("/m/act", page, action="leave", number="1", text="出差在外", back="/m/")
+    browser.post("/m/act", page, action="leave", number="1", text="出差在外", back="/m/")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(LeaveRequest)) == 1
+    assert "已请假（待审批）：出差在外" in browser.client.get("/m/").get_data(as_text=True)
+    assert browser.client.get("/m/meeting/1").status_code == 403  # a member, not the committee
+
+    browser.client.delete_cookie("zt_session", path="/m/")
+    browser.login("lina")
+    meeting = browser.client.get("/m/meeting/1").get_data(as_text=True)
+    assert "应到 3 人" in meeting and "张伟" in meeting and "出差在外" in meeting and "待审批" in meeting
+
+
+def test_study_page_lists_completion_and_reflections(browser, chat, db):
+    with db.session() as s:
+        small_tree(s)
+    chat.say("wangsj", ASSIGN)
+    chat.say("zhangwei", "已学 1 深受教育，要把党章学深学透")
+    reply = chat.say("wangsj", "学习进度 1")
+    assert reply.splitlines()[-1] == f"完整页面：{BASE}/m/d/1"
+    browser.login("wangsj")
+    page = browser.client.get("/m/d/1").get_data(as_text=True)
+    assert "已学 1/5" in page and "深受教育，要把党章学深学透" in page and "催办" not in page
+
+
+def test_overview_page_for_the_liaison_only(browser, chat, db):
+    with db.session() as s:
+        small_tree(s)
+        branch = org(s, BRANCH_A).id
+    chat.say("wangsj", "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00")
+    reply = chat.say("sunll", "概况")
+    assert reply.splitlines()[-1] == f"完整页面：{BASE}/m/overview"
+    browser.login("sunll")
+    overview = browser.client.get("/m/overview").get_data(as_text=True)
+    assert "综合处党支部" in overview and "已确认 0/3" in overview
+    record = browser.client.get(f"/m/org/{branch}").get_data(as_text=True)
+    assert "2026 年的通知（1）" in record and "#1 学习贯彻全会精神" in record
+    browser.client.delete_cookie("zt_session", path="/m/")
+    browser.login("zhangwei")
+    refused = browser.client.get(f"/m/org/{branch}")
+    assert refused.status_code == 403 and "联络员" in refused.get_data(as_text=True)
+
+
+def test_follower_gets_a_signed_link_valid_24_hours(app, client, chat, db, clock):
+    with db.session() as s:
+        people = small_tree(s)
+        s.add(ChannelIdentity(channel=Channel.MP, external_id="o-wangsj", person_id=people["top"].id))
+    chat.say("wangsj", "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00")
+    app.extensions["zhitong"].directory.changed()
+    link = chat.say_mp("o-wangsj", "进度 1").splitlines()[-1].removeprefix("完整页面：")
+    assert link.startswith(f"{BASE}/m/d/1?t=")
+    path = link.removeprefix(BASE)
+    opened = client.get(path)
+    assert opened.status_code == 302 and opened.headers["Location"] == "/m/d/1"
+    assert "已确认 0/5" in client.get("/m/d/1").get_data(as_text=True)
+    client.delete_cookie("zt_session", path="/m/")
+    assert client.get(path[:-2] + "xx").status_code == 403  # forged
+    clock.advance(hours=24, minutes=1)
+    expired = client.get(path)
+    assert expired.status_code == 403 and "链接已过期" in expired.get_data(as_text=True)
+
+
+def test_a_long_progress_reply_is_one_message_pointing_at_the_page(chat, db):
+    from models.outbox import OutboxMessage
+
+    with db.session() as s:
+        person(s, "王书记", "wangsj", "机关党委", Role.SECRETARY)
+        for i in range(120):
+            for j in range(3):
+                person(s, f"党员{i:03d}{j}", f"u{i}_{j}", f"机关党委/第一党总支/第{i:03d}党支部")
+    chat.say("wangsj", "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00")
+    reply = chat.say("wangsj", "进度 1")
+    assert len(reply.encode()) <= 2048
+    assert reply.endswith(f"完整名单见页面：{BASE}/m/d/1")
+    with db.session() as s:
+        follow_ups = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.subject_type.is_(None)))
+        assert follow_ups == 0
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 360
+
+
+def test_pages_are_readable_on_a_big_directive_one_organisation_at_a_time(browser, chat, db):
+
+    with db.session() as s:
+        person(s, "王书记", "wangsj", "机关党委", Role.SECRETARY)
+        for i in range(110):
+            for j in range(3):
+                person(s, f"党员{i:03d}{j}", f"u{i}_{j}", f"机关党委/第一党总支/第{i:03d}党支部")
+        first = org(s, "机关党委/第一党总支").id
+    chat.say("wangsj", "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00")
+    browser.login("wangsj")
+    page = browser.client.get("/m/d/1").get_data(as_text=True)
+    assert "已确认 0/330" in page and "党员0000" not in page  # counts only: names one organisation at a time
+    listing = browser.client.get(f"/m/d/1?org={first}").get_data(as_text=True)
+    assert "名单（330 人）" in listing and "第 1/7 页" in listing and "党员0000" in listing
+    last = browser.client.get(f"/m/d/1?org={first}&page=7").get_data(as_text=True)
+    assert "第 7/7 页" in last and "党员1092" in last
+    assert browser.client.get("/m/d/1?org=999999").status_code == 404
+
+
+def test_session_cookie_is_secure_behind_https(settings, clock):
+    from bot.app import create_app
+
+    app = create_app(replace(settings, public_base_url="https://dj.example.cn"), clock=clock)
+    cookie = app.test_client().get("/m/auth/wecom").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie
+    app.extensions["zhitong"].db.dispose()
+
+
+def test_callbacks_never_set_a_cookie(client):
+    assert "Set-Cookie" not in client.get("/healthz").headers
+
+
+@pytest.mark.parametrize("role", ["web", "worker", "scheduler"])
+def test_split_roles_need_public_base_url(settings, role):
+    from config.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
+        replace(settings, public_base_url=None).require_public_base_url(role)
+    settings.require_public_base_url(role)  # set: fine
