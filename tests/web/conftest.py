@@ -15,12 +15,26 @@ from tests.conftest import MP, WECOM
 BASE = "http://bot.test"
 
 
+def free_port() -> int:
+    """A free port in the range these tests may use (7800-7899)."""
+    import socket
+
+    for port in range(7800, 7900):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 7800-7899")
+
+
 @pytest.fixture
 def fake_wechat():
     state = FakeState()
     state.add_wecom_app(WECOM.corp_id, WECOM.secret)
     state.add_mp_app(MP.app_id, MP.secret)
-    with FakeServer(state) as fake:
+    with FakeServer(state, port=free_port()) as fake:
         yield fake
 
 
