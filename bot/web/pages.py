@@ -80,6 +80,7 @@ def _context(write: bool = False) -> Iterator[Context]:
         ).unique().scalar_one_or_none()
         if person is None:
             abort(403, description="您已不在党员名册中，无法查看这些页面。")
+        g.person_name = person.name
         msg = InboundMessage(channel=g.channel, sender=g.external_id, kind=InboundKind.TEXT, created_at=now,
                              dedupe_key=f"page:{uuid.uuid4().hex}")
         yield Context(session=s, now=now, settings=runtime.settings, msg=msg, person=person)
