@@ -148,3 +148,12 @@ def test_split_roles_need_public_base_url(settings, role):
     with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
         replace(settings, public_base_url=None).require_public_base_url(role)
     settings.require_public_base_url(role)  # set: fine
+
+
+def test_python_m_bot_worker_stops_naming_public_base_url(tmp_path):
+    from tests.bot.test_settings import WECOM_ENV, run_bot
+
+    base = {"DATABASE_URL": f"sqlite:///{tmp_path / 'z.sqlite3'}", "SECRET_KEY": "k", "BOT_INSTANCE_DIR": str(tmp_path)}
+    result = run_bot({**base, **WECOM_ENV}, tmp_path, "worker")
+    assert result.returncode == 2
+    assert "启动失败" in result.stderr and "PUBLIC_BASE_URL" in result.stderr
