@@ -695,25 +695,25 @@ def run(args) -> dict:
 
 
 def progress_page_timing(endpoint: Endpoint, directive_id: int, userid: str, runs: int) -> dict:
-    """(f) The progress page (/m/d/N) for the top secretary, rendered by the real app: the level
-    by level counts (the page one opens from the 进度 reply), one branch's names, and the last
-    page of the whole tree's names (the deepest OFFSET). Median of `runs` each, in seconds."""
+    """(f) The progress page (/m/d/N) for the top secretary, rendered by the real app: the top
+    level (the page one opens from the 进度 reply), one 二级党委 with its 党总支, and one branch with
+    its names. Seconds (first and median of `runs`) and page size each."""
     from sqlalchemy import select
 
-    from models.org import BRANCH_KINDS, Organisation
+    from models.org import BRANCH_KINDS, Organisation, OrgKind
     from models.person import Person
 
     with endpoint.runtime.db.read_session() as s:
         person_id = s.scalar(select(Person.id).where(Person.wecom_userid == userid))
-        top = s.scalar(select(Organisation).where(Organisation.parent_id.is_(None)))
+        sub = s.scalar(select(Organisation.id).where(Organisation.kind.in_([OrgKind.SUB_COMMITTEE, OrgKind.COMMITTEE]),
+                                                     Organisation.parent_id.is_not(None)).limit(1))
         branch = s.scalar(select(Organisation.id).where(Organisation.kind.in_(list(BRANCH_KINDS)))
                           .order_by(Organisation.path.desc()).limit(1))
-        top_id = top.id
     client = endpoint.app.test_client()
     with client.session_transaction("/m/") as sess:
         sess["person_id"], sess["channel"], sess["external_id"] = person_id, "wecom", userid
-    urls = {"levels": f"/m/d/{directive_id}", "one_branch": f"/m/d/{directive_id}?org={branch}",
-            "last_page_of_all": f"/m/d/{directive_id}?org={top_id}&page=100000"}
+    urls = {"top level": f"/m/d/{directive_id}", "one 二级党委": f"/m/d/{directive_id}?org={sub}",
+            "one branch with names": f"/m/d/{directive_id}?org={branch}"}
     out: dict = {}
     for name, path in urls.items():
         times, size = [], 0

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
@@ -84,6 +84,14 @@ def _context(write: bool = False) -> Iterator[Context]:
         msg = InboundMessage(channel=g.channel, sender=g.external_id, kind=InboundKind.TEXT, created_at=now,
                              dedupe_key=f"page:{uuid.uuid4().hex}")
         yield Context(session=s, now=now, settings=runtime.settings, msg=msg, person=person)
+
+
+def _found(s, model, key: int, missing: str):
+    """The row, or a 404 page saying what is missing."""
+    row = s.get(model, key)
+    if row is None:
+        abort(404, description=missing)
+    return row
 
 
 def _run(handler, word: str, number: int, text: str = "") -> str:
@@ -156,9 +164,7 @@ def directive_page(number: int):
 
     with _context() as ctx:
         s = ctx.session
-        item = s.get(Directive, number)
-        if item is None:
-            abort(404, description=f"没有编号为 #{number} 的通知或学习资料。")
+        item = _found(s, Directive, number, f"没有编号为 #{number} 的通知或学习资料。")
         mine = s.scalars(select(Delivery).where(Delivery.directive_id == item.id, Delivery.person_id == ctx.person.id,
                                                 Delivery.role == DeliveryRole.TASK)).first()
         scopes = access.progress_scopes(ctx.person, item)
@@ -174,46 +180,59 @@ def directive_page(number: int):
 
 
 def _progress_view(ctx: Context, item: Directive, scopes: list[Organisation], metric: str, scope_totals) -> dict:
-    """Level by level with counts; names inline for a small directive, else for one chosen
-    organisation at a time, PAGE_SIZE per page, so a phone can scroll a 100,000-member one."""
+    """Level by level with counts. A small directive shows its whole tree with the names under
+    every branch; a large one is collapsed per level: one organisation and the level beneath
+    it, each a link one level down, and at a branch its names PAGE_SIZE at a time, so a phone
+    scrolls a 100,000-member directive one screen at a time."""
     s = ctx.session
-    rows, done, total = [], 0, 0
-    for scope in scopes:
-        orgs, totals = scope_totals(s, item, scope, metric, names=False)
-        done += totals[scope.id].acked
-        total += totals[scope.id].total
-        rows += [(o, totals[o.id], o.depth - scope.depth) for o in orgs if totals[o.id].total]
-    visible = {o.id: o for o, _, _ in rows}
     chosen = request.args.get("org", "")
-    selected = visible.get(int(chosen)) if chosen.isdigit() else None
-    if chosen and selected is None:
-        abort(404, description="在您可以查看的范围内没有这个组织。")
+    node = None
+    if chosen:
+        node = s.get(Organisation, int(chosen)) if chosen.isdigit() and len(chosen) < 12 else None
+        if node is None or not any(node.is_within(scope) for scope in scopes):
+            abort(404, description="在您可以查看的范围内没有这个组织。")
     try:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page = 1
-    inline = total <= INLINE_NAMES_UP_TO
-    people: dict[int, list] = {}
-    listing = None
+    done = total = 0
+    whole: list = []
+    for scope in scopes:
+        orgs, totals = scope_totals(s, item, scope, metric, names=False)
+        done += totals[scope.id].acked
+        total += totals[scope.id].total
+        whole.append((scope, orgs, totals))
+    inline = total <= INLINE_NAMES_UP_TO and node is None
+    rows, people, listing, trail = [], {}, None, []
     if inline:
-        for row in _people(s, item, list(visible), metric):
+        for scope, orgs, totals in whole:
+            rows += [(o, totals[o.id], o.depth - scope.depth) for o in orgs if totals[o.id].total]
+        for row in _people(s, item, metric, org_ids=[o.id for o, _, _ in rows]):
             people.setdefault(row.organisation_id, []).append(row)
-    elif selected is not None:
-        ids = [o.id for o in subtree(s, selected)]
-        count = s.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.directive_id == item.id, Delivery.role == DeliveryRole.TASK, Delivery.organisation_id.in_(ids)))
-        pages = max(1, -(-count // PAGE_SIZE))
-        page = min(page, pages)
-        listing = {"org": selected, "rows": _people(s, item, ids, metric, offset=(page - 1) * PAGE_SIZE,
-                                                   limit=PAGE_SIZE),
-                   "page": page, "pages": pages, "count": count}
-    notes = _notes(s, item, list(visible), limit=100)
+    else:
+        if node is None and len(scopes) == 1:
+            node = scopes[0]
+        for scope, orgs, totals in whole:
+            if node is None:
+                rows.append((scope, totals[scope.id], 0))
+            elif node.is_within(scope):
+                trail = [o for o in orgs if node.is_within(o) and o.id != node.id]
+                rows.append((node, totals[node.id], 0))
+                rows += [(o, totals[o.id], 1) for o in orgs if o.parent_id == node.id and totals[o.id].total]
+        if node is not None and node.kind in BRANCH_KINDS:
+            count = next(t.total for o, t, _ in rows if o.id == node.id)
+            pages = max(1, -(-count // PAGE_SIZE))
+            page = min(page, pages)
+            listing = {"org": node, "page": page, "pages": pages, "count": count,
+                       "rows": _people(s, item, metric, org_ids=[node.id], offset=(page - 1) * PAGE_SIZE,
+                                       limit=PAGE_SIZE)}
+    notes = _notes(s, item, node or (scopes[0] if len(scopes) == 1 else None), scopes, limit=100)
     return {"rows": rows, "done": done, "total": total, "inline": inline, "people": people, "listing": listing,
-            "selected": selected, "notes": notes, "metric": metric, "branch_kinds": BRANCH_KINDS,
+            "node": node, "trail": trail, "notes": notes, "metric": metric, "branch_kinds": BRANCH_KINDS,
             "page_url": lambda **kw: f"/m/d/{item.id}?" + urlencode({k: v for k, v in kw.items() if v})}
 
 
-def _people(s, item: Directive, org_ids: list[int], metric: str, *, offset: int = 0, limit: int | None = None):
+def _people(s, item: Directive, metric: str, *, org_ids: list[int], offset: int = 0, limit: int | None = None):
     """Recipients in these organisations: not done first (unreachable among them), then by name."""
     done_at = Delivery.completed_at if metric == "completed" else Delivery.acknowledged_at
     query = (select(Delivery.organisation_id, Delivery.status, done_at.label("done_at"), Delivery.late,
@@ -225,13 +244,17 @@ def _people(s, item: Directive, org_ids: list[int], metric: str, *, offset: int 
     return s.execute(query.limit(limit) if limit else query).all()
 
 
-def _notes(s, item: Directive, org_ids: list[int], limit: int):
-    """完成 notes (心得 for study) in time order, as 回执 gives them."""
+def _notes(s, item: Directive, node: Organisation | None, scopes: list[Organisation], limit: int):
+    """完成 notes (心得 for study) in time order, as 回执 gives them, within the organisation shown
+    (or all the scopes), by path rather than a list of ids: a subtree may hold thousands."""
+    within = [node] if node is not None else scopes
     return s.execute(
         select(Person.name, Delivery.completed_at, Delivery.note, Organisation.name.label("org"))
         .join(Person, Person.id == Delivery.person_id).join(Organisation, Organisation.id == Delivery.organisation_id)
         .where(Delivery.directive_id == item.id, Delivery.role == DeliveryRole.TASK,
-               Delivery.organisation_id.in_(org_ids), Delivery.note.is_not(None), Delivery.note != "")
+               Delivery.note.is_not(None), Delivery.note != "",
+               or_(*(or_(Organisation.id == o.id, Organisation.path.startswith(o.path + "/", autoescape=True))
+                     for o in within)))
         .order_by(Delivery.completed_at, Delivery.id).limit(limit)
     ).all()
 
@@ -254,9 +277,7 @@ def meeting_page(number: int):
 
     with _context() as ctx:
         s = ctx.session
-        meeting = s.get(Meeting, number)
-        if meeting is None:
-            abort(404, description=f"没有编号为 #{number} 的会议。")
+        meeting = _found(s, Meeting, number, f"没有编号为 #{number} 的会议。")
         if not access.may_manage_meeting(ctx.person, meeting):
             abort(403, description=f"#{meeting.id} 是{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以查看。")
         attendance = s.execute(select(Attendance.status, Attendance.checked_in_at, Person.name)
@@ -296,9 +317,7 @@ def organisation_page(org_id: int):
 
     with _context() as ctx:
         s = ctx.session
-        org = s.get(Organisation, org_id)
-        if org is None:
-            abort(404, description="没有这个组织。")
+        org = _found(s, Organisation, org_id, "没有这个组织。")
         if not access.may_view_overview(ctx.person, org):
             abort(403, description=f"只有「{org.name}」的联络员可以查看它的概况。")
         local = ctx.now.astimezone(ctx.settings.tz)

@@ -109,22 +109,28 @@ def test_a_long_progress_reply_is_one_message_pointing_at_the_page(chat, db):
         assert s.scalar(select(func.count()).select_from(Delivery)) == 360
 
 
-def test_pages_are_readable_on_a_big_directive_one_organisation_at_a_time(browser, chat, db):
-
+def test_a_big_directive_is_collapsed_per_level_and_names_are_paginated(browser, chat, db):
     with db.session() as s:
         person(s, "王书记", "wangsj", "机关党委", Role.SECRETARY)
-        for i in range(110):
-            for j in range(3):
+        for i in range(100):
+            for j in range(2):
                 person(s, f"党员{i:03d}{j}", f"u{i}_{j}", f"机关党委/第一党总支/第{i:03d}党支部")
-        first = org(s, "机关党委/第一党总支").id
+        for k in range(120):
+            person(s, f"大支部{k:03d}", f"big{k}", "机关党委/第二党总支/大党支部")
+        general = org(s, "机关党委/第一党总支").id
+        big = org(s, "机关党委/第二党总支/大党支部").id
     chat.say("wangsj", "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00")
     browser.login("wangsj")
-    page = browser.client.get("/m/d/1").get_data(as_text=True)
-    assert "已确认 0/330" in page and "党员0000" not in page  # counts only: names one organisation at a time
-    listing = browser.client.get(f"/m/d/1?org={first}").get_data(as_text=True)
-    assert "名单（330 人）" in listing and "第 1/7 页" in listing and "党员0000" in listing
-    last = browser.client.get(f"/m/d/1?org={first}&page=7").get_data(as_text=True)
-    assert "第 7/7 页" in last and "党员1092" in last
+    top = browser.client.get("/m/d/1").get_data(as_text=True)
+    assert "已确认 0/320" in top and "第一党总支" in top and "第二党总支" in top
+    assert "第000党支部" not in top and "党员0000" not in top  # one level at a time
+    level = browser.client.get(f"/m/d/1?org={general}").get_data(as_text=True)
+    assert "第000党支部" in level and "第099党支部" in level and "党员0000" not in level
+    branch = browser.client.get(f"/m/d/1?org={big}").get_data(as_text=True)
+    assert "名单（120 人）" in branch and "第 1/3 页" in branch and "大支部000" in branch
+    assert "机关党委</a> › " in branch  # the way back up
+    last = browser.client.get(f"/m/d/1?org={big}&page=3").get_data(as_text=True)
+    assert "第 3/3 页" in last and "大支部119" in last and "大支部000" not in last
     assert browser.client.get("/m/d/1?org=999999").status_code == 404
 
 
