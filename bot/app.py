@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import Flask
-from flask.sessions import SessionInterface
 
 from bot.runtime import Runtime
 from config.settings import Settings
@@ -21,7 +20,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_AS_ASCII=False,
     )
-    app.session_interface = NoSessions()
     runtime = Runtime.build(settings, clock=clock)
     app.extensions["zhitong"] = runtime
 
@@ -41,12 +39,3 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app
 
-
-class NoSessions(SessionInterface):
-    """No endpoint keeps a browser session: spare every callback the cookie signer."""
-
-    def open_session(self, app, request):
-        return None  # Flask then uses a null session, which is never saved
-
-    def save_session(self, app, session, response) -> None:
-        pass
