@@ -70,6 +70,7 @@ def app_env(database_url: str, redis_url: str, api_base: str, instance_dir: Path
         "DATABASE_URL": database_url, "REDIS_URL": redis_url, "WECOM_CORP_ID": CORP_ID,
         "WECOM_AGENT_ID": str(AGENT_ID), "WECOM_SECRET": SECRET, "WECOM_TOKEN": TOKEN, "WECOM_AES_KEY": AES_KEY,
         "WECOM_API_BASE": api_base, "SECRET_KEY": "bench-fanout", "BOT_INSTANCE_DIR": str(instance_dir),
+        "PUBLIC_BASE_URL": "http://127.0.0.1:7899",
         "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -326,6 +327,8 @@ def run(args) -> dict:
     figures["progress_unacked_bytes"] = len(text.encode())
     log(f"(e) 进度 {directive_id} with nobody acknowledged: {figures['progress_unacked_s']:.3f} s, "
         f"{figures['progress_unacked_bytes']} bytes ({text.split(chr(10), 1)[0]})")
+    figures["page_unacked"] = progress_page_timing(endpoint, directive_id, tree.top_secretary, args.progress_runs)
+    log(f"(f) progress page, nobody acknowledged: {_page_summary(figures['page_unacked'])}")
 
     # (d) acknowledgements: a sample through the endpoint, the rest through the model function.
     members = tree.member_userids
@@ -385,11 +388,52 @@ def run(args) -> dict:
     log(f"(e) 进度 {directive_id}: first {runs[0]:.3f} s, median of {len(runs)} {figures['progress_s']:.3f} s, "
         f"{figures['progress_reply_lines']} lines / {figures['progress_reply_bytes']} bytes; "
         f"one 二级党委's scope {figures['progress_sub_s']:.3f} s ({figures['progress_sub_first_line']})")
+    figures["page"] = progress_page_timing(endpoint, directive_id, tree.top_secretary, args.progress_runs)
+    log(f"(f) progress page, all acknowledged: {_page_summary(figures['page'])}")
     endpoint.runtime.db.dispose()
     figures["publish_breakdown"] = publish_breakdown(url, tree.top_secretary)
     log("publish breakdown: " + ", ".join(f"{k} {v:.2f} s" for k, v in figures["publish_breakdown"].items()))
     figures["load_end"] = os.getloadavg()
     return figures
+
+
+def progress_page_timing(endpoint: Endpoint, directive_id: int, userid: str, runs: int) -> dict:
+    """(f) The progress page (/m/d/N) for the top secretary, rendered by the real app: the top
+    level (the page one opens from the 进度 reply), one 二级党委 with its 党总支, and one branch with
+    its names. Seconds (first and median of `runs`) and page size each."""
+    from sqlalchemy import select
+
+    from models.org import BRANCH_KINDS, Organisation, OrgKind
+    from models.person import Person
+
+    with endpoint.runtime.db.read_session() as s:
+        person_id = s.scalar(select(Person.id).where(Person.wecom_userid == userid))
+        sub = s.scalar(select(Organisation.id).where(Organisation.kind.in_([OrgKind.SUB_COMMITTEE, OrgKind.COMMITTEE]),
+                                                     Organisation.parent_id.is_not(None)).limit(1))
+        branch = s.scalar(select(Organisation.id).where(Organisation.kind.in_(list(BRANCH_KINDS)))
+                          .order_by(Organisation.path.desc()).limit(1))
+    client = endpoint.app.test_client()
+    with client.session_transaction("/m/") as sess:
+        sess["person_id"], sess["channel"], sess["external_id"] = person_id, "wecom", userid
+    urls = {"top level": f"/m/d/{directive_id}", "one 二级党委": f"/m/d/{directive_id}?org={sub}",
+            "one branch with names": f"/m/d/{directive_id}?org={branch}"}
+    out: dict = {}
+    for name, path in urls.items():
+        times, size = [], 0
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            resp = client.get(path)
+            times.append(time.perf_counter() - t0)
+            if resp.status_code != 200:
+                raise SystemExit(f"progress page {path}: HTTP {resp.status_code}")
+            size = len(resp.data)
+        out[name] = {"first_s": times[0], "median_s": statistics.median(times), "bytes": size}
+    return out
+
+
+def _page_summary(page: dict) -> str:
+    return "; ".join(f"{k} first {v['first_s']:.3f} s, median {v['median_s']:.3f} s, {v['bytes'] // 1024} KiB"
+                     for k, v in page.items())
 
 
 def outbox_summary(db, directive_id: int) -> dict:

@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         fake_root = f"http://127.0.0.1:{port}"
         wait_http(f"{fake_root}/_fake/stats", fake, fake_log)
         env = {**app_env(url, args.redis_url, f"{fake_root}/cgi-bin/", work / "instance"),
-               "SCHEDULER_TICK_SECONDS": "1", "SECRET_KEY": "bench-reminders"}
+               "SCHEDULER_TICK_SECONDS": "1", "SECRET_KEY": "bench-reminders",
+               "PUBLIC_BASE_URL": "http://127.0.0.1:7899"}
         wlog = work / "worker.log"
         worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=ROOT, env=env,
                                   stdout=open(wlog, "wb"), stderr=subprocess.STDOUT)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import Flask
-from flask.sessions import SessionInterface
 
 from bot.runtime import Runtime
 from config.settings import Settings, SettingsError
@@ -27,7 +26,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_AS_ASCII=False,
     )
-    app.session_interface = NoSessions()
     runtime = Runtime.build(settings, clock=clock)
     app.extensions["zhitong"] = runtime
     from scheduler import calendar
@@ -38,6 +36,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
 
     views.init_app(app)
 
+    from bot import web
+
+    web.init_app(app)  # the mobile pages; sessions under /m/ only
+
     from bot import cli
 
     cli.init_app(app, create_app=create_app)
@@ -45,16 +47,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app
-
-
-class NoSessions(SessionInterface):
-    """No endpoint keeps a browser session: spare every callback the cookie signer."""
-
-    def open_session(self, app, request):
-        return None  # Flask then uses a null session, which is never saved
-
-    def save_session(self, app, session, response) -> None:
-        pass
 
 
 def main() -> None:

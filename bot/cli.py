@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import set_option_command
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 
 _FACTORY = "zhitong.create_app"
 
@@ -42,7 +42,23 @@ def serve_command(host: str, port: int) -> None:
     from bot.serve import serve
 
     warn_at_startup(_runtime())
+    derive_public_base_url(_runtime(), host, port)
     serve(current_app._get_current_object(), host=host, port=port)
+
+
+def derive_public_base_url(runtime, host: str, port: int) -> None:
+    """`serve` and `demo` know their own address: PUBLIC_BASE_URL defaults to it (SPEC §2.3)."""
+    if not runtime.settings.public_base_url:
+        client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        runtime.settings = runtime.settings.with_overrides(public_base_url=f"http://{client_host}:{port}")
+
+
+def _need_public_base_url(role: str) -> None:
+    try:
+        _runtime().settings.require_public_base_url(role)
+    except SettingsError as exc:
+        click.echo(f"启动失败：{exc}", err=True)
+        sys.exit(2)
 
 
 @click.command("web")
@@ -54,6 +70,8 @@ def web_command(host: str, port: int, workers: int) -> None:
     """Only the web role, under gunicorn."""
     from bot.serve import run_gunicorn
 
+    _need_public_base_url("web")
+
     run_gunicorn(host=host, port=port, workers=workers, create_app=_create_app())
 
 
@@ -63,6 +81,7 @@ def worker_command() -> None:
     """Only the delivery worker: drains the outbox."""
     from bot.serve import run_worker_forever
 
+    _need_public_base_url("worker")
     run_worker_forever(_runtime())
 
 
@@ -74,6 +93,7 @@ def scheduler_command() -> None:
     from scheduler.setup import run_scheduler_forever
 
     warn_at_startup(_runtime())
+    _need_public_base_url("scheduler")
     run_scheduler_forever(_runtime())
 
 

@@ -131,7 +131,9 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000, *, create_app: Callable[
     try:
         instance_dir.mkdir(parents=True, exist_ok=True)
         _remove_sqlite(instance_dir / DEMO_DB_NAME)  # a fresh organisation on every run
-        settings = demo_settings(instance_dir, api_base=fake.base_url)
+        page_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        settings = demo_settings(instance_dir, api_base=fake.base_url).with_overrides(
+            public_base_url=f"http://{page_host}:{port}", wecom_oauth_url=fake.oauth_url)
         app = create_app(settings)
         _quiet_logs()
         runtime = app.extensions["zhitong"]
@@ -140,6 +142,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000, *, create_app: Callable[
         # The fake behaves like a real corp: only our app's credentials, only the roster's people.
         fake.state.add_wecom_app(DEMO_CORP_ID, DEMO_SECRET)
         fake.state.set_known_users(_userids(runtime))
+        fake.oauth.set_people(oauth_people(runtime))  # the fake's authorize page asks who you are
 
         client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         url = f"http://{client_host}:{port}"
@@ -161,6 +164,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000, *, create_app: Callable[
 
         click.echo(render_report(report))
         click.echo(welcome_text(url, info["fake_server"], instance_dir / DEMO_DB_NAME, summary))
+        click.echo(pages_text(url))
         _stop_on_sigterm()
         serve(app, host=host, port=port)
     finally:
@@ -223,6 +227,33 @@ def welcome_text(url: str, fake_root: str, db_path: Path, summary: DemoSummary) 
 按 Ctrl-C 停止演示。
 ══════════════════════════════════════════════════
 """
+
+
+def pages_text(url: str) -> str:
+    return f"""手机页面（在浏览器中打开，窄窗口效果最好）：
+  {url}/m/          我的：待确认的通知、学习和会议，可直接点「收到」「已学」「请假」
+  {url}/m/d/1       通知 #1 的逐级确认情况（书记、联络员），「进度 1」的回复末尾就是这个链接
+打开后会先到模拟企业微信的授权页，选择您是谁（真实的企业微信会自动识别），再回到页面。
+"""
+
+
+def oauth_people(runtime) -> list[dict[str, str]]:
+    """The roster people for the fake's authorize page: secretaries and liaisons first."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from models.person import Person
+
+    with runtime.db.read_session() as session:
+        people = session.scalars(select(Person).where(Person.wecom_userid.is_not(None)).options(
+            selectinload(Person.roles), selectinload(Person.memberships))).all()
+        rows = []
+        for p in people:
+            home = p.home_branch()
+            roles = "、".join(sorted({r.role.label for r in p.roles}))
+            where = (home.name if home else "") + (f" {roles}" if roles else "")
+            rows.append((not p.roles, p.id, {"userid": p.wecom_userid, "name": p.name, "org": where.strip()}))
+    return [row for *_, row in sorted(rows, key=lambda r: (r[0], r[1]))]
 
 
 def _display_path(path: Path) -> str:

@@ -159,9 +159,9 @@ def _answer_read_only(runtime: Runtime, msg: InboundMessage, found: Match,
         log.warning("read-only answer failed for %s message %s; taking the full path", msg.channel.value,
                     msg.dedupe_key, exc_info=True)
         return False, None
-    if _too_long(reply):
+    if _too_long(reply) and not reply.link:
         return False, None  # the rest follows as pushes, which the full path queues exactly once
-    return True, reply
+    return True, _fit_to_link(reply)
 
 
 RETRY_WAIT_SECONDS = 2.0  # WeChat waits 5 s per attempt; leave room for the network
@@ -175,8 +175,8 @@ MAX_FOLLOW_UPS = 4
 def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
     """Keep the passive reply within the channel's limit; the rest goes out through the outbox,
     in the same transaction, split on line boundaries."""
-    if not _too_long(reply):
-        return reply
+    if not _too_long(reply) or reply.link:
+        return _fit_to_link(reply)
     from models.outbox import OutboxChannel, enqueue, text_payload
 
     chunks: list[str] = []
@@ -203,6 +203,23 @@ def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
                 text_payload(f"（续 {number}/{len(rest) + 1}）\n{chunk}"),
                 person_id=ctx.person.id if ctx.person else None, at=ctx.now)
     return Reply(chunks[0] + f"\n（内容较长，其余 {len(rest)} 条随后推送）")
+
+
+def _fit_to_link(reply: Reply | None) -> Reply | None:
+    """A reply with a page behind it is cut to one message that points at the page: no follow-ups."""
+    if not _too_long(reply):
+        return reply
+    tail = f"\n……内容较多，未能全部列出。完整内容：{reply.link}"
+    budget = REPLY_LIMIT_BYTES - len(tail.encode("utf-8"))
+    kept, used = [], 0
+    for line in reply.text.split("\n"):
+        size = len(line.encode("utf-8")) + 1
+        if used + size > budget:
+            break
+        kept.append(line)
+        used += size
+    head = "\n".join(kept) or reply.text.encode("utf-8")[:budget].decode("utf-8", "ignore")
+    return Reply(head + tail, link=reply.link)
 
 
 def _too_long(reply: Reply | None) -> bool:

@@ -37,6 +37,8 @@ class Reply:
     """What to say back; the channel adapter renders it. Handlers never do I/O."""
 
     text: str
+    # The page with the whole of it: a reply too long for one message is cut and points there.
+    link: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.text)

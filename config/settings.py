@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 WECOM_DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 MP_DEFAULT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
+WECOM_DEFAULT_OAUTH_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 WECOM_VARS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 MP_VARS = ("MP_APP_ID", "MP_SECRET", "MP_TOKEN")
@@ -51,6 +52,9 @@ class Settings:
     scheduler_tick_seconds: float = 15.0
     secret_key: str = field(default="", repr=False)
     instance_dir: Path = DEFAULT_INSTANCE_DIR
+    # The address people's phones reach the bot at, for every link it sends (no trailing slash).
+    public_base_url: str | None = None
+    wecom_oauth_url: str = WECOM_DEFAULT_OAUTH_URL
     # Operational knobs with sensible defaults; not part of the fixed interface.
     http_timeout_seconds: float = 5.0
     max_body_bytes: int = 64 * 1024
@@ -73,6 +77,8 @@ class Settings:
         if self.scheduler_tick_seconds <= 0:
             raise SettingsError("SCHEDULER_TICK_SECONDS 必须大于 0")
         parse_quiet_hours(self.quiet_hours)
+        if self.public_base_url is not None and not self.public_base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"PUBLIC_BASE_URL 应以 http:// 或 https:// 开头，现在是 {self.public_base_url!r}")
         if self.holidays_file is not None:
             read_holidays_file(self.holidays_file)  # a bad file stops start-up, line by line
 
@@ -123,7 +129,15 @@ class Settings:
             holidays_file=Path(env["HOLIDAYS_FILE"]) if "HOLIDAYS_FILE" in env else None,
             secret_key=env.get("SECRET_KEY") or _instance_secret(instance_dir),
             instance_dir=instance_dir,
+            public_base_url=env["PUBLIC_BASE_URL"].rstrip("/") if "PUBLIC_BASE_URL" in env else None,
+            wecom_oauth_url=env.get("WECOM_OAUTH_URL", WECOM_DEFAULT_OAUTH_URL),
         )
+
+    def require_public_base_url(self, role: str) -> None:
+        """The split roles send links but cannot guess their own address: start-up names it."""
+        if (self.wecom is not None or self.mp is not None) and not self.public_base_url:
+            raise SettingsError(f"{role} 需要设置 PUBLIC_BASE_URL（手机访问本服务的地址，例如 https://dj.example.cn），"
+                                "消息里的页面链接都以它开头")
 
 
 def parse_quiet_hours(value: str) -> tuple[time, time] | None:

@@ -239,6 +239,11 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         state.deliver("message/template/send", body, [openid], msgtype="template")
         return _ok(msgid=int(time.time() * 1000))
 
+    from fakewx.oauth import OAuthDesk, register_oauth
+
+    app.extensions["fakewx_oauth"] = OAuthDesk()
+    register_oauth(app, app.extensions["fakewx_oauth"], api)
+
     # -- introspection ---------------------------------------------------------------------
 
     @app.get("/_fake/messages")
@@ -354,6 +359,7 @@ class FakeServer:
     def __init__(self, state: FakeState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state or FakeState()
         self.app = create_fake_app(self.state)
+        self.oauth = self.app.extensions["fakewx_oauth"]  # the web OAuth desk (fakewx.oauth)
         self.host = host
         self._server = make_server(host, port, self.app, threaded=True, request_handler=_QuietHandler)
         self.port: int = self._server.server_port
@@ -363,6 +369,11 @@ class FakeServer:
     @property
     def root_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def oauth_url(self) -> str:
+        """What WECOM_OAUTH_URL should be set to."""
+        return f"{self.root_url}/connect/oauth2/authorize"
 
     @property
     def base_url(self) -> str:

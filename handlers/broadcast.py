@@ -6,11 +6,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.access import may_nudge, progress_scopes
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts import directive as texts
 from bot.timeparse import TimeParseError, parse_future_time
+from bot.web.links import page_url
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
 from models.outbox import OutboxChannel, enqueue
 
@@ -34,7 +36,8 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
         return Reply("未发布：标题太长（最多 200 字），请把细节写在正文里。")
     org = _issuing_org(ctx)
     directive = issue(ctx.session, org=org, issuer=ctx.person, title=title, body="\n".join(lines),
-                      deadline=deadline, now=ctx.now, render=lambda d, role, channel: texts.push(d, role, channel, ctx.settings.tz))
+                      deadline=deadline, now=ctx.now, render=lambda d, role, channel: texts.push(
+                          d, role, channel, ctx.settings.tz, url=page_url(ctx.settings, f"d/{d.id}")))
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
     return Reply(f"已发布 #{directive.id}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.id}」查看确认情况。")
 
@@ -73,28 +76,17 @@ def scoped_progress(ctx: Context, directive: Directive, cmd: Command, refusal: s
     """进度 / 学习进度 over what this person may see, narrowed by an organisation they name."""
     from handlers.progress import progress_report
 
-    scopes = _visible_scopes(ctx, directive)
+    scopes = progress_scopes(ctx.person, directive)
     if not scopes:
         return Reply(refusal)
     scopes, problem = narrow_scopes(ctx, scopes, cmd)
     if problem:
         return Reply(problem)
-    return Reply(progress_report(ctx, directive, scopes, metric=metric))
+    from bot.web.links import reply_link
 
-
-def _visible_scopes(ctx: Context, directive: Directive) -> list:
-    """The organisations whose part of the progress this person may see (disjoint, top-most)."""
-    top = directive.organisation
-    person = ctx.person
-    mine = person.led_organisations() + [lia.organisation for lia in person.liaisons]
-    if any(top.is_within(o) for o in mine):
-        return [top]
-    inside = sorted({o.id: o for o in mine if o.is_within(top)}.values(), key=lambda o: (o.depth, o.path))
-    scopes: list = []
-    for o in inside:
-        if not any(o.is_within(s) for s in scopes):
-            scopes.append(o)
-    return scopes
+    link = reply_link(ctx, f"d/{directive.id}" + (f"?org={scopes[0].id}" if len(scopes) == 1
+                                                 and scopes[0].id != directive.organisation_id else ""))
+    return Reply(progress_report(ctx, directive, scopes, metric=metric, link=link), link=link)
 
 
 def narrow_scopes(ctx: Context, scopes: list, cmd: Command) -> tuple[list, str | None]:
@@ -118,7 +110,7 @@ def handle_nudge(cmd: Command, ctx: Context) -> Reply:
     directive, problem = _find_visible(ctx, number)
     if problem:
         return Reply(problem)
-    if not any(o.id == directive.organisation_id or directive.organisation.is_within(o) for o in ctx.person.led_organisations()):
+    if not may_nudge(ctx.person, directive):
         return Reply(f"只有发布组织的书记和支委可以催办 #{number}。")
     if directive.last_nudged_at and ctx.now - directive.last_nudged_at < NUDGE_INTERVAL:
         wait = directive.last_nudged_at + NUDGE_INTERVAL

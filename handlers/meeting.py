@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.access import may_manage_meeting
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
@@ -33,7 +34,6 @@ from models.meeting import (
     close_meeting,
     decide_leave,
     is_invitee,
-    leads,
     led_branches,
     meetings_of,
     notify_closed,
@@ -184,7 +184,7 @@ def _led_meeting(cmd: Command, ctx: Context, example: str, fits) -> tuple[Meetin
         meeting = ctx.session.get(Meeting, int(args[0]))
         if meeting is None:
             return None, f"没有编号为 #{args[0]} 的会议。"
-        if not leads(ctx.person, meeting.organisation):
+        if not may_manage_meeting(ctx.person, meeting):
             return None, f"#{meeting.id} 是{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以操作。"
         return meeting, None
     branch_ids = [b.id for b in led_branches(ctx.person)]
@@ -336,7 +336,7 @@ def _decide_by_text(cmd: Command, ctx: Context, *, approve: bool) -> Reply:
 
 def _decide(ctx: Context, leave: LeaveRequest, *, approve: bool, note: str) -> str:
     meeting = leave.meeting
-    if not leads(ctx.person, meeting.organisation):
+    if not may_manage_meeting(ctx.person, meeting):
         return f"请假 #{leave.id} 属于{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以审批。"
     result = decide_leave(ctx.session, leave, ctx.person, approve=approve, now=ctx.now, note=note or None)
     name = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"

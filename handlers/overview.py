@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from bot.access import liaison_organisations
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
@@ -34,14 +35,16 @@ class Rate:
 
 
 def handle(_cmd: Command, ctx: Context) -> Reply:
-    orgs = sorted({lia.organisation.id: lia.organisation for lia in ctx.person.liaisons}.values(),
-                  key=lambda o: o.path)
+    orgs = liaison_organisations(ctx.person)
     if not orgs:
         return Reply("您还没有联系的组织。请管理员在花名册的「联系组织」一列中填写。")
     lines = [f"概况（{ctx.fmt(ctx.now)}）"]
     for org in orgs:
         lines += organisation_section(ctx, org)
-    return Reply(_fit(lines))
+    from bot.web.links import reply_link
+
+    link = reply_link(ctx, "overview")
+    return Reply(_fit(lines, link), link=link)
 
 
 def organisation_section(ctx: Context, org: Organisation) -> list[str]:
@@ -153,12 +156,14 @@ def _last_period_misses(ctx: Context, branches: list[Organisation], with_groups:
     return out
 
 
-def _fit(lines: list[str]) -> str:
-    text = "\n".join(lines)
+def _fit(lines: list[str], link: str | None = None) -> str:
+    text = "\n".join(lines + ([f"完整页面：{link}"] if link else []))
     if len(text.encode()) <= REPLY_BUDGET_BYTES:
         return text
     kept, used = [], 0
     tail = "……内容较多，其余组织未列出。发送「进度 编号」查看某项通知的明细。"
+    if link:
+        tail = f"……内容较多，其余组织未列出，完整内容见页面：{link}"
     for line in lines:
         size = len(line.encode()) + 1
         if used + size + len(tail.encode()) > REPLY_BUDGET_BYTES:

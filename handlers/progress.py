@@ -46,9 +46,10 @@ LABELS = {"acknowledged": ("已确认", "未确认", "确认"), "completed": ("�
 
 
 def progress_report(ctx: Context, directive: Directive, scopes: list[Organisation],
-                    metric: str = "acknowledged") -> str:
+                    metric: str = "acknowledged", link: str | None = None) -> str:
     """First line exactly `已确认 A/B` (`已学 A/B` for study) over the scopes; then each scope
-    level by level: organisation → sub-organisations → branches."""
+    level by level: organisation → sub-organisations → branches; with `link`, a last line
+    pointing at the full page (and a condensed reply says the rest is there)."""
     done_label = LABELS[metric][0]
     sections = [_tree_lines(ctx, directive, scope, metric) for scope in scopes]
     acked = sum(whole.acked for whole, _ in sections)
@@ -64,10 +65,11 @@ def progress_report(ctx: Context, directive: Directive, scopes: list[Organisatio
     if reasons:
         head.append(_unreachable_line(reasons))
     rows = [row for _, section in sections for row in section]
-    full = "\n".join(head + [line for _, _, line in rows])
+    foot = [f"完整页面：{link}"] if link else []
+    full = "\n".join(head + [line for _, _, line in rows] + foot)
     if _size(full) <= REPLY_BUDGET_BYTES:
         return full
-    return _condensed(head, rows, directive, metric)
+    return _condensed(head, rows, directive, metric, link)
 
 
 REASONS_SHOWN = 3
@@ -86,11 +88,13 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _condensed(head: list[str], rows: list, directive: Directive, metric: str) -> str:
+def _condensed(head: list[str], rows: list, directive: Directive, metric: str, link: str | None = None) -> str:
     """Too big for one chat message: the levels above branches and the branches still behind,
     as many as fit, and how to see the rest."""
     wanted = [line for o, t, line in rows if o.kind not in BRANCH_KINDS or t.acked < t.total]
     tail = "……其余 {n} 个组织未列出。发送「{cmd} {id} 组织名称」查看某一组织的明细。"
+    if link:
+        tail = "……其余 {n} 个组织未列出，完整名单见页面：" + link.replace("{", "{{").replace("}", "}}")
     cmd = "学习进度" if metric == "completed" else "进度"
     lines, used = list(head), _size("\n".join(head)) + _size(tail) + 20
     for line in wanted:
@@ -101,46 +105,15 @@ def _condensed(head: list[str], rows: list, directive: Directive, metric: str) -
     omitted = len(rows) - (len(lines) - len(head))
     if omitted:
         lines.append(tail.format(n=omitted, cmd=cmd, id=directive.id))
+    elif link:
+        lines.append(f"完整页面：{link}")
     return "\n".join(lines)
 
 
 def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric: str) -> tuple[Tally, list]:
-    orgs = subtree(ctx.session, scope)
-    by_id = {o.id: o for o in orgs}
-    tallies: dict[int, Tally] = defaultdict(Tally)
-    tasks = (Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK, counted_delivery())
-    done_at = Delivery.completed_at if metric == "completed" else Delivery.acknowledged_at
-    # Counts and first/last acknowledgement per organisation come from the database; only the
-    # people still to name (not acknowledged) are fetched row by row, in name order.
-    for org_id, total, acked, first_ack, last_ack in ctx.session.execute(
-        select(Delivery.organisation_id, func.count(), func.count(done_at), func.min(done_at), func.max(done_at))
-        .where(*tasks).group_by(Delivery.organisation_id)
-    ):
-        if org_id in by_id:
-            t = tallies[org_id]
-            t.total, t.acked, t.first_ack, t.last_ack = total, acked, first_ack, last_ack
-    rows = ctx.session.execute(
-        select(Delivery.organisation_id, Delivery.status, Person.name, Delivery.reason)
-        .join(Person, Person.id == Delivery.person_id)
-        .where(*tasks, done_at.is_(None))
-        .order_by(Person.name)
-    )
-    for org_id, status, name, reason in rows:
-        if org_id in by_id:
-            t = tallies[org_id]
-            (t.unreachable if status in UNREACHED else t.pending).append(name)
-            if status in UNREACHED:
-                t.reasons[reason or "原因不明"] += 1
-
-    # Roll branch tallies up the tree, deepest first.
-    totals: dict[int, Tally] = {o.id: Tally() for o in orgs}
-    for o in sorted(orgs, key=lambda o: -o.depth):
-        totals[o.id].merge(tallies.get(o.id, Tally()))
-        if o.parent_id in totals and o.id != scope.id:
-            totals[o.parent_id].merge(totals[o.id])
-
+    orgs, totals = scope_totals(ctx.session, directive, scope, metric)
     lines = []
-    for o in sorted(orgs, key=lambda o: o.path.split("/")):  # depth-first: each branch under its parent
+    for o in orgs:
         t = totals[o.id]
         if t.total == 0:
             continue
@@ -149,6 +122,47 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
             line += _branch_detail(directive, t, metric)
         lines.append((o, t, line))
     return totals[scope.id], lines
+
+
+def scope_totals(session, directive: Directive, scope: Organisation, metric: str = "acknowledged", *,
+                 names: bool = True) -> tuple[list[Organisation], dict[int, Tally]]:
+    """The scope's organisations depth-first (each branch under its parent) and each one's tally,
+    rolled up the tree. Counts and first/last times come from one grouped query; with `names`,
+    the people still to name (not done) are fetched too, in name order. The chat's 进度 and the
+    progress page both read this."""
+    orgs = subtree(session, scope)
+    by_id = {o.id: o for o in orgs}
+    tallies: dict[int, Tally] = defaultdict(Tally)
+    tasks = (Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK, counted_delivery())
+    done_at = Delivery.completed_at if metric == "completed" else Delivery.acknowledged_at
+    for org_id, total, acked, first_ack, last_ack in session.execute(
+        select(Delivery.organisation_id, func.count(), func.count(done_at), func.min(done_at), func.max(done_at))
+        .where(*tasks).group_by(Delivery.organisation_id)
+    ):
+        if org_id in by_id:
+            t = tallies[org_id]
+            t.total, t.acked, t.first_ack, t.last_ack = total, acked, first_ack, last_ack
+    if names:
+        rows = session.execute(
+            select(Delivery.organisation_id, Delivery.status, Person.name, Delivery.reason)
+            .join(Person, Person.id == Delivery.person_id)
+            .where(*tasks, done_at.is_(None))
+            .order_by(Person.name)
+        )
+        for org_id, status, name, reason in rows:
+            if org_id in by_id:
+                t = tallies[org_id]
+                (t.unreachable if status in UNREACHED else t.pending).append(name)
+                if status in UNREACHED:
+                    t.reasons[reason or "原因不明"] += 1
+
+    # Roll branch tallies up the tree, deepest first.
+    totals: dict[int, Tally] = {o.id: Tally() for o in orgs}
+    for o in sorted(orgs, key=lambda o: -o.depth):
+        totals[o.id].merge(tallies.get(o.id, Tally()))
+        if o.parent_id in totals and o.id != scope.id:
+            totals[o.parent_id].merge(totals[o.id])
+    return sorted(orgs, key=lambda o: o.path.split("/")), totals
 
 
 def _branch_detail(directive: Directive, t: Tally, metric: str) -> str:

@@ -16,9 +16,11 @@ def deadline_phrase(directive: Directive, tz: ZoneInfo) -> str:
     return f"截止：{format_time(directive.deadline, tz)}" if directive.deadline else "无截止时间"
 
 
-def push(directive: Directive, role: DeliveryRole, channel: str, tz: ZoneInfo) -> dict[str, Any]:
+def push(directive: Directive, role: DeliveryRole, channel: str, tz: ZoneInfo, *,
+         url: str | None = None) -> dict[str, Any]:
     """The payload for one kind of recipient (`models.directive.issue`'s `render`): the same for
-    everyone of a role on a channel, so the worker sends it in large batches."""
+    everyone of a role on a channel, so the worker sends it in large batches. `url`: the item's
+    page, opened by tapping the WeCom card."""
     due = deadline_phrase(directive, tz)
     org = directive.organisation.name if directive.organisation else ""
     if channel == OutboxChannel.WEBHOOK.value:
@@ -35,7 +37,8 @@ def push(directive: Directive, role: DeliveryRole, channel: str, tz: ZoneInfo) -
     description = f"{directive.body}\n{due}".strip()
     if channel == OutboxChannel.WECOM.value:
         return card_payload(title=f"#{directive.id} {directive.title}", description=f"{org}发布 · {description}",
-                            task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")])
+                            task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")],
+                            url=url)
     return text_payload(
         f"【{org}】#{directive.id} {directive.title}\n{description}\n回复「收到 {directive.id}」确认收到。"
     )

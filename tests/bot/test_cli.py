@@ -38,7 +38,7 @@ def test_python_m_bot_and_flask_app_bot_offer_the_same_commands(tmp_path):
     assert registered <= under_flask
 
 
-def test_web_workers_and_the_demo_build_their_apps_with_the_composition_roots_factory(app, monkeypatch):
+def test_web_workers_and_the_demo_build_their_apps_with_the_composition_roots_factory(app, runtime, monkeypatch):
     import bot.demo
     import bot.serve
     from bot.app import create_app
@@ -47,6 +47,7 @@ def test_web_workers_and_the_demo_build_their_apps_with_the_composition_roots_fa
     monkeypatch.setattr(bot.serve, "run_gunicorn", lambda **kw: handed.update(web=kw))
     monkeypatch.setattr(bot.demo, "run_demo", lambda **kw: handed.update(demo=kw))
     runner = app.test_cli_runner()
+    runtime.settings = runtime.settings.with_overrides(public_base_url="https://dj.example.cn")  # web needs it
 
     assert runner.invoke(args=["web", "--port", "7201", "--workers", "1"]).exit_code == 0
     assert runner.invoke(args=["demo", "--port", "7202"]).exit_code == 0

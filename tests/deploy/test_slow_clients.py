@@ -66,7 +66,8 @@ def web(settings, db, tmp_path):
     env.update(DATABASE_URL=settings.database_url, SECRET_KEY="test-secret-key",
                BOT_INSTANCE_DIR=str(tmp_path / "instance"), WECOM_CORP_ID=WECOM.corp_id,
                WECOM_AGENT_ID=str(WECOM.agent_id), WECOM_SECRET=WECOM.secret, WECOM_TOKEN=WECOM.token,
-               WECOM_AES_KEY=WECOM.aes_key, WECOM_API_BASE=WECOM.api_base)
+               WECOM_AES_KEY=WECOM.aes_key, WECOM_API_BASE=WECOM.api_base,
+               PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
     if REDIS_URL:
         env["REDIS_URL"] = REDIS_URL
     log = tmp_path / "web.log"

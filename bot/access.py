@@ -1,0 +1,61 @@
+"""Who may see or act on what: one place decides, for the chat handlers and the pages alike.
+
+Each function takes the person asking and the item, and answers from the roster (roles, liaisons,
+the organisation tree) alone; the caller words the refusal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.directive import Directive
+    from models.meeting import Meeting
+    from models.org import Organisation
+    from models.person import Person
+
+
+def progress_scopes(person: Person | None, directive: Directive) -> list[Organisation]:
+    """The organisations whose part of a directive's (or study item's) progress this person may
+    see, disjoint and top-most: the whole of it for the issuing organisation's leaders and the
+    leaders and liaisons of any organisation above it; otherwise the parts beneath the
+    organisations they lead or liaise with. Empty: not theirs to see."""
+    if person is None:
+        return []
+    top = directive.organisation
+    mine = person.led_organisations() + [lia.organisation for lia in person.liaisons]
+    if any(top.is_within(o) for o in mine):
+        return [top]
+    inside = sorted({o.id: o for o in mine if o.is_within(top)}.values(), key=lambda o: (o.depth, o.path))
+    scopes: list[Organisation] = []
+    for o in inside:
+        if not any(o.is_within(s) for s in scopes):
+            scopes.append(o)
+    return scopes
+
+
+def may_view_progress(person: Person | None, directive: Directive) -> bool:
+    return bool(progress_scopes(person, directive))
+
+
+def may_nudge(person: Person | None, directive: Directive) -> bool:
+    """催办: the leaders of the issuing organisation or of one above it."""
+    return person is not None and any(
+        o.id == directive.organisation_id or directive.organisation.is_within(o) for o in person.led_organisations())
+
+
+def may_manage_meeting(person: Person | None, meeting: Meeting) -> bool:
+    """A meeting's code, close, minutes, attendance: the branch's 书记, 副书记 and 委员."""
+    from models.meeting import leads
+
+    return person is not None and leads(person, meeting.organisation)
+
+
+def liaison_organisations(person: Person | None) -> list[Organisation]:
+    """The organisations a liaison officer follows (概况), in tree order."""
+    if person is None:
+        return []
+    return sorted({lia.organisation.id: lia.organisation for lia in person.liaisons}.values(), key=lambda o: o.path)
+
+
+def may_view_overview(person: Person | None, org: Organisation) -> bool:
+    return any(o.id == org.id for o in liaison_organisations(person))
