@@ -4,18 +4,18 @@ use it (`Audience`). Handlers import these; the route table (`bot.router`) impor
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.context import Context
 from bot.messages import InboundKind, InboundMessage, Reply
+from bot.phrases import IMPLIED_ARGS
 from models.identity import Channel
 from models.person import Person
 
 # Punctuation people type between a command and its arguments, in either width.
 _SEPARATORS = re.compile(r"[\s,，、:：;；#＃]+")
-
-
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,40 @@ def mp_followers(_person: Person | None, ctx: Context) -> bool:
     return ctx.msg.channel is Channel.MP
 
 
+def branch_committees(person: Person | None, _ctx: Context) -> bool:
+    """Committee members of a branch (党支部, 临时党支部): meetings are held by branches, so a
+    committee secretary above them is not offered 会议 and is told why when they send it."""
+    from models.org import BRANCH_KINDS
+
+    return person is not None and any(o.kind in BRANCH_KINDS for o in person.led_organisations())
+
+
+# Who each audience is, as 帮助 and a refusal both say it.
+AUDIENCE_NAMES: dict[Callable, str] = {
+    secretaries: "书记、副书记或支委",
+    secretaries_or_liaisons: "书记、副书记、支委或联络员",
+    branch_committees: "书记、副书记或支委",
+}
+
+
+MAX_NUMBER_DIGITS = 9  # numbers are database integers: more digits name nothing
+
+
+def as_number(word: str) -> int | None:
+    """`12` / `#12` → 12; anything else (other scripts' digits, 10 digits or more) → None."""
+    word = word.lstrip("#")
+    if word.isascii() and word.isdigit() and len(word) <= MAX_NUMBER_DIGITS:
+        return int(word)
+    return None
+
+
+def looks_like_number(word: str) -> bool:
+    """Meant as a number but not one we can use: `፩`, `三`, `99999999999`."""
+    word = word.lstrip("#")
+    return bool(word) and as_number(word) is None and all(
+        ch.isdigit() or unicodedata.numeric(ch, None) is not None for ch in word)
+
+
 @dataclass(frozen=True)
 class Route:
     name: str
@@ -86,6 +120,11 @@ class Route:
     # organisations) and queries by id: the cached sender is used as it is, without being attached
     # to the session.
     detached_sender: bool = False
+    # The whole first line must match this instead of a word (a bare check-in code).
+    pattern: re.Pattern | None = None
+    # The first argument is an item's number: one that cannot be (`፩`, 10,000 digits) is refused
+    # before the handler runs.
+    numbered: bool = False
 
     def match(self, msg: InboundMessage, text: str) -> Command | None:
         if self.event is not None:
@@ -97,6 +136,8 @@ class Route:
         if msg.kind is not InboundKind.TEXT:
             return None
         first = text.partition("\n")[0]
+        if self.pattern is not None:
+            return Command(word="", args=first, text=first) if self.pattern.fullmatch(first) else None
         for word in self.words:
             if first == word or (first.startswith(word) and _is_boundary(first[len(word):])):
                 args = first[len(word):]
@@ -104,6 +145,8 @@ class Route:
                 raw_first, raw_body = _as_typed(msg.text)
                 raw_args = raw_first[len(word):] if raw_first.startswith(word) else ""
                 raw_args = "" if not args else raw_args.strip(_TRIM)
+                if implied := IMPLIED_ARGS.get(word):
+                    args, raw_args = f"{implied} {args}".strip(), f"{implied} {raw_args}".strip()
                 return Command(word=word, args=args, body=raw_body, text=raw_args)
         return None
 

@@ -91,7 +91,7 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
     tasks = (Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK)
     done_at = Delivery.completed_at if metric == "completed" else Delivery.acknowledged_at
     # Counts and first/last acknowledgement per organisation come from the database; only the
-    # people still to name (not acknowledged) are fetched row by row, in name order.
+    # people still to name (not acknowledged) are fetched row by row, in roster order.
     for org_id, total, acked, first_ack, last_ack in ctx.session.execute(
         select(Delivery.organisation_id, func.count(), func.count(done_at), func.min(done_at), func.max(done_at))
         .where(*tasks).group_by(Delivery.organisation_id)
@@ -103,7 +103,7 @@ def _tree_lines(ctx: Context, directive: Directive, scope: Organisation, metric:
         select(Delivery.organisation_id, Delivery.status, Person.name)
         .join(Person, Person.id == Delivery.person_id)
         .where(*tasks, done_at.is_(None))
-        .order_by(Person.name)
+        .order_by(Person.id)
     )
     for org_id, status, name in rows:
         if org_id in by_id:
@@ -150,6 +150,8 @@ def _names(names: list[str]) -> str:
 
 def _span(delta: timedelta) -> str:
     minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes == 0:
+        return "不到 1 分钟"
     if minutes < 60:
         return f"{minutes} 分钟"
     hours, minutes = divmod(minutes, 60)
