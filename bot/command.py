@@ -120,6 +120,8 @@ class Route:
     # organisations) and queries by id: the cached sender is used as it is, without being attached
     # to the session.
     detached_sender: bool = False
+    # Further words from the phrase table (bot.phrases), matched after `words`; help shows `words`.
+    synonyms: tuple[str, ...] = ()
     # The whole first line must match this instead of a word (a bare check-in code).
     pattern: re.Pattern | None = None
     # The first argument is an item's number: one that cannot be (`፩`, 10,000 digits) is refused
@@ -138,10 +140,10 @@ class Route:
         first = text.partition("\n")[0]
         if self.pattern is not None:
             return Command(word="", args=first, text=first) if self.pattern.fullmatch(first) else None
-        for word in self.words:
+        for word in self.words + self.synonyms:
             if first == word or (first.startswith(word) and _is_boundary(first[len(word):])):
                 args = first[len(word):]
-                args = "" if _only_closing(args) else args.strip(" ,，、:：;；")
+                args = "" if _only_closing(args) else args.strip(" ,，、:：;；。!！~～")
                 raw_first, raw_body = _as_typed(msg.text)
                 raw_args = raw_first[len(word):] if raw_first.startswith(word) else ""
                 raw_args = "" if not args else raw_args.strip(_TRIM)
@@ -152,7 +154,7 @@ class Route:
 
 
 _LEADING_NUMBER = re.compile(r"^[#＃]?[0-9０-９]+[\s\u3000,，、:：;；]*")
-_TRIM = " \t\u3000\u00a0,，、:：;；"
+_TRIM = " \t\u3000\u00a0,，、:：;；。!！~～"
 
 
 def _as_typed(text: str) -> tuple[str, str]:
@@ -164,7 +166,7 @@ def _as_typed(text: str) -> tuple[str, str]:
 
 def _is_boundary(rest: str) -> bool:
     """`收到 3`, `收到3`, `收到#3`, `收到！` match 收到; `收到了吗` does not."""
-    return bool(rest) and (rest[0] in " ,，、:：;；#＃" or rest[0].isdigit() or _only_closing(rest))
+    return bool(rest) and (rest[0] in " ,，、:：;；#＃。!！~～" or rest[0].isdigit() or _only_closing(rest))
 
 
 def _only_closing(rest: str) -> bool:

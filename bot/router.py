@@ -33,11 +33,8 @@ def normalise(text: str) -> str:
 
 
 def build_routes() -> list[Route]:
-    """The table with the phrase table's words added to each route's own (longest first within a
-    route, so `收到了` is tried before `收到`)."""
-    table = _table()
-    return [replace(r, words=tuple(sorted(dict.fromkeys(r.words + SYNONYMS.get(r.name, ())), key=len, reverse=True)))
-            if r.words else r for r in table]
+    """The table with the phrase table's words for each route."""
+    return [replace(r, synonyms=SYNONYMS.get(r.name, ())) for r in _table()]
 
 
 # A bare check-in code, as people type it into the chat when the host reads it out.

@@ -107,12 +107,10 @@ def _split(text: str, local_now: datetime, raw: str, now: datetime, tz: ZoneInfo
         day = _date(int(m[1]), int(m[2]), int(m[3]), raw)
         rest = rest[m.end():]
     elif m := _WEEKDAY.match(rest):
-        day, rest = _weekday(m, today), rest[m.end():]
-        rest = rest.replace(" ", "")
-        clock = _clock(rest, raw, now, tz, None) if rest else None
-        if not m[1] and datetime.combine(day, clock or END_OF_DAY, tzinfo=local_now.tzinfo) <= local_now:
-            day += timedelta(days=7)  # `周五` said on a Saturday: the coming one
-        return _Parts(day, clock)
+        parts = _day_and_clock(_weekday(m, today), None, rest[m.end():], today, raw, now, tz)
+        if not m[1] and datetime.combine(parts.day, parts.clock or END_OF_DAY, tzinfo=local_now.tzinfo) <= local_now:
+            return _Parts(parts.day + timedelta(days=7), parts.clock)  # `周五` said on a Saturday: the coming one
+        return parts
     elif m := _MONTH_END.match(rest):
         year, month = today.year, today.month
         if m[1] and m[1].startswith("下"):
@@ -142,15 +140,19 @@ def _split(text: str, local_now: datetime, raw: str, now: datetime, tz: ZoneInfo
                     if rest.startswith(word):
                         day, rest = today + timedelta(days=offset), rest[len(word):]
                         break
+    return _day_and_clock(day, period, rest, today, raw, now, tz)
+
+
+def _day_and_clock(day: date | None, period: str | None, rest: str, today: date, raw: str, now: datetime,
+                   tz: ZoneInfo) -> _Parts:
+    """The clock after the day (`下午3点`, `24:00`), or the day alone (23:59; `明早` 09:00)."""
     rest = _cn_numbers(rest.replace(" ", ""))
     if not rest:
         if day is None:
             raise TimeParseError(f"看不懂时间「{raw}」。{_examples(now, tz)}")
         return _Parts(day, time(9, 0) if period == "上午" else None)
     if rest in ("24:00", "24点", "24时"):
-        if day is None:
-            day = today
-        return _Parts(day, END_OF_DAY)
+        return _Parts(day or today, END_OF_DAY)
     return _Parts(day, _clock(rest, raw, now, tz, period))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
-from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Hamming
 
 from bot.command import AUDIENCE_NAMES, Command, Route, branch_committees, mp_followers
 from bot.context import Context
@@ -21,8 +22,9 @@ MOST_USED = {
     "member": ("help", "todo", "ack", "complete", "study_list", "study_confirm", "checkin", "leave"),
 }
 MOST_SHOWN = 9
-# Below this similarity (0–100) nothing is close: the answer offers 帮助 instead of a guess.
-CLOSE_ENOUGH = 40
+# Below this similarity (0–1) nothing is close: the answer offers 帮助 instead of a guess.
+CLOSE_ENOUGH = 0.5
+_FIRST_WORD = re.compile(r"[\s0-9#,，、:：;；]+")
 
 
 def handle(cmd: Command, ctx: Context, *, table: Callable[[], Sequence[Route]]) -> Reply:
@@ -69,23 +71,30 @@ def not_understood(cmd: Command, ctx: Context, *, table: Callable[[], Sequence[R
 
 
 def closest(text: str, usable: Sequence[Route]) -> Route | None:
-    """The route whose words (its own and the phrase table's) are most like the text's start."""
-    query = text.partition("\n")[0].strip()[:12]
-    if not query:
+    """The route whose word is most like the text's first word (`收倒 3` → 收到): the command
+    words first, then the phrase table's. Typos in Chinese are mostly a character swapped for
+    another of the same sound, so characters are compared in place (Hamming similarity, padded
+    to the longer): `你好` is like no command, although it shares a character with `好的`."""
+    token = _FIRST_WORD.split(text.strip(), maxsplit=1)[0][:12]
+    if not token:
         return None
-    choices: dict[str, Route] = {}
-    for r in usable:
-        for word in (r.words[:1] + tuple(sorted(r.words[1:], key=len))):
-            choices.setdefault(word, r)
-    found = process.extractOne(query, list(choices), scorer=_similarity)
-    if found is None or found[1] < CLOSE_ENOUGH:
-        return None
-    return choices[found[0]]
+    for words_of in (lambda r: r.words, lambda r: r.synonyms):
+        best, found = 0.0, None
+        for r in usable:
+            for word in words_of(r):
+                score = _similarity(token, word)
+                if score > best:
+                    best, found = score, r
+        if best >= CLOSE_ENOUGH:
+            return found
+    return None
 
 
-def _similarity(query: str, word: str, **_kwargs) -> float:
-    """Whole-text likeness, or the command word's likeness to the text's start (`收倒 3`)."""
-    return max(fuzz.ratio(query, word), fuzz.ratio(query[:len(word)], word) * 0.9)
+def _similarity(token: str, word: str) -> float:
+    """0–1; a text that begins with the word is close (`帮助我`), the closer the more of it the word is."""
+    if token.startswith(word):
+        return 0.5 + 0.49 * len(word) / len(token)
+    return Hamming.normalized_similarity(token, word)
 
 
 def _allowed(audience, ctx: Context, seen: dict) -> bool:
