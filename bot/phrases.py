@@ -9,7 +9,6 @@ from what real users type, and add each new phrasing to `tests/data/phrases.tsv`
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # Route name → further words for it, besides the route's own.
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -56,16 +55,15 @@ _BRACKET_EMOJI = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,4}\]|/:[a-z]{1,8}")
 _TRAILING_CHATTER = re.compile(r"[,，。.!！~～ ]+(马上办|立即办|马上落实|谢谢|多谢|辛苦了|好的|明白)[。.!！~～]*$")
 
 
+# Emoji and pictographs (with their joiners and variation selectors), dingbats, arrows and the like.
+_EMOJI = re.compile("[\u200d\ufe0e\ufe0f\u2190-\u21ff\u2300-\u23ff\u2460-\u24ff\u25a0-\u27bf\u2b00-\u2bff"
+                    "\u3030\u303d\u3297\u3299\U0001f000-\U0001faff]")
+
+
 def strip_decoration(line: str) -> str:
     """The first line without emoji, WeChat's bracketed emoji and trailing filler, for matching."""
-    line = _BRACKET_EMOJI.sub("", line)
-    line = "".join(ch for ch in line if not _is_emoji(ch))
+    if "[" in line or "/:" in line:
+        line = _BRACKET_EMOJI.sub("", line)
+    line = _EMOJI.sub("", line)
     line = _TRAILING_CHATTER.sub("", line)
     return line.strip()
-
-
-def _is_emoji(ch: str) -> bool:
-    if ch in "\u200d\ufe0f\ufe0e":
-        return True
-    cat = unicodedata.category(ch)
-    return cat == "So" or (cat == "Sk" and ord(ch) > 0x1F000)
