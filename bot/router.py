@@ -52,8 +52,6 @@ def _table() -> list[Route]:
         Route("meeting_card_tap", (), meeting.handle_card_tap, event="template_card_event",
               keys=("leave:", "approve:", "reject:")),
         Route("card_tap", (), ack.handle_card_tap, event="template_card_event", detached_sender=True),
-        Route("not_understood", (), partial(help.not_understood, table=routes), audience=everyone,
-              read_only=True, detached_sender=True),
         Route("checkin_code", (), meeting.handle_bare_code, pattern=CHECKIN_CODE),
         Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项", read_only=True,
               detached_sender=True),
@@ -82,13 +80,13 @@ def _table() -> list[Route]:
               numbered=True, usage="会议码 编号 — 再次查看会议签到码", read_only=True),
         Route("meeting", ("会议",), meeting.handle_schedule, audience=branch_committees,
               usage="会议 类型 时间 [地点|线上] — 安排支部党员大会、支委会、党小组会、党课、主题党日并通知参会人"),
-        Route("leave_approve", ("批准",), meeting.handle_approve, audience=secretaries,
+        Route("leave_approve", ("批准",), meeting.handle_approve, audience=branch_committees,
               numbered=True, usage="批准 编号 — 批准请假"),
-        Route("leave_reject", ("驳回",), meeting.handle_reject, audience=secretaries,
+        Route("leave_reject", ("驳回",), meeting.handle_reject, audience=branch_committees,
               numbered=True, usage="驳回 编号 [理由] — 驳回请假"),
-        Route("meeting_close", ("结束",), meeting.handle_close, audience=secretaries,
+        Route("meeting_close", ("结束",), meeting.handle_close, audience=branch_committees,
               numbered=True, usage="结束 编号 — 结束会议，记录缺席并查看出勤"),
-        Route("meeting_minutes", ("纪要",), meeting.handle_minutes, audience=secretaries,
+        Route("meeting_minutes", ("纪要",), meeting.handle_minutes, audience=branch_committees,
               numbered=True, usage="纪要 编号 内容 — 记录会议纪要"),
         # 绑定码 before 绑定: first match wins and 绑定码 begins with 绑定.
         Route("binding_code", ("绑定码",), binding.handle_issue, audience=secretaries,
@@ -133,8 +131,8 @@ def match(msg: InboundMessage) -> Match:
             return Match(r, command)
     if msg.kind is InboundKind.EVENT:
         return Match(None, Command(msg.event or "", msg.event_key or ""))
-    if msg.kind is InboundKind.TEXT:
-        return Match(_route("not_understood"), Command("", text))
+    if msg.kind is InboundKind.TEXT:  # help answers it with 没看懂: a command without a word
+        return Match(_route("help"), Command("", text))
     return Match(_route("help"), Command("帮助", ""))
 
 
@@ -162,7 +160,7 @@ def act(found: Match, ctx: Context) -> Reply | None:
         return Reply(f"编号「{shown}」不对：编号是最多 9 位的阿拉伯数字，例如：{EXAMPLES.get(r.name, r.words[0])}")
     reply = r.handle(found.command, ctx)
     if reply is None and r.pattern is not None:  # a bare code with no meeting open: just unread text
-        return _route("not_understood").handle(Command("", found.command.args), ctx)
+        return _route("help").handle(Command("", found.command.args), ctx)
     return reply
 
 

@@ -9,7 +9,7 @@ from rapidfuzz.distance import Hamming
 
 from bot.command import AUDIENCE_NAMES, Command, Route, branch_committees, mp_followers
 from bot.context import Context
-from bot.messages import Reply
+from bot.messages import InboundKind, Reply
 from bot.phrases import EXAMPLES
 from handlers import welcome
 
@@ -28,7 +28,10 @@ _FIRST_WORD = re.compile(r"[\s0-9#,，、:：;；]+")
 
 
 def handle(cmd: Command, ctx: Context, *, table: Callable[[], Sequence[Route]]) -> Reply:
-    """`table` gives the route table (the router passes its own, so this module never imports it)."""
+    """`table` gives the route table (the router passes its own, so this module never imports it).
+    A command without a word is text nothing else matched: `没看懂`."""
+    if not cmd.word and ctx.msg.kind is InboundKind.TEXT:
+        return not_understood(cmd, ctx, table=table)
     if ctx.person is None:
         # Someone the roster does not know (yet) can do nothing but get access: say how.
         return welcome.unknown_person(ctx)

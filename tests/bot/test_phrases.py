@@ -67,7 +67,7 @@ def words(args: str) -> list[str]:
                          [row for row in ROWS if row[2] == "?"], ids=lambda v: str(v))
 def test_unread_text_offers_the_closest_command(number, text, intent, expected):
     found = router.match(text_msg(text))
-    assert found.route.name == "not_understood", f"line {number}: {text!r}"
+    assert found.route.name == "help" and found.command.word == "", f"line {number}: {text!r}"  # 没看懂
     offered = closest(found.command.args, [r for r in router.routes() if r.usage])
     assert (offered.words[0] if offered else "") == expected, f"line {number}: {text!r}"
 
