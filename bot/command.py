@@ -143,10 +143,10 @@ class Route:
         for word in self.words + self.synonyms:
             if first == word or (first.startswith(word) and _is_boundary(first[len(word):])):
                 args = first[len(word):]
-                args = "" if _only_closing(args) else args.strip(" ,，、:：;；。!！~～")
+                args = "" if _only_closing(args) else args.strip(" ,，、:：;；").lstrip(_CLOSING)
                 raw_first, raw_body = _as_typed(msg.text)
                 raw_args = raw_first[len(word):] if raw_first.startswith(word) else ""
-                raw_args = "" if not args else raw_args.strip(_TRIM)
+                raw_args = "" if not args else raw_args.strip(_TRIM).lstrip(_CLOSING + _TRIM)
                 if implied := IMPLIED_ARGS.get(word):
                     args, raw_args = f"{implied} {args}".strip(), f"{implied} {raw_args}".strip()
                 return Command(word=word, args=args, body=raw_body, text=raw_args)
@@ -154,7 +154,8 @@ class Route:
 
 
 _LEADING_NUMBER = re.compile(r"^[#＃]?[0-9０-９]+[\s\u3000,，、:：;；]*")
-_TRIM = " \t\u3000\u00a0,，、:：;；。!！~～"
+_TRIM = " \t\u3000\u00a0,，、:：;；"
+_CLOSING = "。.!！~～"  # `收到！坚决完成任务`: after the word, not at the end of a note
 
 
 def _as_typed(text: str) -> tuple[str, str]:

@@ -24,6 +24,7 @@ MOST_USED = {
 MOST_SHOWN = 9
 # Below this similarity (0–1) nothing is close: the answer offers 帮助 instead of a guess.
 CLOSE_ENOUGH = 0.5
+_MARKUP = re.compile(r"[<>]|]]")
 _FIRST_WORD = re.compile(r"[\s0-9#,，、:：;；]+")
 
 
@@ -65,12 +66,13 @@ def not_understood(cmd: Command, ctx: Context, *, table: Callable[[], Sequence[R
     if ctx.person is None:
         return welcome.unknown_person(ctx)
     typed = (ctx.msg.text or "").strip().partition("\n")[0].strip() or cmd.args
-    shown = typed if len(typed) <= 20 else typed[:20] + "…"
+    # What was typed is echoed, short, unless it carries markup: a reply never repeats `]]><x/>`.
+    shown = "您的消息" if _MARKUP.search(typed) else f"「{typed if len(typed) <= 20 else typed[:20] + '…'}」"
     route = closest(cmd.args, _usable(table(), ctx))
     if route is None:
-        return Reply(f"没看懂「{shown}」。发送「帮助」查看常用命令，例如：待办")
+        return Reply(f"没看懂{shown}。发送「帮助」查看常用命令，例如：待办")
     example = EXAMPLES.get(route.name, route.words[0])
-    return Reply(f"没看懂「{shown}」。您是想用「{route.words[0]}」吗？例如：{example}\n发送「帮助」查看常用命令。")
+    return Reply(f"没看懂{shown}。您是想用「{route.words[0]}」吗？例如：{example}\n发送「帮助」查看常用命令。")
 
 
 def closest(text: str, usable: Sequence[Route]) -> Route | None:
