@@ -64,7 +64,7 @@ def main() -> None:
         app = create_app(Settings(database_url=url, redis_url=None, wecom=wecom, secret_key="bench",
                                   instance_dir=Path(tmp) / "instance"), clock=clock)
         db = app.extensions["zhitong"].db
-        members = [f"m{i:03d}" for i in range(60)]
+        members = [f"m{i:03d}" for i in range(12 * args.rounds)]  # the write mix: new members each round
         with db.session() as s:
             person(s, "王书记", "top", "机关党委", _role("SECRETARY"))
             for i, userid in enumerate(members):
