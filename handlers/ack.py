@@ -99,7 +99,7 @@ def handle_complete(cmd: Command, ctx: Context) -> Reply:
     args = cmd.arg_list
     number = as_number(args[0]) if args else None
     if number is None:
-        open_tasks = [d for d, delivery in open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE,
+        open_tasks = [d for d, _ in open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE,
                                                       until_completed=True)]
         if len(open_tasks) != 1:
             listed = "、".join(f"#{d.id}" for d in open_tasks[:10])
@@ -108,7 +108,7 @@ def handle_complete(cmd: Command, ctx: Context) -> Reply:
         directive, note = open_tasks[0], cmd.free_text.strip()
     else:
         directive = ctx.session.get(Directive, number)
-        if directive is None or directive.kind is not DirectiveKind.DIRECTIVE:
+        if directive is None:
             return Reply(f"没有编号为 #{number} 的通知。")
         note = cmd.after_number()
     result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=note,
