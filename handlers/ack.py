@@ -6,9 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from bot.command import Command
+from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
+from bot.texts.directive import note_addition
 from models.directive import (
     Acknowledgement,
     AckResult,
@@ -24,19 +25,32 @@ from models.outbox import OutboxChannel, enqueue
 
 
 def handle_ack(cmd: Command, ctx: Context) -> Reply:
+    """`收到`, `收到 3`, `收到 1 3` / `收到 1、3` (each), `全部收到` (every open one)."""
     args = cmd.arg_list
-    if args and args[0].isdigit():
-        ack = acknowledge(ctx.session, int(args[0]), ctx.person.id, at=ctx.now, via="text")
-        if ack is None:
-            return Reply(f"没有编号为 #{args[0]} 的通知。发送「待办」查看您需要确认的通知。")
-        return _ack_reply(ctx, ack)
+    numbers = list(dict.fromkeys(n for n in map(as_number, args) if n is not None))
+    if numbers:
+        return Reply("\n".join(_ack_one(ctx, n) for n in numbers[:MAX_AT_ONCE]))
     owed = open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE)
     if not owed:
         return Reply("您目前没有需要确认的通知。")
+    if args[:1] == ["全部"]:
+        return Reply("\n".join(_ack_one(ctx, d.id) for d, _ in owed[:MAX_AT_ONCE]))
     if len(owed) > 1:
         numbers = "、".join(f"#{d.id}" for d, _ in owed)
-        return Reply(f"您有 {len(owed)} 条通知待确认（{numbers}），请写明编号，例如：收到 {owed[0][0].id}")
+        return Reply(f"您有 {len(owed)} 条通知待确认（{numbers}），请写明编号，例如：收到 {owed[0][0].id}；"
+                     f"都已收到可回复「全部收到」")
     return _ack_reply(ctx, acknowledge(ctx.session, owed[0][0].id, ctx.person.id, at=ctx.now, via="text"))
+
+
+# One reply answers at most this many numbers (a pasted list of hundreds is not an acknowledgement).
+MAX_AT_ONCE = 20
+
+
+def _ack_one(ctx: Context, number: int) -> str:
+    ack = acknowledge(ctx.session, number, ctx.person.id, at=ctx.now, via="text")
+    if ack is None:
+        return f"没有编号为 #{number} 的通知。发送「待办」查看您需要确认的通知。"
+    return _ack_reply(ctx, ack).text
 
 
 def _ack_reply(ctx: Context, ack: Acknowledgement) -> Reply:
@@ -54,14 +68,14 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
     from handlers import study
 
     prefix, _, arg = (cmd.args or "").partition(":")
-    if prefix == "ack" and arg.isdigit():
-        ack = acknowledge(ctx.session, int(arg), ctx.person.id, at=ctx.now, via="button")
+    if prefix == "ack" and as_number(arg) is not None:
+        ack = acknowledge(ctx.session, as_number(arg), ctx.person.id, at=ctx.now, via="button")
         if ack is None:
             return None
         if ack.delivery_id is not None:
             _update_card(ctx, "已确认", ack.delivery_id, ack.acknowledged_at)
         return _ack_reply(ctx, ack)
-    if prefix == "study" and arg.isdigit():
+    if prefix == "study" and as_number(arg) is not None:
         reply = study.handle_card_tap(arg, ctx)
         if reply is not None:
             task = ctx.session.execute(select(Delivery.id, Delivery.completed_at).where(
@@ -82,16 +96,30 @@ def _update_card(ctx: Context, label: str, delivery_id: int, at: datetime | None
 
 
 def handle_complete(cmd: Command, ctx: Context) -> Reply:
+    """`完成 3 说明`; `完成` alone when exactly one task is open; a second `完成 3 补充…` adds to the note."""
     args = cmd.arg_list
-    if not args or not args[0].isdigit():
-        return Reply("请写明编号，例如：完成 12 已组织学习并上报")
-    directive = ctx.session.get(Directive, int(args[0]))
-    if directive is None:
-        return Reply(f"没有编号为 #{args[0]} 的通知。")
-    result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=cmd.after_number())
+    number = as_number(args[0]) if args else None
+    if number is None:
+        open_tasks = [d for d, _ in open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE,
+                                                      until_completed=True)]
+        if len(open_tasks) != 1:
+            listed = "、".join(f"#{d.id}" for d in open_tasks[:10])
+            which = f"您有 {len(open_tasks)} 项任务未办结（{listed}），" if open_tasks else ""
+            return Reply(f"{which}请写明编号，例如：完成 {open_tasks[0].id if open_tasks else 12} 已组织学习并上报")
+        directive, note = open_tasks[0], cmd.free_text.strip()
+    else:
+        directive = ctx.session.get(Directive, number)
+        if directive is None:
+            return Reply(f"没有编号为 #{number} 的通知。")
+        note = cmd.after_number()
+    result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=note,
+                                addition=note_addition(note, ctx.fmt(ctx.now)) if note else None)
     if result is AckResult.NOT_RECIPIENT:
         return Reply(f"#{directive.id} 不是发给您的任务。")
+    if result is AckResult.NOTE_ADDED:
+        return Reply(f"已补充 #{directive.id}「{directive.title}」的办结说明（{ctx.fmt(ctx.now)}）：{note}")
     if result is AckResult.ALREADY:
-        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 报告 #{directive.id} 办结。")
+        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 报告 #{directive.id} 办结。"
+                     f"如需补充说明，请回复「完成 {directive.id} 补充内容」。")
     noted = f"，说明：{delivery.note}" if delivery.note else ""
     return Reply(f"已记录 #{directive.id}「{directive.title}」办结，时间 {ctx.fmt(ctx.now)}{noted}。")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -11,25 +12,27 @@ from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts import directive as texts
-from bot.timeparse import TimeParseError, parse_future_time
+from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from bot.web.links import page_url
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
 from models.outbox import OutboxChannel, enqueue
 
 NUDGE_INTERVAL = timedelta(minutes=30)
-USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（可选，例如：截止 12月1日17:00）"
+USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（可选，例如：截止 12月1日17:00；也可写在标题后：发布 标题 截止 12月1日）"
 
 
 def handle_publish(cmd: Command, ctx: Context) -> Reply:
     title = cmd.free_text.strip()
     lines = [line for line in cmd.body.split("\n") if line.strip()]
     deadline = None
-    if lines and lines[-1].startswith("截止"):
-        when = lines.pop()[2:].strip(" :：\u3000")
-        try:
+    try:
+        title, when = _title_deadline(title, ctx)
+        if when is None:
+            lines, when = _body_deadline(lines, ctx)
+        if when is not None:
             deadline = parse_future_time(when, now=ctx.now, tz=ctx.settings.tz)
-        except TimeParseError as exc:
-            return Reply(f"未发布：截止时间有误，{exc}。\n{USAGE}")
+    except TimeParseError as exc:
+        return Reply(f"未发布：截止时间有误，{exc}。\n{USAGE}")
     if not title:
         return Reply(f"未发布：缺少标题。\n{USAGE}")
     if len(title) > 200:
@@ -40,6 +43,39 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
                           d, role, channel, ctx.settings.tz, url=page_url(ctx.settings, f"d/{d.id}")))
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
     return Reply(f"已发布 #{directive.id}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.id}」查看确认情况。")
+
+
+# `截止 12月20日`, `截止时间：12月20日`, `截至12月20日前`: the label and the time after it.
+_DEADLINE = re.compile(r"(?:截止|截至)(?:时间|日期)?[\s:：]*(?P<when>.*)$")
+_LABELLED = re.compile(r"^(?:截止|截至)(?:时间|日期|[\s:：])")
+
+
+def _title_deadline(title: str, ctx: Context) -> tuple[str, str | None]:
+    """`发布 标题 截止 时间` on one line: the title and the time, when what follows 截止 is a time
+    (`关于截止日期调整的通知` keeps its title)."""
+    for m in reversed(list(_DEADLINE.finditer(title))):
+        before = title[:m.start()].rstrip(" \t\u3000,，。;；")
+        if before and _is_time(m["when"], ctx):
+            return before, m["when"]
+    return title, None
+
+
+def _body_deadline(lines: list[str], ctx: Context) -> tuple[list[str], str | None]:
+    """A `截止 时间` line anywhere in the body; it leaves the body. A labelled line that is not a
+    time is refused (by parse_future_time later) when it is the last line, as people end with it."""
+    for i, line in enumerate(lines):
+        m = _DEADLINE.match(line.strip())
+        if m and (_is_time(m["when"], ctx) or (i == len(lines) - 1 and _LABELLED.match(line.strip()))):
+            return lines[:i] + lines[i + 1:], m["when"]
+    return lines, None
+
+
+def _is_time(text: str, ctx: Context) -> bool:
+    try:
+        parse_time(text, now=ctx.now, tz=ctx.settings.tz)
+    except TimeParseError:
+        return False
+    return True
 
 
 def _issuing_org(ctx: Context):
@@ -61,7 +97,12 @@ def _number(cmd: Command, ctx: Context, usage: str) -> tuple[int | None, Reply |
     return int(args[0]), None
 
 
+RECENT_SHOWN = 5
+
+
 def handle_progress(cmd: Command, ctx: Context) -> Reply:
+    if not cmd.arg_list:
+        return _recent_progress(ctx)
     number, error = _number(cmd, ctx, "进度 12")
     if error:
         return error
@@ -69,6 +110,31 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
     if problem:
         return Reply(problem)
     return scoped_progress(ctx, directive, cmd, f"您无权查看 #{number} 的进度：只有发布组织、所涉组织的书记和支委以及联络员可以查看。")
+
+
+def _recent_progress(ctx: Context) -> Reply:
+    """`进度` alone: the sender's latest directives, each with its acknowledgement rate."""
+    from sqlalchemy import func
+
+    from models.directive import DirectiveKind
+
+    recent = ctx.session.execute(
+        select(Directive.id, Directive.title, Directive.created_at,
+               select(func.count()).where(Delivery.directive_id == Directive.id, Delivery.role == DeliveryRole.TASK)
+               .scalar_subquery(),
+               select(func.count(Delivery.acknowledged_at)).where(Delivery.directive_id == Directive.id,
+                                                                  Delivery.role == DeliveryRole.TASK)
+               .scalar_subquery())
+        .where(Directive.issuer_id == ctx.person.id, Directive.kind == DirectiveKind.DIRECTIVE)
+        .order_by(Directive.created_at.desc(), Directive.id.desc()).limit(RECENT_SHOWN)).all()
+    if not recent:
+        return Reply("您最近没有发布通知。查看某条通知请写明编号，例如：进度 12")
+    lines = [f"您最近发布的 {len(recent)} 条通知："]
+    for number, title, created_at, total, acked in recent:
+        rate = f"{round(100 * acked / total)}%" if total else "无接收人"
+        lines.append(f"· #{number} {title}（{ctx.fmt(created_at)}）已确认 {acked}/{total}，{rate}")
+    lines.append(f"查看明细请发送「进度 编号」，例如：进度 {recent[0][0]}")
+    return Reply("\n".join(lines))
 
 
 def scoped_progress(ctx: Context, directive: Directive, cmd: Command, refusal: str, *,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.access import may_manage_meeting
-from bot.command import Command
+from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts import meeting as texts
@@ -202,6 +202,15 @@ def _led_meeting(cmd: Command, ctx: Context, example: str, fits) -> tuple[Meetin
 
 # -- 签到 ---------------------------------------------------------------------------------------
 
+def handle_bare_code(cmd: Command, ctx: Context) -> Reply | None:
+    """`8391` alone: a check-in code while one of the person's meetings is open for check-in;
+    otherwise None (the router answers it as text it did not understand)."""
+    nearby = meetings_of(ctx.session, ctx.person, starts_after=ctx.now - timedelta(days=1))
+    if not any(window_state(m, ctx.now) is None for m in nearby):
+        return None
+    return handle_checkin(cmd, ctx)
+
+
 def handle_checkin(cmd: Command, ctx: Context) -> Reply:
     code = next((a for a in cmd.arg_list if a.isdigit()), None)
     nearby = meetings_of(ctx.session, ctx.person, starts_after=ctx.now - timedelta(days=1))
@@ -360,7 +369,7 @@ def _decide(ctx: Context, leave: LeaveRequest, *, approve: bool, note: str) -> s
 def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
     """Buttons on meeting cards: `leave:<meeting>`, `approve:<leave>`, `reject:<leave>`."""
     prefix, _, arg = (cmd.args or "").partition(":")
-    if not arg.isdigit():
+    if as_number(arg) is None:
         return None
     if prefix == "leave":
         meeting = ctx.session.get(Meeting, int(arg))

@@ -128,7 +128,7 @@ def scope_totals(session, directive: Directive, scope: Organisation, metric: str
                  names: bool = True) -> tuple[list[Organisation], dict[int, Tally]]:
     """The scope's organisations depth-first (each branch under its parent) and each one's tally,
     rolled up the tree. Counts and first/last times come from one grouped query; with `names`,
-    the people still to name (not done) are fetched too, in name order. The chat's 进度 and the
+    the people still to name (not done) are fetched too, in roster order. The chat's 进度 and the
     progress page both read this."""
     orgs = subtree(session, scope)
     by_id = {o.id: o for o in orgs}
@@ -147,7 +147,7 @@ def scope_totals(session, directive: Directive, scope: Organisation, metric: str
             select(Delivery.organisation_id, Delivery.status, Person.name, Delivery.reason)
             .join(Person, Person.id == Delivery.person_id)
             .where(*tasks, done_at.is_(None))
-            .order_by(Person.name)
+            .order_by(Person.id)  # roster order
         )
         for org_id, status, name, reason in rows:
             if org_id in by_id:
@@ -186,6 +186,8 @@ def _names(names: list[str]) -> str:
 
 def _span(delta: timedelta) -> str:
     minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes == 0:
+        return "不到 1 分钟"
     if minutes < 60:
         return f"{minutes} 分钟"
     hours, minutes = divmod(minutes, 60)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from bot.command import Command
+from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts import study as texts
+from bot.texts.directive import note_addition
 from bot.timeparse import TimeParseError, parse_future_time
 from models.directive import AckResult, Delivery, Directive, DirectiveKind, complete, issue, open_items
 
@@ -59,7 +60,7 @@ def handle_list(_cmd: Command, ctx: Context) -> Reply:
 def handle_confirm(cmd: Command, ctx: Context) -> Reply:
     args = cmd.arg_list
     number = args[0] if args else ""
-    if not number.isdigit():
+    if as_number(number) is None:
         items = _open_items(ctx)
         if len(items) != 1:
             return Reply("请写明编号，例如：已学 12 很有收获。发送「学习」查看待完成的学习。")
@@ -74,9 +75,12 @@ def handle_confirm(cmd: Command, ctx: Context) -> Reply:
 
 
 def _confirm(ctx: Context, item: Directive, reflection: str) -> Reply:
-    result, delivery = complete(ctx.session, item, ctx.person, at=ctx.now, note=reflection)
+    result, delivery = complete(ctx.session, item, ctx.person, at=ctx.now, note=reflection,
+                                addition=note_addition(reflection, ctx.fmt(ctx.now)) if reflection else None)
     if result is AckResult.NOT_RECIPIENT:
         return Reply(f"学习 #{item.id} 不是布置给您的。")
+    if result is AckResult.NOTE_ADDED:
+        return Reply(f"已补充学习 #{item.id}「{item.title}」的心得（{ctx.fmt(ctx.now)}）。")
     if result is AckResult.ALREADY:
         return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 确认学完 #{item.id}「{item.title}」。")
     late = "（已过截止时间）" if delivery.late else ""
@@ -85,7 +89,7 @@ def _confirm(ctx: Context, item: Directive, reflection: str) -> Reply:
 
 
 def handle_card_tap(key: str, ctx: Context) -> Reply | None:
-    item = ctx.session.get(Directive, int(key)) if key.isdigit() else None
+    item = ctx.session.get(Directive, as_number(key)) if as_number(key) is not None else None
     if item is None or item.kind is not DirectiveKind.STUDY:
         return None
     return _confirm(ctx, item, "")
@@ -95,7 +99,7 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
     from handlers.broadcast import scoped_progress
 
     args = cmd.arg_list
-    if not args or not args[0].isdigit():
+    if not args or as_number(args[0]) is None:
         return Reply("请写明编号，例如：学习进度 12")
     item = ctx.session.get(Directive, int(args[0]))
     if item is None or item.kind is not DirectiveKind.STUDY:

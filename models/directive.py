@@ -330,10 +330,12 @@ def _chunks(items: list, size: int):
         yield items[i:i + size]
 
 
-def open_items(session: Session, person_id: int, kind: DirectiveKind) -> list[tuple[Directive, Delivery]]:
+def open_items(session: Session, person_id: int, kind: DirectiveKind, *,
+               until_completed: bool = False) -> list[tuple[Directive, Delivery]]:
     """What this person still owes of one kind, soonest deadline first: directives not yet
-    acknowledged, study items not yet confirmed."""
-    pending = Delivery.completed_at if kind is DirectiveKind.STUDY else Delivery.acknowledged_at
+    acknowledged (not yet reported done, with `until_completed`), study items not yet confirmed."""
+    done = kind is DirectiveKind.STUDY or until_completed
+    pending = Delivery.completed_at if done else Delivery.acknowledged_at
     return list(session.execute(
         select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
         .where(Delivery.person_id == person_id, Delivery.role == DeliveryRole.TASK,
@@ -359,6 +361,7 @@ class AckResult(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     ALREADY = "already"
     NOT_RECIPIENT = "not_recipient"
+    NOTE_ADDED = "note_added"  # a second 完成 with a note: appended to the first
 
 
 @dataclass(frozen=True)
@@ -426,15 +429,23 @@ def acknowledge(session: Session, directive_id: int, person_id: int, *, at: date
 
 
 def complete(session: Session, directive: Directive, person: Person, *, at: datetime,
-             note: str | None) -> tuple[AckResult, Delivery | None]:
-    """Report the task done (回执); it acknowledges too when not yet acknowledged."""
+             note: str | None, addition: str | None = None) -> tuple[AckResult, Delivery | None]:
+    """Report the task done (回执); it acknowledges too when not yet acknowledged. Reported again
+    with a note, `addition` (the note as the caller words it, with its time) is appended to the
+    first, and a `delivery.note_added` event records the note."""
     ack = acknowledge(session, directive.id, person.id, at=at, via="complete")
     if ack is None or ack.delivery_id is None:
         return AckResult.NOT_RECIPIENT, None
     # Loaded after the acknowledgement's UPDATE (and locked): the identity map's copy may predate it.
     delivery = session.get(Delivery, ack.delivery_id, with_for_update=True, populate_existing=True)
     if delivery.completed_at is not None:
-        return AckResult.ALREADY, delivery
+        if not note:
+            return AckResult.ALREADY, delivery
+        added = (addition or note).strip()
+        delivery.note = f"{delivery.note}\n{added}" if delivery.note else added
+        kind = "study.note_added" if directive.kind is DirectiveKind.STUDY else "delivery.note_added"
+        record(session, kind, actor=person, subject=delivery, at=at, data={"directive_id": directive.id, "note": note})
+        return AckResult.NOTE_ADDED, delivery
     delivery.completed_at = at
     delivery.note = note or None
     delivery.status = DeliveryStatus.COMPLETED

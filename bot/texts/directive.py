@@ -48,3 +48,8 @@ def nudge(directive: Directive, tz: ZoneInfo) -> dict[str, Any]:
     """催办: to everyone who has not acknowledged yet."""
     due = f"，截止 {format_time(directive.deadline, tz)}" if directive.deadline else ""
     return text_payload(f"【催办】#{directive.id}「{directive.title}」还未确认{due}。请回复「收到 {directive.id}」。")
+
+
+def note_addition(note: str, shown_at: str) -> str:
+    """A second 完成/已学 note, appended to the first with the time it was added."""
+    return f"{shown_at} 补充：{note}"

@@ -164,10 +164,10 @@ def test_a_shorter_word_listed_first_does_not_swallow_a_longer_one():
 def test_real_table_routes_everyday_words():
     table = routes()
     expected = {"帮助": "help", "？": "help", "待办": "todo", "收到": "ack", "收到3": "ack", "已收到 #2": "ack",
-                "完成 3 已学习": "complete", "进度 1": "progress", "催办 1": "nudge"}
+                "完成 3 已学习": "complete", "进度 1": "progress", "催办 1": "nudge", "待办事项": "todo"}
     for text, name in expected.items():
         assert first_match(table, text)[0] == name, text
-    for text in ["收到了吗", "你好", "待办事项"]:
+    for text in ["收到了吗", "你好", "待办事项有哪些"]:
         assert first_match(table, text) is None, text
 
 
