@@ -15,7 +15,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from bot.channels.base import SendResult, TransientSendError, card_as_text
 from bot.channels.clients import ApiError, MpClient, call_api
 from bot.channels.wecom import _require, check_timestamp, render_text_xml, to_inbound
-from bot.channels.xmlsafe import CallbackError, parse_xml
+from bot.channels.xmlsafe import CallbackError, parse_message, parse_xml
 from bot.messages import InboundMessage, Reply
 from bot.stores import Store
 from config.settings import MpSettings
@@ -74,12 +74,13 @@ class MpChannel:
                                      "Account to 安全模式 or unset MP_AES_KEY")
         (timestamp,) = _require(args, "timestamp")
         check_timestamp(timestamp, now, self.max_skew)
-        envelope = parse_xml(body)
         if not safe:
-            return to_inbound(Channel.MP, envelope)
+            # Signed by `signature` (checked above): the body is the message as WeChat wrote it.
+            return to_inbound(Channel.MP, parse_message(body))
         if self.crypto is None:
             raise CallbackError(400, "safe-mode message but MP_AES_KEY is not configured")
         msg_signature, timestamp, nonce = _require(args, "msg_signature", "timestamp", "nonce")
+        envelope = parse_xml(body)
         if not isinstance(envelope.get("Encrypt"), str) or not envelope["Encrypt"]:
             raise CallbackError(400, "no Encrypt element")
         try:
@@ -91,7 +92,7 @@ class MpChannel:
         except Exception as exc:
             raise CallbackError(400, f"undecryptable: {type(exc).__name__}") from exc
         # Only the decrypted message counts: in 兼容模式 the body also carries it in clear, unsigned.
-        return to_inbound(Channel.MP, parse_xml(plaintext))
+        return to_inbound(Channel.MP, parse_message(plaintext))
 
     def render_reply(self, msg: InboundMessage, reply: Reply | None, args: Mapping[str, str]) -> str:
         if not reply:
