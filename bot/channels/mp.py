@@ -12,7 +12,7 @@ from typing import Any
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
-from bot.channels.base import SendResult, TransientSendError, card_as_text
+from bot.channels.base import TEXT_LIMIT_BYTES, SendResult, TransientSendError, card_as_text, fit_bytes, text_number
 from bot.channels.clients import ApiError, MpClient, call_api
 from bot.channels.wecom import _require, check_timestamp, render_text_xml, to_inbound
 from bot.channels.xmlsafe import CallbackError, parse_message, parse_xml
@@ -146,7 +146,8 @@ class MpChannel:
 def render_text(payload: dict[str, Any]) -> str | None:
     kind = payload.get("type")
     if kind in ("text", "markdown"):
-        return str(payload.get("text") or "")
+        text = str(payload.get("text") or "")
+        return fit_bytes(text, TEXT_LIMIT_BYTES, text_number(text))
     if kind == "card":
-        return card_as_text(payload)
+        return card_as_text(payload, max_bytes=TEXT_LIMIT_BYTES)
     return None

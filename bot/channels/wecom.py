@@ -13,7 +13,16 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work.crypto import WeChatCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
-from bot.channels.base import SendResult
+from bot.channels.base import (
+    CARD_SUBTITLE_LIMIT_CHARS,
+    CARD_TITLE_LIMIT_CHARS,
+    TEXT_LIMIT_BYTES,
+    SendResult,
+    card_number,
+    fit_bytes,
+    fit_chars,
+    text_number,
+)
 from bot.channels.clients import ApiError, WeComClient, call_api
 from bot.channels.xmlsafe import CallbackError, cdata, parse_message, parse_xml
 from bot.messages import InboundKind, InboundMessage, Reply
@@ -148,7 +157,8 @@ class WeComChannel:
         return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
 
 
-def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> dict[str, Any] | None:
+def render_message(payload: dict[str, Any], batch: list[str] | None = None, *,
+                   markdown_limit: int = TEXT_LIMIT_BYTES) -> dict[str, Any] | None:
     """A neutral payload as the msgtype part of a WeCom message/send body (None: unsupported).
 
     WeCom wants a card's task_id unique within the app, but one directive's card goes out in
@@ -156,16 +166,20 @@ def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> d
     recipients, so a resend of the same batch is byte-identical and WeCom's duplicate check
     recognises it."""
     kind = payload.get("type")
-    if kind == "text":
-        return {"msgtype": "text", "text": {"content": str(payload.get("text") or "")}}
-    if kind == "markdown":
-        return {"msgtype": "markdown", "markdown": {"content": str(payload.get("text") or "")}}
+    if kind in ("text", "markdown"):
+        text = str(payload.get("text") or "")
+        limit = markdown_limit if kind == "markdown" else TEXT_LIMIT_BYTES
+        return {"msgtype": kind, kind: {"content": fit_bytes(text, limit, text_number(text))}}
     if kind == "card":
         # 按钮交互型模板卡片: the tap comes back as a template_card_event with the button's key.
+        # Over-long title or text: a summary, and the 详情 command for the full text.
+        title = str(payload.get("title") or "")
+        number = card_number(payload)
         card: dict[str, Any] = {
             "card_type": "button_interaction",
-            "main_title": {"title": str(payload.get("title") or "")},
-            "sub_title_text": str(payload.get("description") or ""),
+            "main_title": {"title": fit_chars(title, CARD_TITLE_LIMIT_CHARS, None)},
+            "sub_title_text": fit_chars(str(payload.get("description") or ""), CARD_SUBTITLE_LIMIT_CHARS, number,
+                                        hint=len(title) > CARD_TITLE_LIMIT_CHARS),
             "task_id": _task_id(str(payload.get("task_id") or "task"), batch or []),
             "button_list": [
                 {"type": 0, "text": str(b.get("text") or ""), "style": 1, "key": str(b.get("key") or "")}

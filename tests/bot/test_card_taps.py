@@ -23,13 +23,13 @@ from tests.bot.test_dedupe import (  # noqa: F401  (fixtures used by name)
 )
 
 
-def _acknowledged(db) -> set[int]:
-    with db.session() as s:
+def _acknowledged(database) -> set[int]:
+    with database.session() as s:
         return {d.directive_id for d in s.scalars(select(Delivery).join(Delivery.person).where(
             Delivery.acknowledged_at.is_not(None)))}
 
 
-def test_a_tap_gets_no_passive_reply_and_its_answer_is_pushed_once_across_retries(bot, db, wecom):
+def test_a_tap_gets_no_passive_reply_and_its_answer_is_pushed_once_across_retries(bot, db, wecom):  # noqa: F811
     assert say(bot, wecom, wecom.text("wangsj", PUBLISH)).startswith("已发布 #1")
     tap = wecom.card_tap("zhaolei", "directive-1", "ack:1")
     for _ in range(3):  # the first delivery and WeChat's retries
@@ -45,7 +45,7 @@ def test_a_tap_gets_no_passive_reply_and_its_answer_is_pushed_once_across_retrie
     assert events(db, "delivery.acknowledged") == 1
 
 
-def test_a_tap_whose_handler_fails_is_answered_by_push_and_its_retry_processed(bot, db, wecom):
+def test_a_tap_whose_handler_fails_is_answered_by_push_and_its_retry_processed(bot, db, wecom):  # noqa: F811
     say(bot, wecom, wecom.text("wangsj", PUBLISH))
     tap = wecom.card_tap("zhaolei", "directive-1", "ack:1")
     with failing_once("card_tap", RuntimeError("boom")):
@@ -58,7 +58,7 @@ def test_a_tap_whose_handler_fails_is_answered_by_push_and_its_retry_processed(b
     assert pushed_texts(db, "zhaolei")[-1].startswith("已确认收到 #1")
 
 
-def test_two_taps_on_two_cards_in_the_same_second_are_two_events(bot, db, wecom, clock):
+def test_two_taps_on_two_cards_in_the_same_second_are_two_events(bot, db, wecom, clock):  # noqa: F811
     say(bot, wecom, wecom.text("wangsj", PUBLISH))
     say(bot, wecom, wecom.text("wangsj", PUBLISH.replace("学习贯彻全会精神", "报送学习心得")))
     at = clock.timestamp()

@@ -25,10 +25,10 @@ from tests.bot.test_callback_hardening import (  # noqa: F401  (fixtures used by
 DEEP = "<xml>" + "<a>" * 1000 + "x" + "</a>" * 1000 + "</xml>"
 
 
-def _raw_message(wire: Wire, content_xml: str, *, msg_type: str = "<MsgType><![CDATA[text]]></MsgType>",
+def _raw_message(flavour: Wire, content_xml: str, *, msg_type: str = "<MsgType><![CDATA[text]]></MsgType>",
                  sender: str | None = None) -> str:
     """A message as WeChat's server writes it, with `content_xml` exactly as given (no escaping)."""
-    fields = wire.fields()
+    fields = flavour.fields()
     agent = f"<AgentID>{fields['AgentID']}</AgentID>" if "AgentID" in fields else ""
     return (f"<xml><ToUserName><![CDATA[{fields['ToUserName']}]]></ToUserName>"
             f"<FromUserName>{sender or '<![CDATA[' + fields['FromUserName'] + ']]>'}</FromUserName>"
@@ -44,20 +44,20 @@ def _no_traceback(caplog) -> None:
 # -- unsigned, heavy ---------------------------------------------------------------------------------
 
 
-def test_deeply_nested_body_without_a_valid_signature_is_a_4xx(client, db, seeded, wire, caplog):
+def test_deeply_nested_body_without_a_valid_signature_is_a_4xx(client, db, seeded, wire, caplog):  # noqa: F811
     good = wire.good()
     with caplog.at_level(logging.WARNING):
         assert_refused(client, db, SignedRequest(good.path, good.query, DEEP.encode()), seeded)
     _no_traceback(caplog)
 
 
-def test_deeply_nested_signed_message_is_a_4xx(client, db, seeded, wire, caplog):
+def test_deeply_nested_signed_message_is_a_4xx(client, db, seeded, wire, caplog):  # noqa: F811
     with caplog.at_level(logging.WARNING):
         assert_refused(client, db, wire.plaintext_request(DEEP), seeded, status=400)
     _no_traceback(caplog)
 
 
-def test_four_hundred_digit_timestamp_is_a_4xx(client, db, seeded, wire, caplog):
+def test_four_hundred_digit_timestamp_is_a_4xx(client, db, seeded, wire, caplog):  # noqa: F811
     good = wire.good()
     query = {**good.query, "timestamp": "9" * 400}
     with caplog.at_level(logging.WARNING):
@@ -65,7 +65,7 @@ def test_four_hundred_digit_timestamp_is_a_4xx(client, db, seeded, wire, caplog)
     _no_traceback(caplog)
 
 
-def test_non_ascii_digits_in_the_timestamp_are_a_4xx(client, db, seeded, wire):
+def test_non_ascii_digits_in_the_timestamp_are_a_4xx(client, db, seeded, wire):  # noqa: F811
     good = wire.good()
     query = {**good.query, "timestamp": "፩" * 10}
     assert_refused(client, db, SignedRequest(good.path, query, good.body), seeded)
@@ -74,7 +74,7 @@ def test_non_ascii_digits_in_the_timestamp_are_a_4xx(client, db, seeded, wire):
 # -- signed, odd structure ---------------------------------------------------------------------------
 
 
-def test_signed_message_with_elements_where_text_belongs_is_a_4xx(client, db, seeded, wire, caplog):
+def test_signed_message_with_elements_where_text_belongs_is_a_4xx(client, db, seeded, wire, caplog):  # noqa: F811
     text = wire.state_changing_text()
     odd = [
         _raw_message(wire, f"<![CDATA[{text}]]>", msg_type="<MsgType><b>text</b></MsgType>"),
@@ -87,7 +87,7 @@ def test_signed_message_with_elements_where_text_belongs_is_a_4xx(client, db, se
         _no_traceback(caplog)
 
 
-def test_signed_message_with_a_huge_createtime_is_a_4xx(client, db, seeded, wire):
+def test_signed_message_with_a_huge_createtime_is_a_4xx(client, db, seeded, wire):  # noqa: F811
     plaintext = _raw_message(wire, f"<![CDATA[{wire.state_changing_text()}]]>").replace(
         f"<CreateTime>{wire.fields()['CreateTime']}</CreateTime>", f"<CreateTime>{'9' * 10000}</CreateTime>")
     assert_refused(client, db, wire.plaintext_request(plaintext), seeded, status=400)
@@ -96,7 +96,7 @@ def test_signed_message_with_a_huge_createtime_is_a_4xx(client, db, seeded, wire
 # -- rule 9: the user's text as the real server sends it ---------------------------------------------
 
 
-def test_control_characters_in_the_users_text_are_dropped_and_the_message_answered(client, db, seeded, wire):
+def test_control_characters_in_the_users_text_are_dropped_and_the_message_answered(client, db, seeded, wire):  # noqa: F811
     text = wire.state_changing_text()
     dirty = "\x02" + text[:3] + "\x1d" + text[3:] + "\x0b"
     response = post(client, wire.plaintext_request(_raw_message(wire, f"<![CDATA[{dirty}]]>")))
@@ -109,7 +109,7 @@ def test_control_characters_in_the_users_text_are_dropped_and_the_message_answer
         assert "验证码不正确" in reply["Content"] and after["binding_attempt"] == seeded["binding_attempt"] + 1
 
 
-def test_a_literal_cdata_terminator_in_the_users_text_is_recovered(client, db, seeded, wire):
+def test_a_literal_cdata_terminator_in_the_users_text_is_recovered(client, db, seeded, wire):  # noqa: F811
     if wire.kind != "wecom":
         _bind_mp(db, "o_stranger", "李娜")
     name = "张伟]]>好</Content>"
@@ -120,11 +120,11 @@ def test_a_literal_cdata_terminator_in_the_users_text_is_recovered(client, db, s
     assert counts(db)["inbound_receipt"] == seeded["inbound_receipt"] + 1
 
 
-def test_control_characters_outside_the_users_text_stay_a_4xx(client, db, seeded, wire):
+def test_control_characters_outside_the_users_text_stay_a_4xx(client, db, seeded, wire):  # noqa: F811
     plaintext = _raw_message(wire, f"<![CDATA[{wire.state_changing_text()}]]>", sender="<![CDATA[li\x02na]]>")
     assert_refused(client, db, wire.plaintext_request(plaintext), seeded, status=400)
 
 
-def test_a_cdata_terminator_outside_the_users_text_stays_a_4xx(client, db, seeded, wire):
+def test_a_cdata_terminator_outside_the_users_text_stays_a_4xx(client, db, seeded, wire):  # noqa: F811
     plaintext = _raw_message(wire, f"<![CDATA[{wire.state_changing_text()}]]>", sender="<![CDATA[li]]>na]]>")
     assert_refused(client, db, wire.plaintext_request(plaintext), seeded, status=400)

@@ -1,0 +1,75 @@
+"""详情 编号: the full text of an item whose card or push was too long to show it whole.
+
+A directive or study item is shown to its recipients (task or copy) and to the committee of the
+organisation that issued it; a meeting to those invited and to its branch's committee. Anyone else
+is told so, without learning more than that the number exists."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.command import Command
+from bot.context import Context
+from bot.messages import Reply
+from models.directive import Delivery, Directive, DirectiveKind
+from models.meeting import Attendance, Meeting
+from models.person import Person
+
+USAGE = "详情 12"
+# Ten digits are more than any item number; longer input is not a number anyone was sent.
+MAX_DIGITS = 10
+
+
+def handle(cmd: Command, ctx: Context) -> Reply:
+    args = cmd.arg_list
+    if not args or not (args[0].isascii() and args[0].isdigit()) or len(args[0]) > MAX_DIGITS:
+        return Reply(f"请写明编号，例如：{USAGE}")
+    number = int(args[0])
+    found = [item for item in (ctx.session.get(Directive, number), ctx.session.get(Meeting, number))
+             if item is not None]
+    for item in found:
+        text = _directive_text(ctx, item) if isinstance(item, Directive) else _meeting_text(ctx, item)
+        if text is not None:
+            return Reply(text)
+    if found:
+        return Reply(f"您无权查看 #{number} 的详情：只有接收人和发布组织的书记、支委可以查看。")
+    return Reply(f"没有编号为 #{number} 的通知、学习或会议。")
+
+
+def _led(person: Person, organisation_id: int) -> bool:
+    return any(r.role.is_committee and r.organisation_id == organisation_id for r in person.roles)
+
+
+def _directive_text(ctx: Context, directive: Directive) -> str | None:
+    """The whole directive or study item, or None when this person may not see it."""
+    person = ctx.person
+    received = ctx.session.scalar(select(Delivery.id).where(
+        Delivery.directive_id == directive.id, Delivery.person_id == person.id).limit(1))
+    if received is None and directive.issuer_id != person.id and not _led(person, directive.organisation_id):
+        return None
+    kind = "学习" if directive.kind is DirectiveKind.STUDY else "通知"
+    due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
+    lines = [f"[{kind}] #{directive.id}「{directive.title}」",
+             f"{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}"]
+    if directive.body.strip():
+        lines.append(directive.body.strip())
+    if directive.link:
+        lines.append(f"学习链接：{directive.link}")
+    return "\n".join(lines)
+
+
+def _meeting_text(ctx: Context, meeting: Meeting) -> str | None:
+    """The meeting's type, organisation, time and place, or None when this person may not see it."""
+    person = ctx.person
+    invited = ctx.session.scalar(select(Attendance.id).where(
+        Attendance.meeting_id == meeting.id, Attendance.person_id == person.id).limit(1))
+    if invited is None and meeting.convener_id != person.id and not _led(person, meeting.organisation_id):
+        return None
+    where = "线上" if meeting.online else (meeting.location or "未定")
+    group = f" {meeting.group.name}" if meeting.group is not None else ""
+    return "\n".join([
+        f"[会议] #{meeting.id} {meeting.organisation.name}{group} {meeting.type.label}",
+        f"时间：{ctx.fmt(meeting.starts_at)}",
+        f"地点：{where}",
+        f"召集人：{meeting.convener.name}",
+    ])
