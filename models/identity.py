@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select, update
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -25,9 +25,23 @@ class Channel(StrEnum):
     MP = "mp"
 
 
+# WeCom treats userids without case (its answers lower-case them): one WeCom identity per folded
+# userid. Official Account openids are case-sensitive and stay under the plain unique key only.
+# Migration 0008 builds it; rows that already differed only in case are left out and reported.
+WECOM_FOLDED_INDEX = "uq_channel_identity_wecom_folded"
+
+
 class ChannelIdentity(Base):
     __tablename__ = "channel_identity"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        # PostgreSQL folds with lower(); SQLite, which cannot reflect an index on an expression,
+        # with the column's NOCASE collation in the index (migration 0008 writes it so).
+        Index(WECOM_FOLDED_INDEX, func.lower(text("external_id")), unique=True,
+              postgresql_where=text("channel = 'wecom'")).ddl_if(dialect="postgresql"),
+        Index(WECOM_FOLDED_INDEX, "external_id", unique=True,
+              sqlite_where=text("channel = 'wecom'")).ddl_if(dialect="sqlite"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, 10))
