@@ -13,7 +13,6 @@ from bot.context import Context
 from bot.messages import Reply
 from models.directive import Delivery, Directive, DirectiveKind
 from models.meeting import Attendance, Meeting
-from models.person import Person
 
 USAGE = "详情 12"
 # Ten digits are more than any item number; longer input is not a number anyone was sent.
@@ -36,16 +35,21 @@ def handle(cmd: Command, ctx: Context) -> Reply:
     return Reply(f"没有编号为 #{number} 的通知、学习或会议。")
 
 
-def _led(person: Person, organisation_id: int) -> bool:
-    return any(r.role.is_committee and r.organisation_id == organisation_id for r in person.roles)
+def _may_see(ctx: Context, column, item_id: int, person_column, owner_id: int, organisation_id: int) -> bool:
+    """A person sees an item they were sent (a row of `column`'s table for them), one they issued,
+    and one of an organisation whose committee they sit on."""
+    person = ctx.person
+    if owner_id == person.id or any(r.role.is_committee and r.organisation_id == organisation_id
+                                    for r in person.roles):
+        return True
+    return ctx.session.scalar(select(person_column).where(column == item_id, person_column == person.id)
+                              .limit(1)) is not None
 
 
 def _directive_text(ctx: Context, directive: Directive) -> str | None:
     """The whole directive or study item, or None when this person may not see it."""
-    person = ctx.person
-    received = ctx.session.scalar(select(Delivery.id).where(
-        Delivery.directive_id == directive.id, Delivery.person_id == person.id).limit(1))
-    if received is None and directive.issuer_id != person.id and not _led(person, directive.organisation_id):
+    if not _may_see(ctx, Delivery.directive_id, directive.id, Delivery.person_id, directive.issuer_id,
+                    directive.organisation_id):
         return None
     kind = "学习" if directive.kind is DirectiveKind.STUDY else "通知"
     due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
@@ -60,10 +64,8 @@ def _directive_text(ctx: Context, directive: Directive) -> str | None:
 
 def _meeting_text(ctx: Context, meeting: Meeting) -> str | None:
     """The meeting's type, organisation, time and place, or None when this person may not see it."""
-    person = ctx.person
-    invited = ctx.session.scalar(select(Attendance.id).where(
-        Attendance.meeting_id == meeting.id, Attendance.person_id == person.id).limit(1))
-    if invited is None and meeting.convener_id != person.id and not _led(person, meeting.organisation_id):
+    if not _may_see(ctx, Attendance.meeting_id, meeting.id, Attendance.person_id, meeting.convener_id,
+                    meeting.organisation_id):
         return None
     where = "线上" if meeting.online else (meeting.location or "未定")
     group = f" {meeting.group.name}" if meeting.group is not None else ""
