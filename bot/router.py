@@ -32,7 +32,8 @@ def build_routes() -> list[Route]:
         Route("meeting_card_tap", (), meeting.handle_card_tap, event="template_card_event",
               keys=("leave:", "approve:", "reject:")),
         Route("card_tap", (), ack.handle_card_tap, event="template_card_event", detached_sender=True),
-        Route("detail", ("详情",), detail.handle, usage="详情 编号 — 查看通知、学习或会议的全文"),
+        # Not listed in 帮助: every cut card or push names it (发送「详情 编号」查看全文).
+        Route("detail", ("详情",), detail.handle),
         Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项", read_only=True,
               detached_sender=True),
         Route("ack", ("收到", "已收到"), ack.handle_ack, usage="收到 [编号] — 确认收到通知", detached_sender=True),

@@ -5,11 +5,12 @@ Revises: 0006
 Create Date: 2026-12-01 15:40:00
 
 WeCom treats userids without case, so a second WeCom identity that differs from an existing one
-only in case is the same account twice. This adds a unique index on lower(external_id) for WeCom
-identities. Rows that already clash are not changed and do not stop the upgrade: they are reported
-to the administrator (in Chinese, on standard error and in the migration log) and left out of the
-index, which then covers every other row and, through the first row of each clashing group, refuses
-any new variant of those accounts too.
+only in case is the same account twice. This adds `wecom_userid_folded` (lower(external_id) for
+WeCom identities, NULL for Official Account openids, which are case-sensitive) with a unique index.
+Rows that already clash are not changed and do not stop the upgrade: they are reported to the
+administrator (in Chinese, on standard error and in the migration log) and all but the oldest of
+each group keep a NULL folded value, outside the key; the oldest one's value still refuses any new
+variant of that account.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def _report(groups) -> None:
     for group in groups:
         lines.append("  " + "；".join(f"账号 {userid}（身份记录 {ident}，人员 {name}，编号 {person}）"
                                       for ident, userid, person, name in group))
+    lines.append("每组中最早的一条仍受约束；其余各条删除前不受约束，但也无法再新增同一账号的其他写法。")
     message = "\n".join(lines)
     log.warning("%s", message)
     print(message, file=sys.stderr)
@@ -55,18 +57,21 @@ def _report(groups) -> None:
 
 def upgrade() -> None:
     bind = op.get_bind()
+    with op.batch_alter_table("channel_identity", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("wecom_userid_folded", sa.String(length=128), nullable=True))
     groups = clashing_identities(bind)
-    where = "channel = 'wecom'"
+    left_out = [ident for group in groups for ident, *_ in group[1:]]
     if groups:
         _report(groups)
-        left_out = sorted(ident for group in groups for ident, *_ in group[1:])
-        where += " AND id NOT IN (" + ", ".join(str(i) for i in left_out) + ")"
-    # SQLite cannot reflect an index on an expression: there the column's NOCASE collation folds
-    # case (ASCII, as WeCom userids are) in an index on the column itself.
-    column = "external_id COLLATE NOCASE" if bind.dialect.name == "sqlite" else "lower(external_id)"
-    op.create_index(INDEX, "channel_identity", [sa.text(column)], unique=True,
-                    postgresql_where=sa.text(where), sqlite_where=sa.text(where))
+    bind.execute(sa.text("UPDATE channel_identity SET wecom_userid_folded = lower(external_id) "
+                         "WHERE channel = 'wecom'"))
+    for ident in left_out:
+        bind.execute(sa.text("UPDATE channel_identity SET wecom_userid_folded = NULL WHERE id = :id"), {"id": ident})
+    with op.batch_alter_table("channel_identity", schema=None) as batch_op:
+        batch_op.create_index(INDEX, ["wecom_userid_folded"], unique=True)
 
 
 def downgrade() -> None:
-    op.drop_index(INDEX, table_name="channel_identity")
+    with op.batch_alter_table("channel_identity", schema=None) as batch_op:
+        batch_op.drop_index(INDEX)
+        batch_op.drop_column("wecom_userid_folded")

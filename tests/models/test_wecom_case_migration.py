@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from migrations import upgrade
@@ -35,6 +35,14 @@ def fresh_url(request, tmp_path):
 
 
 def _identity(conn, channel: str, userid: str, person_id: int) -> None:
+    """Before 0008 as the old code wrote it; after, through the table as the application writes it."""
+    from models.identity import ChannelIdentity
+
+    columns = {c["name"] for c in inspect(conn).get_columns("channel_identity")}
+    if "wecom_userid_folded" in columns:
+        conn.execute(insert(ChannelIdentity.__table__), {"channel": channel, "external_id": userid,
+                                                         "person_id": person_id, "created_at": NOW})
+        return
     conn.execute(text("INSERT INTO channel_identity (channel, external_id, person_id, created_at) "
                       "VALUES (:c, :e, :p, :t)"), {"c": channel, "e": userid, "p": person_id, "t": NOW})
 
