@@ -32,8 +32,6 @@ def build_routes() -> list[Route]:
         Route("meeting_card_tap", (), meeting.handle_card_tap, event="template_card_event",
               keys=("leave:", "approve:", "reject:")),
         Route("card_tap", (), ack.handle_card_tap, event="template_card_event", detached_sender=True),
-        # Not listed in 帮助: every cut card or push names it (发送「详情 编号」查看全文).
-        Route("detail", ("详情",), detail.handle),
         Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项", read_only=True,
               detached_sender=True),
         Route("ack", ("收到", "已收到"), ack.handle_ack, usage="收到 [编号] — 确认收到通知", detached_sender=True),
@@ -56,6 +54,7 @@ def build_routes() -> list[Route]:
         Route("study_confirm", ("已学",), study.handle_confirm, usage="已学 编号 [心得] — 确认学完"),
         Route("checkin", ("签到",), meeting.handle_checkin, usage="签到 [会议码] — 会议签到（开会前后 30 分钟内）"),
         Route("leave", ("请假",), meeting.handle_leave, usage="请假 [编号] 理由 — 会前请假"),
+        Route("detail", ("详情",), detail.handle, usage="详情 编号 — 查看通知、学习或会议的全文"),
         # 会议码 before 会议 for clarity (会议 would not match `会议码 3` anyway: 码 is no boundary).
         Route("meeting_code", ("会议码",), meeting.handle_code, audience=secretaries,
               usage="会议码 编号 — 再次查看会议签到码", read_only=True),
