@@ -144,7 +144,7 @@ class ChatClient:
             raise DemoError(f"连接不上 {self.url}：演示还在运行吗？（{bot_command('demo')}）") from None
         if response.status_code != 200:
             raise DemoError(f"服务拒绝了这条消息（HTTP {response.status_code}）")
-        reply = self.simulator.read_reply(response.content)
+        reply = self.simulator.answer(req, response.content)  # a card tap's passive reply is dropped
         return reply.get("Content") if reply else None
 
     def fetch_pushes(self) -> list[dict[str, Any]]:
@@ -332,9 +332,8 @@ class _Conversation:
                 self.emit(f"没有找到按钮「{args[0]}」" + (f"（卡片 {number}）" if number else "") + "。输入 /卡片 查看收到过的卡片。")
                 return
             card, key = found
-            reply = self.client.tap(card, key)
-            self.emit(f"（已点击卡片 [{card.number}] 的「{args[0]}」）")
-            self.emit("直通车：" + reply if reply else "（直通车没有回复）")
+            self.client.tap(card, key)
+            self.emit(f"（已点击卡片 [{card.number}] 的「{args[0]}」，回答随后以推送送达）")
         elif word == "卡片":
             if not self.client.cards:
                 self.emit("还没有收到卡片。")

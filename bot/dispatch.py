@@ -10,7 +10,15 @@ answered exactly as the first delivery was (one Redis call per message, the clai
 
 A command that only reads (帮助, 待办, 进度…) needs none of that: answering a retry again is what
 the retry asks for. When the sender is in the directory cache it is answered in a read-only
-session, with no claim, receipt or commit; everything else takes the full path."""
+session, with no claim, receipt or commit; everything else takes the full path.
+
+WeCom ignores a passive text reply to a template card tap (`template_card_event`): the answer to a
+tap goes to the tapper by push, queued in the outbox in the same transaction as the receipt (so a
+retried tap queues nothing twice), and the callback answers with nothing. Handlers still return a
+Reply; only this module knows how it travels.
+
+An empty answer ends WeChat's retries, so it is given only when something is committed (the
+receipt, or a push saying the message failed) or when there was nothing to do."""
 
 from __future__ import annotations
 
@@ -48,6 +56,14 @@ PROCESSING = "processing"
 ERROR_REPLY = Reply("抱歉，系统刚才处理您的消息时出了点问题，已记录下来。请稍后再试一次。")
 
 
+# Events whose passive reply the platform ignores: their answer is pushed instead.
+PUSH_ANSWERED_EVENTS = frozenset({"template_card_event", "template_card_menu_event"})
+
+
+def answers_by_push(msg: InboundMessage) -> bool:
+    return msg.event in PUSH_ANSWERED_EVENTS
+
+
 def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
     if msg.channel is Channel.MP:
         from bot.channels.mp_window import open_window
@@ -55,7 +71,7 @@ def dispatch(runtime: Runtime, msg: InboundMessage) -> Reply | None:
         open_window(runtime.store, msg, runtime.now().timestamp())  # what customer-service messages we may send
     found = match(msg)
     sender = runtime.directory.lookup(msg.channel, msg.sender)  # once: both paths use it
-    if found.read_only:
+    if found.read_only and not answers_by_push(msg):
         answered, reply = _answer_read_only(runtime, msg, found, sender)
         if answered:
             return reply
@@ -132,12 +148,20 @@ def _receipt_reply(runtime: Runtime, msg: InboundMessage) -> Reply | None:
         return None if earlier is None else Reply(earlier)
 
 
-def _failed(runtime: Runtime, msg: InboundMessage, key: str, claimed: bool | None) -> Reply:
+def _failed(runtime: Runtime, msg: InboundMessage, key: str, claimed: bool | None) -> Reply | None:
     """The one error path: log with the message id, release the claim so WeChat's retry is
-    processed afresh, answer politely."""
+    processed afresh, answer politely (by push for a card tap: if even that cannot be queued, the
+    exception reaches the view, WeChat gets a 5xx and retries)."""
     log.exception("handler failed for %s message %s from %s", msg.channel.value, msg.dedupe_key, msg.sender)
     if claimed:
         runtime.store.delete(key)
+    if answers_by_push(msg):
+        from models.outbox import OutboxChannel, enqueue, text_payload
+
+        with runtime.db.session() as session:
+            enqueue(session, OutboxChannel(msg.channel.value), msg.sender, text_payload(ERROR_REPLY.text),
+                    at=runtime.now())
+        return None
     return ERROR_REPLY
 
 
@@ -174,14 +198,47 @@ MAX_FOLLOW_UPS = 4
 
 def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
     """Keep the passive reply within the channel's limit; the rest goes out through the outbox,
-    in the same transaction, split on line boundaries."""
+    in the same transaction, split on line boundaries. A card tap's answer goes there whole; a
+    reply with a page behind it is cut to one message pointing at the page; on the Official
+    Account a long reply is one message (follow-ups would spend the follower's few
+    customer-service messages)."""
+    if answers_by_push(ctx.msg):
+        _push_answer(reply, ctx)
+        return None
     if not _too_long(reply) or reply.link:
         return _fit_to_link(reply)
     from models.outbox import OutboxChannel, enqueue, text_payload
 
+    chunks = _chunks(reply.text)
+    if ctx.msg.channel is Channel.MP:
+        return Reply(chunks[0] + "\n（内容较长，只显示了前一部分）")
+    rest = chunks[1:1 + MAX_FOLLOW_UPS]
+    for number, chunk in enumerate(rest, start=2):
+        enqueue(ctx.session, OutboxChannel(ctx.msg.channel.value), ctx.msg.sender,
+                text_payload(f"（续 {number}/{len(rest) + 1}）\n{chunk}"),
+                person_id=ctx.person.id if ctx.person else None, at=ctx.now)
+    return Reply(chunks[0] + f"\n（内容较长，其余 {len(rest)} 条随后推送）")
+
+
+def _push_answer(reply: Reply | None, ctx: Context) -> None:
+    """Queue the answer to a card tap for the tapper, in the handler's transaction: once, however
+    often WeChat retries the callback (the receipt's unique key rolls a duplicate back)."""
+    if not reply:
+        return
+    from models.outbox import OutboxChannel, enqueue, text_payload
+
+    chunks = _chunks(reply.text)[:1 + MAX_FOLLOW_UPS]
+    for number, chunk in enumerate(chunks, start=1):
+        text = chunk if len(chunks) == 1 else f"（{number}/{len(chunks)}）\n{chunk}"
+        enqueue(ctx.session, OutboxChannel(ctx.msg.channel.value), ctx.msg.sender, text_payload(text),
+                person_id=ctx.person.id if ctx.person else None, at=ctx.now)
+
+
+def _chunks(text: str) -> list[str]:
+    """`text` in pieces of at most REPLY_LIMIT_BYTES, split on line boundaries where it can be."""
     chunks: list[str] = []
     current = ""
-    for line in reply.text.split("\n"):
+    for line in text.split("\n"):
         while len(line.encode("utf-8")) > REPLY_LIMIT_BYTES:  # one very long line: cut it
             cut = line.encode("utf-8")[:REPLY_LIMIT_BYTES].decode("utf-8", "ignore")
             chunks.append((current + "\n" + cut).strip("\n") if current else cut)
@@ -194,15 +251,7 @@ def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
             current = candidate
     if current:
         chunks.append(current)
-    if ctx.msg.channel is Channel.MP:
-        # Follow-ups would spend the follower's few customer-service messages: one message only.
-        return Reply(chunks[0] + "\n（内容较长，只显示了前一部分）")
-    rest = chunks[1:1 + MAX_FOLLOW_UPS]
-    for number, chunk in enumerate(rest, start=2):
-        enqueue(ctx.session, OutboxChannel(ctx.msg.channel.value), ctx.msg.sender,
-                text_payload(f"（续 {number}/{len(rest) + 1}）\n{chunk}"),
-                person_id=ctx.person.id if ctx.person else None, at=ctx.now)
-    return Reply(chunks[0] + f"\n（内容较长，其余 {len(rest)} 条随后推送）")
+    return chunks
 
 
 def _fit_to_link(reply: Reply | None) -> Reply | None:
@@ -232,7 +281,10 @@ def _earlier_reply(runtime: Runtime, msg: InboundMessage, key: str) -> tuple[boo
     has taken the claim over and must be processed: the earlier one failed and released it, or has
     held it TAKEOVER_SECONDS with nothing committed.
 
-    Otherwise it waits briefly for the earlier one's receipt, and then answers with nothing."""
+    Otherwise it waits briefly for the earlier one's receipt. If none has come by then, it takes
+    the claim over too: an empty answer now would end WeChat's retries while nothing is committed,
+    and the earlier delivery may have died. Should it still be running, the receipt's unique key
+    lets only the first commit, and the other answers with its reply."""
     deadline = time.monotonic() + RETRY_WAIT_SECONDS
     while True:
         earlier = _receipt_reply(runtime, msg)
@@ -249,7 +301,11 @@ def _earlier_reply(runtime: Runtime, msg: InboundMessage, key: str) -> tuple[boo
             runtime.store.set(key, PROCESSING, CLAIM_TTL_SECONDS)
             return False, None, True
         if time.monotonic() >= deadline:
-            return True, None, None  # an empty 200: the earlier delivery, still young, answers
+            log.warning("%s message %s: no receipt after %.1f s of waiting on a claim held %.1f s; "
+                        "processing it here", msg.channel.value, msg.dedupe_key, RETRY_WAIT_SECONDS,
+                        CLAIM_TTL_SECONDS - left if left is not None else 0.0)
+            runtime.store.set(key, PROCESSING, CLAIM_TTL_SECONDS)
+            return False, None, True
         time.sleep(0.05)
 
 

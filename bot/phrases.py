@@ -43,7 +43,7 @@ EXAMPLES: dict[str, str] = {
     "publish": "发布 关于缴纳党费的通知 截止 12月20日", "progress": "进度 3", "nudge": "催办 3",
     "overview": "概况", "study_assign": "学习资料 党章第一章 https://example.cn/a 截止 12月5日",
     "study_progress": "学习进度 3", "study_list": "学习", "study_confirm": "已学 3 很有收获",
-    "checkin": "签到 1234", "leave": "请假 3 出差在外", "meeting_code": "会议码 3",
+    "checkin": "签到 1234", "leave": "请假 3 出差在外", "detail": "详情 12", "meeting_code": "会议码 3",
     "meeting": "会议 支委会 下周一19:00 党员活动室", "leave_approve": "批准 3", "leave_reject": "驳回 3 人手不足",
     "meeting_close": "结束 3", "meeting_minutes": "纪要 3 学习了全会精神", "binding_code": "绑定码 张伟",
     "bind": "绑定 123456",

@@ -111,7 +111,7 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         msgtype = body.get("msgtype")
         if msgtype not in WECOM_MSGTYPES:
             return _error(40008, "invalid message type")
-        problem = _check_wecom_content(msgtype, body.get(msgtype))
+        problem = _check_wecom_content(msgtype, body.get(msgtype)) or _check_wecom_lengths(msgtype, body.get(msgtype))
         if problem:
             return _error(*problem)
         users = [u for u in str(body.get("touser") or "").split("|") if u]
@@ -184,6 +184,9 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         content = body.get(msgtype)
         if msgtype in ("text", "markdown", "markdown_v2") and not (isinstance(content, dict) and content.get("content")):
             return _error(44004, "empty content")
+        problem = _check_webhook_lengths(msgtype, content)
+        if problem:
+            return _error(*problem)
         state.deliver("webhook/send", body, [f"webhook:{key}"], msgtype=msgtype)
         return _ok()
 
@@ -219,6 +222,8 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
             return _error(40008, "invalid message type")
         if msgtype == "text" and not (body.get("text") or {}).get("content"):
             return _error(44004, "empty content")
+        if msgtype == "text" and _utf8_size((body.get("text") or {}).get("content")) > TEXT_LIMIT_BYTES:
+            return _error(45002, "content size out of limit")
         problem = spend_mp_window(state, openid)
         if problem:
             return _error(*problem)
@@ -338,6 +343,48 @@ def _check_wecom_content(msgtype: str, content: Any) -> tuple[int, str] | None:
                     return 40058, "invalid parameter, button key missing"
         if not (content.get("main_title") or {}).get("title") and not content.get("sub_title_text"):
             return 40058, "invalid parameter, main_title.title missing"
+    return None
+
+
+# Length limits as documented; the real server cuts some of these silently (text "超过将截断"), the
+# fake refuses them so a regression shows. Errcodes: 45002 "content size out of limit" (global
+# errcodes, developer.work.weixin.qq.com/document/path/90313; the Official Account's customer-service
+# answers the same), 40058 "invalid parameter" naming the field (what WeCom answers for a template
+# card or robot field over its limit, e.g. "markdown.content exceed max length 4096").
+TEXT_LIMIT_BYTES = 2048
+ROBOT_MARKDOWN_LIMIT_BYTES = 4096
+CARD_TITLE_LIMIT_CHARS = 36
+CARD_SUBTITLE_LIMIT_CHARS = 160
+
+
+def _utf8_size(value: Any) -> int:
+    return len(str(value or "").encode("utf-8"))
+
+
+def _check_wecom_lengths(msgtype: str, content: Any) -> tuple[int, str] | None:
+    """message/send: text and markdown ≤ 2,048 bytes; a template card's title ≤ 36 characters and
+    sub_title_text ≤ 160 (document/path/90236)."""
+    if not isinstance(content, dict):
+        return None
+    if msgtype in ("text", "markdown") and _utf8_size(content.get("content")) > TEXT_LIMIT_BYTES:
+        return 45002, "content size out of limit"
+    if msgtype == "template_card":
+        title = str((content.get("main_title") or {}).get("title") or "")
+        if len(title) > CARD_TITLE_LIMIT_CHARS:
+            return 40058, f"main_title.title exceed max length {CARD_TITLE_LIMIT_CHARS}. invalid Request Parameter"
+        if len(str(content.get("sub_title_text") or "")) > CARD_SUBTITLE_LIMIT_CHARS:
+            return 40058, f"sub_title_text exceed max length {CARD_SUBTITLE_LIMIT_CHARS}. invalid Request Parameter"
+    return None
+
+
+def _check_webhook_lengths(msgtype: str, content: Any) -> tuple[int, str] | None:
+    """webhook/send: text ≤ 2,048 bytes, markdown ≤ 4,096 (document/path/99110)."""
+    if not isinstance(content, dict):
+        return None
+    limit = {"text": TEXT_LIMIT_BYTES, "markdown": ROBOT_MARKDOWN_LIMIT_BYTES,
+             "markdown_v2": ROBOT_MARKDOWN_LIMIT_BYTES}.get(msgtype)
+    if limit is not None and _utf8_size(content.get("content")) > limit:
+        return 40058, f"{msgtype}.content exceed max length {limit}. invalid Request Parameter"
     return None
 
 

@@ -19,7 +19,7 @@ MOST_USED = {
     "secretary": ("publish", "progress", "nudge", "meeting", "leave_approve", "leave_reject", "study_assign",
                   "todo", "ack"),
     "liaison": ("overview", "progress", "study_progress", "todo", "ack", "complete", "study_confirm"),
-    "member": ("help", "todo", "ack", "complete", "study_list", "study_confirm", "checkin", "leave"),
+    "member": ("help", "todo", "ack", "complete", "study_list", "study_confirm", "checkin", "leave", "detail"),
 }
 MOST_SHOWN = 9
 # Below this similarity (0–1) nothing is close: the answer offers 帮助 instead of a guess.

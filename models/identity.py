@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select, update
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -32,13 +32,31 @@ class Channel(StrEnum):
     MP = "mp"
 
 
+# WeCom treats userids without case (its answers lower-case them): one WeCom identity per folded
+# userid. Official Account openids are case-sensitive: their folded value stays NULL, which a unique
+# index never compares. Migration 0008 fills it; rows that already differed only in case are left
+# NULL there and reported. A plain column index, so both databases reflect it.
+WECOM_FOLDED_INDEX = "uq_channel_identity_wecom_folded"
+
+
+def _folded(context) -> str | None:
+    params = context.get_current_parameters()
+    external_id = params.get("external_id")
+    return external_id.lower() if str(params.get("channel")) == Channel.WECOM.value and external_id else None
+
+
 class ChannelIdentity(Base):
     __tablename__ = "channel_identity"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index(WECOM_FOLDED_INDEX, "wecom_userid_folded", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, 10))
     external_id: Mapped[str] = mapped_column(String(128))
+    # lower(external_id) for WeCom identities, set on insert (external ids are never changed).
+    wecom_userid_folded: Mapped[str | None] = mapped_column(String(128), default=_folded)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Last time the person wrote to us on this channel (MP: the 48-hour customer-service window).

@@ -259,6 +259,28 @@ class Chat:
         reply = self.wecom.read_reply(response.data)
         return reply["Content"] if reply else None
 
+    def tap(self, userid: str, task_id: str, key: str, *, at: int | None = None) -> str | None:
+        """Tap a card button as WeCom user `userid`; return the answer pushed to them (None when
+        nothing was queued). WeCom ignores a passive reply to a tap: the bot must send none."""
+        from sqlalchemy import func, select
+
+        from models.outbox import OutboxMessage
+
+        db = self.client.application.extensions["zhitong"].db
+        with db.session() as s:
+            before = s.scalar(select(func.max(OutboxMessage.id))) or 0
+        req = self.wecom.card_tap(userid, task_id, key, at=at)
+        response = self.post(req)
+        assert response.status_code == 200, response.status_code
+        dropped = self.wecom.dropped_passive_replies
+        assert self.wecom.answer(req, response.data) is None
+        assert self.wecom.dropped_passive_replies == dropped, "a passive reply to a card tap"
+        with db.session() as s:
+            texts = [m.payload["text"] for m in s.scalars(
+                select(OutboxMessage).where(OutboxMessage.id > before, OutboxMessage.recipient == userid)
+                .order_by(OutboxMessage.id)) if m.payload.get("type") == "text"]
+        return "\n".join(texts) if texts else None
+
     def say_mp(self, openid: str, text: str) -> str | None:
         """Send `text` as follower `openid`, in the app's mode (see `mp_mode`); return the reply's text."""
         response = self.post(self.mp.text(openid, text))

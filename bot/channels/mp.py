@@ -12,11 +12,11 @@ from typing import Any
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
-from bot.channels.base import SendResult, TransientSendError, card_as_text
+from bot.channels.base import TEXT_LIMIT_BYTES, SendResult, TransientSendError, card_as_text, fit_bytes, text_number
 from bot.channels.clients import ApiError, MpClient, call_api
 from bot.channels.mp_window import REASON_OUTSIDE, REASON_QUOTA, spend
 from bot.channels.wecom import _require, check_timestamp, render_text_xml, to_inbound
-from bot.channels.xmlsafe import CallbackError, parse_xml
+from bot.channels.xmlsafe import CallbackError, parse_message, parse_xml
 from bot.messages import InboundMessage, Reply
 from bot.stores import Store
 from config.settings import MpSettings
@@ -89,13 +89,14 @@ class MpChannel:
                                      "Account to 安全模式 or unset MP_AES_KEY")
         (timestamp,) = _require(args, "timestamp")
         check_timestamp(timestamp, now, self.max_skew)
-        envelope = parse_xml(body)
         if not safe:
+            # Signed by `signature` (checked above): the body is the message as WeChat wrote it.
             self._one_body_per_signature(args["signature"], body)
-            return to_inbound(Channel.MP, envelope)
+            return to_inbound(Channel.MP, parse_message(body))
         if self.crypto is None:
             raise CallbackError(400, "safe-mode message but MP_AES_KEY is not configured")
         msg_signature, timestamp, nonce = _require(args, "msg_signature", "timestamp", "nonce")
+        envelope = parse_xml(body)
         if not isinstance(envelope.get("Encrypt"), str) or not envelope["Encrypt"]:
             raise CallbackError(400, "no Encrypt element")
         try:
@@ -107,7 +108,7 @@ class MpChannel:
         except Exception as exc:
             raise CallbackError(400, f"undecryptable: {type(exc).__name__}") from exc
         # Only the decrypted message counts: in 兼容模式 the body also carries it in clear, unsigned.
-        return to_inbound(Channel.MP, parse_xml(plaintext))
+        return to_inbound(Channel.MP, parse_message(plaintext))
 
     def render_reply(self, msg: InboundMessage, reply: Reply | None, args: Mapping[str, str]) -> str:
         if not reply:
@@ -166,7 +167,8 @@ class MpChannel:
 def render_text(payload: dict[str, Any]) -> str | None:
     kind = payload.get("type")
     if kind in ("text", "markdown"):
-        return str(payload.get("text") or "")
+        text = str(payload.get("text") or "")
+        return fit_bytes(text, TEXT_LIMIT_BYTES, text_number(text))
     if kind == "card":
-        return card_as_text(payload)
+        return card_as_text(payload, max_bytes=TEXT_LIMIT_BYTES)
     return None

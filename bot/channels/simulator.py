@@ -26,6 +26,8 @@ class SignedRequest:
     path: str
     query: dict[str, str]
     body: bytes
+    #: The event WeCom would send, if this is one whose passive reply WeCom ignores (a card tap).
+    ignores_passive_reply: bool = False
 
     @property
     def url(self) -> str:
@@ -51,6 +53,8 @@ class WeComSimulator:
         self.settings = settings
         self._now = now or (lambda: int(time.time()))
         self.crypto = WorkCrypto(settings.token, settings.aes_key, settings.corp_id)
+        #: Passive replies to card taps that WeCom would have dropped (the bot should send none).
+        self.dropped_passive_replies = 0
 
     def text(self, userid: str, content: str, *, msg_id: int | None = None, at: int | None = None) -> SignedRequest:
         return self.encrypt(
@@ -79,10 +83,23 @@ class WeComSimulator:
         return self.encrypt(fields, at=at)
 
     def card_tap(self, userid: str, task_id: str, key: str, *, at: int | None = None) -> SignedRequest:
-        return self.event(
+        """A tap on a button of a template card. WeCom ignores a passive text reply to it: read the
+        answer with `answer()`, which drops and counts one."""
+        req = self.event(
             userid, "template_card_event", at=at, EventKey=key, TaskId=task_id,
             CardType="button_interaction", ResponseCode=secrets.token_hex(16),
         )
+        req.ignores_passive_reply = True
+        return req
+
+    def answer(self, req: SignedRequest, body: bytes | str) -> dict[str, Any] | None:
+        """What the user sees of the passive reply to `req`, as WeCom treats it: nothing for a card
+        tap (the reply is dropped and counted in `dropped_passive_replies`), else the reply."""
+        if req.ignores_passive_reply:
+            if body:
+                self.dropped_passive_replies += 1
+            return None
+        return self.read_reply(body)
 
     def encrypt(self, fields: dict[str, Any] | str, *, at: int | None = None, nonce: str | None = None) -> SignedRequest:
         xml = fields if isinstance(fields, str) else message_xml(fields)

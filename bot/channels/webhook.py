@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from wechatpy.exceptions import WeChatClientException
 
-from bot.channels.base import SendResult
+from bot.channels.base import ROBOT_MARKDOWN_LIMIT_BYTES, SendResult, card_number, fit_bytes
 from bot.channels.clients import ApiError, call_api
 from config.settings import WECOM_DEFAULT_API_BASE
 
@@ -67,11 +67,12 @@ def render_message(payload: dict[str, Any]) -> dict[str, Any] | None:
 
     kind = payload.get("type")
     if kind in ("text", "markdown"):
-        return render_app_message(payload)
+        return render_app_message(payload, markdown_limit=ROBOT_MARKDOWN_LIMIT_BYTES)
     if kind == "card":
         # Nobody can answer a group robot, so no "reply 收到" instruction: title and text only.
         content = f"**{payload.get('title') or ''}**\n{payload.get('description') or ''}".strip()
         if payload.get("url"):
             content += f"\n[详情]({payload['url']})"
+        content = fit_bytes(content, ROBOT_MARKDOWN_LIMIT_BYTES, card_number(payload))
         return {"msgtype": "markdown", "markdown": {"content": content}}
     return None

@@ -13,9 +13,18 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work.crypto import WeChatCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
-from bot.channels.base import SendResult
+from bot.channels.base import (
+    CARD_SUBTITLE_LIMIT_CHARS,
+    CARD_TITLE_LIMIT_CHARS,
+    TEXT_LIMIT_BYTES,
+    SendResult,
+    card_number,
+    fit_bytes,
+    fit_chars,
+    text_number,
+)
 from bot.channels.clients import ApiError, WeComClient, call_api
-from bot.channels.xmlsafe import CallbackError, cdata, parse_xml
+from bot.channels.xmlsafe import CallbackError, cdata, parse_message, parse_xml
 from bot.messages import InboundKind, InboundMessage, Reply
 from bot.stores import Store
 from config.settings import WeComSettings
@@ -55,11 +64,13 @@ class WeComChannel:
         """POST /wecom/callback: verify, decrypt and parse into a neutral message."""
         signature, timestamp, nonce = _require(args, "msg_signature", "timestamp", "nonce")
         check_timestamp(timestamp, now, self.max_skew)
+        # The envelope's parse stops at the first level too deep; nothing else is parsed or
+        # decrypted before the signature over the ciphertext holds.
         envelope = parse_xml(body)
         if not isinstance(envelope.get("Encrypt"), str) or not envelope["Encrypt"]:
             raise CallbackError(400, "no Encrypt element")
         plaintext = self._decrypt(lambda: self.crypto.decrypt_message(envelope, signature, timestamp, nonce))
-        return to_inbound(Channel.WECOM, parse_xml(plaintext))
+        return to_inbound(Channel.WECOM, parse_message(plaintext))
 
     def _decrypt(self, fn) -> str:
         try:
@@ -151,7 +162,8 @@ class WeComChannel:
         return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
 
 
-def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> dict[str, Any] | None:
+def render_message(payload: dict[str, Any], batch: list[str] | None = None, *,
+                   markdown_limit: int = TEXT_LIMIT_BYTES) -> dict[str, Any] | None:
     """A neutral payload as the msgtype part of a WeCom message/send body (None: unsupported).
 
     WeCom wants a card's task_id unique within the app (at most 128 bytes of [A-Za-z0-9_-@]),
@@ -160,16 +172,20 @@ def render_message(payload: dict[str, Any], batch: list[str] | None = None) -> d
     fresh for every new call and kept for a resend of that same call). Without a key (a direct
     call) the suffix is derived from the recipients."""
     kind = payload.get("type")
-    if kind == "text":
-        return {"msgtype": "text", "text": {"content": str(payload.get("text") or "")}}
-    if kind == "markdown":
-        return {"msgtype": "markdown", "markdown": {"content": str(payload.get("text") or "")}}
+    if kind in ("text", "markdown"):
+        text = str(payload.get("text") or "")
+        limit = markdown_limit if kind == "markdown" else TEXT_LIMIT_BYTES
+        return {"msgtype": kind, kind: {"content": fit_bytes(text, limit, text_number(text))}}
     if kind == "card":
         # 按钮交互型模板卡片: the tap comes back as a template_card_event with the button's key.
+        # Over-long title or text: a summary, and the 详情 command for the full text.
+        title = str(payload.get("title") or "")
+        number = card_number(payload)
         card: dict[str, Any] = {
             "card_type": "button_interaction",
-            "main_title": {"title": str(payload.get("title") or "")},
-            "sub_title_text": str(payload.get("description") or ""),
+            "main_title": {"title": fit_chars(title, CARD_TITLE_LIMIT_CHARS, None)},
+            "sub_title_text": fit_chars(str(payload.get("description") or ""), CARD_SUBTITLE_LIMIT_CHARS, number,
+                                        hint=len(title) > CARD_TITLE_LIMIT_CHARS),
             "task_id": _task_id(str(payload.get("task_id") or "task"), batch or [], payload.get("send_key")),
             "button_list": [
                 {"type": 0, "text": str(b.get("text") or ""), "style": 1, "key": str(b.get("key") or "")}
@@ -220,10 +236,10 @@ def _require(args: Mapping[str, str], *names: str) -> list[str]:
 
 
 def check_timestamp(timestamp: str, now: datetime, max_skew: int) -> None:
-    try:
-        ts = int(timestamp)
-    except ValueError as exc:
-        raise CallbackError(400, "timestamp is not a number") from exc
+    # Ten ASCII digits today; at most twelve accepted, so no float conversion can overflow.
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        raise CallbackError(400, "timestamp is not a number")
+    ts = int(timestamp)
     if abs(ts - now.timestamp()) > max_skew:
         raise CallbackError(403, f"timestamp {ts} is more than {max_skew}s from now")
 
@@ -243,31 +259,33 @@ def render_text_xml(*, to_user: str, from_user: str, text: str, create_time: str
 
 def to_inbound(channel: Channel, data: dict[str, Any]) -> InboundMessage:
     """Decrypted message XML (as a dict) → InboundMessage. Shared by WeCom and the Official Account."""
-    sender = data.get("FromUserName")
-    msg_type = (data.get("MsgType") or "").lower()
-    create_time = data.get("CreateTime") or ""
-    if not isinstance(sender, str) or not sender or not msg_type:
+    fields = _text_fields(data)
+    sender = fields.get("FromUserName")
+    msg_type = (fields.get("MsgType") or "").lower()
+    create_time = fields.get("CreateTime") or ""
+    if not sender or not msg_type:
         raise CallbackError(400, "message lacks FromUserName or MsgType")
+    if not re.fullmatch(r"[0-9]{1,12}", create_time):
+        raise CallbackError(400, "CreateTime is not a timestamp")
     try:
         created_at = datetime.fromtimestamp(int(create_time), UTC)
     except (ValueError, OverflowError, OSError) as exc:
         raise CallbackError(400, "CreateTime is not a timestamp") from exc
 
-    msg_id = data.get("MsgId") or data.get("MsgID")
+    msg_id = fields.get("MsgId") or fields.get("MsgID")
     if msg_type == "event":
-        event = (data.get("Event") or "").strip()
-        # WeChat's own rule for retried events: FromUserName + CreateTime (+ Event).
-        dedupe_key = f"ev:{sender}:{create_time}:{event}"
+        event = (fields.get("Event") or "").strip()
+        event_key, task_id = _str(fields.get("EventKey")), _str(fields.get("TaskId"))
         return InboundMessage(
             channel=channel,
             sender=sender,
             kind=InboundKind.EVENT,
             created_at=created_at,
-            dedupe_key=dedupe_key[:200],
+            dedupe_key=event_dedupe_key(sender, create_time, event, event_key, task_id),
             event=event.lower(),
-            event_key=_str(data.get("EventKey")),
-            task_id=_str(data.get("TaskId")),
-            response_code=_str(data.get("ResponseCode")),
+            event_key=event_key,
+            task_id=task_id,
+            response_code=_str(fields.get("ResponseCode")),
             raw=data,
         )
     if not msg_id:
@@ -279,7 +297,7 @@ def to_inbound(channel: Channel, data: dict[str, Any]) -> InboundMessage:
         kind=kind,
         created_at=created_at,
         dedupe_key=f"msg:{msg_id}"[:200],
-        text=_str(data.get("Content")) or "",
+        text=_str(fields.get("Content")) or "",
         msg_id=str(msg_id),
         raw=data,
     )
@@ -287,3 +305,25 @@ def to_inbound(channel: Channel, data: dict[str, Any]) -> InboundMessage:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value != "" else None
+
+
+# The fields read from a message: each must be text. `<MsgType><b>text</b></MsgType>` is not WeChat's.
+_TEXT_FIELDS = ("FromUserName", "ToUserName", "MsgType", "CreateTime", "MsgId", "MsgID", "Event", "EventKey",
+                "TaskId", "ResponseCode", "Content")
+
+
+def _text_fields(data: dict[str, Any]) -> dict[str, str]:
+    odd = [name for name in _TEXT_FIELDS if name in data and not isinstance(data[name], str)]
+    if odd:
+        raise CallbackError(400, "element with children where text belongs: " + ", ".join(odd))
+    return {name: data[name] for name in _TEXT_FIELDS if name in data}
+
+
+def event_dedupe_key(sender: str, create_time: str, event: str, event_key: str | None, task_id: str | None) -> str:
+    """WeChat's rule for a retried event is FromUserName + CreateTime (+ Event); two taps by one
+    person on two cards in the same second differ only in EventKey/TaskId, so those count too.
+    Long keys are hashed to fit the receipt's column."""
+    key = f"ev:{sender}:{create_time}:{event}:{event_key or ''}:{task_id or ''}"
+    if len(key) <= 200:
+        return key
+    return f"ev:{sender[:64]}:{create_time}:" + hashlib.sha256(key.encode()).hexdigest()

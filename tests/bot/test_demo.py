@@ -169,9 +169,10 @@ def test_directive_card_pushed_to_member_and_tapped(tmp_path):
 
                 wait_until(lambda: fake.state.messages_for("zhangwei"))
                 said = []
-                run_chat("张伟", lines=["/卡片", "/点 收到"], out=said.append, info_path=info_path)
+                run_chat("张伟", lines=["/卡片", "/点 收到"], out=said.append, info_path=info_path, wait=3.0)
                 assert said[0].startswith("[1] #1 学习贯彻全会精神  [收到]")
-                assert any(line.startswith("直通车：已确认收到 #1「学习贯彻全会精神」") for line in said)
+                # WeCom ignores a passive reply to a tap: the answer arrives as a push.
+                assert any(line.startswith("【推送】") and "已确认收到 #1「学习贯彻全会精神」" in line for line in said)
 
                 updates = wait_until(lambda: [m for m in fake.state.messages_for("zhangwei")
                                               if m["msgtype"] == "update_template_card"])

@@ -94,8 +94,7 @@ def test_ack_of_an_unknown_number_or_of_someone_elses_task(chat, db):
 def test_card_button_acknowledges_and_queues_card_update(chat, db):
     _seed(db)
     chat.say("wangsj", PUBLISH)
-    response = chat.post(chat.wecom.card_tap("zhaolei", "directive-1", "ack:1"))
-    assert response.status_code == 200
+    assert chat.tap("zhaolei", "directive-1", "ack:1")
     with db.session() as s:
         d = s.scalar(select(Delivery).join(Delivery.person).where(Delivery.directive_id == 1, Delivery.acknowledged_at.is_not(None)))
         assert d is not None and d.person.name == "赵磊"

@@ -303,8 +303,7 @@ def test_leave_goes_to_the_branch_committee_and_the_member_hears_the_decision(ch
 def test_reject_by_card_button_updates_the_card_and_tells_the_member(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("liuyang", "请假 家中有事")  # the only coming meeting: number left out
-    response = chat.post(chat.wecom.card_tap("zhouqiang", "leave-1", "reject:1"))
-    assert chat.wecom.read_reply(response.data)["Content"].startswith("已驳回 刘洋 的请假 #1")
+    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("已驳回 刘洋 的请假 #1")
     with db.session() as s:
         leave = s.get(LeaveRequest, 1)
         assert leave.status is LeaveStatus.REJECTED and leave.decided_by.name == "周强"
@@ -325,8 +324,7 @@ def test_reject_by_text_with_a_reason(chat, db, people):
 
 def test_leave_card_button_asks_for_the_reason(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
-    response = chat.post(chat.wecom.card_tap("zhangwei", "meeting-1", "leave:1"))
-    assert "请回复「请假 1 理由」" in chat.wecom.read_reply(response.data)["Content"]
+    assert "请回复「请假 1 理由」" in chat.tap("zhangwei", "meeting-1", "leave:1")
     assert count(db, LeaveRequest) == 0
 
 
@@ -338,8 +336,7 @@ def test_leave_refusals(chat, db, people, clock):
     clock.set(local(21, 20, 0))
     reply = chat.say("zhouqiang", "请假 1 临时有事")
     assert "已于 2026年11月21日 20:00 开始" in reply and "不能再请假" in reply
-    response = chat.post(chat.wecom.card_tap("zhouqiang", "meeting-1", "leave:1"))
-    assert "不能再请假" in chat.wecom.read_reply(response.data)["Content"]
+    assert "不能再请假" in chat.tap("zhouqiang", "meeting-1", "leave:1")
     assert count(db, LeaveRequest) == 0
 
 
@@ -347,8 +344,7 @@ def test_only_the_meetings_branch_committee_decides_leave(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("zhangwei", "请假 1 出差")
     assert "只有该支部的书记" in chat.say("chenjing", "批准 1")
-    response = chat.post(chat.wecom.card_tap("liuyang", "leave-1", "approve:1"))
-    assert "只有该支部的书记" in chat.wecom.read_reply(response.data)["Content"]
+    assert "只有该支部的书记" in chat.tap("liuyang", "leave-1", "approve:1")
     assert "只有书记" in chat.say("liuyang", "批准 1")
     with db.session() as s:
         assert s.get(LeaveRequest, 1).status is LeaveStatus.PENDING
@@ -525,14 +521,12 @@ def test_notice_and_leave_cards_reach_wecom_and_their_buttons_work(wired, fake_w
     notice = fake_wechat.state.messages_for("zhangwei")[0]["body"]["template_card"]
     assert notice["main_title"]["title"] == "会议通知 #1 综合处党支部 支部党员大会"
     assert [b["key"] for b in notice["button_list"]] == ["leave:1"]
-    tap = chat.post(chat.wecom.card_tap("zhangwei", notice["task_id"], "leave:1"))
-    assert "请回复「请假 1 理由」" in chat.wecom.read_reply(tap.data)["Content"]
+    assert "请回复「请假 1 理由」" in chat.tap("zhangwei", notice["task_id"], "leave:1")
     chat.say("zhangwei", "请假 1 出差在外")
     worker.drain_once(runtime)
     request = fake_wechat.state.messages_for("lina")[-1]["body"]["template_card"]
     assert [b["key"] for b in request["button_list"]] == ["approve:1", "reject:1"]
-    tap = chat.post(chat.wecom.card_tap("lina", request["task_id"], "approve:1"))
-    assert chat.wecom.read_reply(tap.data)["Content"].startswith("已批准 张伟 的请假 #1")
+    assert chat.tap("lina", request["task_id"], "approve:1").startswith("已批准 张伟 的请假 #1")
     worker.drain_once(runtime)
     told = fake_wechat.state.messages_for("zhangwei")[-1]["body"]
     assert told["msgtype"] == "text" and "已批准" in told["text"]["content"]

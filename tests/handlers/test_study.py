@@ -66,8 +66,7 @@ def test_list_confirm_with_reflection_and_progress(chat, db, clock):
 def test_study_button_confirms_and_updates_the_card(chat, db):
     _seed(db)
     chat.say("wangsj", ASSIGN)
-    response = chat.post(chat.wecom.card_tap("liuyang", "study-1", "study:1"))
-    assert "已确认学完 #1" in chat.wecom.read_reply(response.data)["Content"]
+    assert "已确认学完 #1" in chat.tap("liuyang", "study-1", "study:1")
     with db.session() as s:
         update = s.scalar(select(OutboxMessage).where(OutboxMessage.recipient == "liuyang",
                                                       OutboxMessage.payload["type"].as_string() == "card_update"))
