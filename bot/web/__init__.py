@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 
 def init_app(app: Flask) -> None:
@@ -26,3 +27,17 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
+    app.register_error_handler(NotFound, _unrouted)
+    app.register_error_handler(MethodNotAllowed, _unrouted)
+
+
+def _unrouted(exc):
+    """An address under /m/ that no page answers (a mistyped or cut link) gets the Chinese error page;
+    the blueprints' own handlers only see addresses that matched one of their routes."""
+    if not request.path.startswith("/m/"):
+        return exc
+    from bot.web.auth import refuse
+
+    if isinstance(exc, MethodNotAllowed):
+        return refuse(405, "这个地址不能这样打开。", hint="请从直通车的消息或「我的」页面中打开。")
+    return refuse(404, "没有找到这一页。", hint="链接可能不完整，请从直通车的消息中重新打开。")

@@ -135,3 +135,17 @@ def _publish(browser, db):
     assert response.status_code == 200
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Directive)) == 1
+
+
+def test_an_address_no_page_answers_is_refused_in_chinese(browser, db):
+    with db.session() as s:
+        small_tree(s)
+    browser.login("zhangwei")
+    for path, status in (("/m/d/abc", 404), ("/m/nothing", 404), ("/m/act", 405), ("/m/", 405)):
+        page = browser.client.post(path) if path == "/m/" else browser.client.get(path)
+        text = page.get_data(as_text=True)
+        assert page.status_code == status, path
+        assert "Not Found" not in text and "Method Not Allowed" not in text
+        assert ("没有找到这一页" if status == 404 else "这个地址不能这样打开") in text
+    outside = browser.client.get("/nothing")
+    assert outside.status_code == 404
