@@ -98,7 +98,7 @@ def scheduler_command() -> None:
 
 
 @click.command("import-roster")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--under", "under", default=None, metavar="ORG", help="名册中的「组织」均相对于这个已有组织")
 @click.option("--dry-run", is_flag=True, help="只显示将要发生的变化，不写入任何数据")
 @click.option("--verbose", is_flag=True, help="显示数据库升级的详细日志")
@@ -107,6 +107,10 @@ def import_roster_command(path: Path, under: str | None, dry_run: bool, verbose:
     """Load or update the organisation tree and people from CSV or XLSX."""
     from bot.roster import RosterError, import_roster, render_report
 
+    if not path.is_file():
+        click.echo(f"找不到名册文件「{path}」" + ("：这是一个文件夹，请写出其中的名册文件" if path.is_dir() else
+                                           "，请检查文件名和所在文件夹"), err=True)
+        sys.exit(1)
     runtime = _runtime()
     if dry_run:
         if not schema_is_current(runtime.settings, verbose=verbose):
@@ -142,6 +146,7 @@ def member_leave_command(who: str, on: str | None) -> None:
     from bot.roster.leave import LeaveError, leave
 
     runtime = _runtime()
+    _exit_unless_schema_current(runtime.settings)
     try:
         with runtime.db.session() as session:
             message = leave(session, who, on=on, now=runtime.now(), tz=runtime.settings.tz)
@@ -162,6 +167,7 @@ def set_webhook_command(org_path: str, key: str | None) -> None:
     from models.org import find_by_path
 
     runtime = _runtime()
+    _exit_unless_schema_current(runtime.settings)
     with runtime.db.session() as session:
         org = find_by_path(session, org_path)
         if org is None:
@@ -245,6 +251,13 @@ def upgrade(settings: Settings, revision: str = "head", *, verbose: bool = False
         from migrations import upgrade as run_upgrade
 
         run_upgrade(settings.database_url, revision)
+
+
+def _exit_unless_schema_current(settings: Settings) -> None:
+    """A command that reads the roster on a database never upgraded answers in Chinese, not with a traceback."""
+    if not schema_is_current(settings):
+        click.echo("数据库尚未建立或不是最新版本，请先运行 python -m bot db upgrade", err=True)
+        sys.exit(1)
 
 
 def schema_is_current(settings: Settings, *, verbose: bool = False) -> bool:

@@ -77,3 +77,26 @@ def test_the_demo_names_any_other_interpreter_in_full(tmp_path, monkeypatch, exe
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "executable", executable)
     assert bot_command("demo") == shown
+
+
+def run_bot(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BOT_INSTANCE_DIR": str(tmp_path / "instance"), "DATABASE_URL": "", "REDIS_URL": ""}
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_commands_on_a_database_never_upgraded_answer_in_chinese(tmp_path):
+    for args in (("member", "leave", "张伟"), ("set-webhook", "机关党委", "KEY")):
+        result = run_bot(*args, tmp_path=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "请先运行 python -m bot db upgrade" in result.stderr
+    assert not (tmp_path / "instance" / "zhitong.sqlite3").exists()  # nothing was created
+
+
+def test_import_roster_names_a_missing_file_in_chinese(tmp_path):
+    missing = run_bot("import-roster", str(tmp_path / "名册.xlsx"), "--dry-run", tmp_path=tmp_path)
+    assert missing.returncode == 1
+    assert f"找不到名册文件「{tmp_path / '名册.xlsx'}」" in missing.stderr and "does not exist" not in missing.stderr
+    folder = run_bot("import-roster", str(tmp_path), tmp_path=tmp_path)
+    assert folder.returncode == 1 and "这是一个文件夹" in folder.stderr
