@@ -8,7 +8,7 @@ organisation covers everything; a home membership the file gives replaces one he
 optional column that is absent from the file (手机, 职务, 联系组织, 党员类别, 岗位类型) leaves that data
 alone. A person marked 已转出 loses every membership, role and liaison assignment; a person who had
 left and is named again without it comes back. People in the database but not in the file are
-reported, never deleted.
+reported (those with a seat in what the file covers, or with none), never deleted.
 
 Organisations and people are referred to by path and by the plan's person here: `apply` gives
 them ids when it writes, and `--dry-run` stops before that.
@@ -110,9 +110,18 @@ def compute(plan: Plan, snap: RosterSnapshot, *, today: date) -> Changes:
             changes.unreachable.append(person)
 
     in_file = {p.db_id for p in plan.people if p.db_id is not None}
-    changes.not_in_file = sorted((p for p in snap.people.values() if p.id not in in_file and p.left_on is None),
+    changes.not_in_file = sorted((p for p in snap.people.values() if p.id not in in_file and p.left_on is None
+                                  and _placed_within(p.id, snap, in_scope)),
                                  key=lambda p: (p.name, p.userid or ""))
     return changes
+
+
+def _placed_within(person_id: int, snap: RosterSnapshot, in_scope) -> bool:
+    """Whether someone absent from the file belongs to what it covers: a seat (membership, role, liaison
+    assignment) there, or none anywhere. One branch's roster does not list the rest of the committee."""
+    seats = [*snap.memberships.get(person_id, {}), *(oid for oid, _role in snap.roles.get(person_id, {})),
+             *snap.liaisons.get(person_id, {})]
+    return not seats or any(in_scope(oid) for oid in seats)
 
 
 def _identity(changes: Changes, person: FilePerson, snap: RosterSnapshot) -> None:

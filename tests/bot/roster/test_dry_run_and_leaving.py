@@ -197,3 +197,15 @@ def test_a_leaver_gets_no_reminder_and_is_not_counted_in_overview(app, runtime, 
     with db.session() as s:
         reminded = set(s.scalars(select(OutboxMessage.recipient).where(OutboxMessage.subject_type == "reminder")))
     assert reminded == {"lina", "liuyang", "chenjing", "zhaolei", "wulei"}  # not zhangwei
+
+
+def test_one_branchs_roster_lists_as_absent_only_that_branchs_people(db, clock, tmp_path, base):
+    branch_file = plain_xlsx(tmp_path / "branch.xlsx", [r for r in BASE_ROWS if r[0] == BRANCH_A and r[2] != "liuyang"])
+
+    report = do_import(db, branch_file, clock, dry_run=True)
+
+    assert [a.name for a in report.not_in_file] == ["刘洋"]  # not the other branches' 陈静, 赵磊, 吴磊 nor 王建国
+    assert "以下 1 人不在本次名册中，未删除：\n· 刘洋（liuyang）" in render_report(report)
+    whole = do_import(db, plain_xlsx(tmp_path / "whole.xlsx", [r for r in BASE_ROWS if r[2] != "zhaolei"]), clock,
+                      dry_run=True)
+    assert [a.name for a in whole.not_in_file] == ["赵磊"]
