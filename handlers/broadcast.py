@@ -48,6 +48,7 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
 # `截止 12月20日`, `截止时间：12月20日`, `截至12月20日前`: the label and the time after it.
 _DEADLINE = re.compile(r"(?:截止|截至)(?:时间|日期)?[\s:：]*(?P<when>.*)$")
 _LABELLED = re.compile(r"^(?:截止|截至)(?:时间|日期|[\s:：])")
+_SPACED_LABEL = re.compile(r"\s(?:截止|截至)(?:时间|日期)?(?:\s+|[:：]\s*)")
 
 
 def _title_deadline(title: str, ctx: Context) -> tuple[str, str | None]:
@@ -57,6 +58,11 @@ def _title_deadline(title: str, ctx: Context) -> tuple[str, str | None]:
         before = title[:m.start()].rstrip(" \t\u3000,，。;；")
         if before and _is_time(m["when"], ctx):
             return before, m["when"]
+    # `标题 截止 …` with the label set apart by a space is meant as a deadline: one that is not a time is
+    # refused (by parse_future_time later) rather than published without a deadline inside the title.
+    spaced = list(_SPACED_LABEL.finditer(title))
+    if spaced and (before := title[:spaced[-1].start()].rstrip(" \t\u3000,，。;；")):
+        return before, title[spaced[-1].end():].strip()
     return title, None
 
 

@@ -252,3 +252,13 @@ def test_card_tap_with_a_key_that_is_no_number_is_not_an_error(chat, people):
         response = chat.post(chat.wecom.card_tap("zhangwei", "directive-1", key))
         assert response.status_code == 200
         assert not response.data
+
+
+@pytest.mark.parametrize(("text", "named"), [("发布 报送党员信息 截止 12月32日", "「12月32日」中的日期不存在"),
+                                           ("发布 报送党员信息 截止时间：下周五下班前", "「下周五下班前」")])
+def test_a_one_line_deadline_that_is_not_a_time_is_refused_not_kept_in_the_title(chat, db, people, text, named):
+    reply = chat.say("wangsj", text)
+    assert reply.startswith("未发布：截止时间有误，") and named in reply
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Directive)) == 0
+    assert chat.say("wangsj", "发布 报送党员信息 截止 12月30日").startswith("已发布 #1，")
