@@ -38,7 +38,9 @@ _BEFORE = re.compile(r"(?:之前|以前|前|为止|止)$")
 _FULL_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?")
 _MONTH_DAY = re.compile(r"^(\d{1,2})月(\d{1,2})[日号]?")
 _SHORT_DATE = re.compile(r"^(\d{1,2})[-/.](\d{1,2})(?![\d:])")
-_RELATIVE_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
+# 昨天 and 前天 are understood so that they are refused as past, not as unreadable.
+_RELATIVE_DAYS = {"大前天": -3, "前天": -2, "昨天": -1, "昨日": -1, "今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2,
+                  "大后天": 3}
 # Words that name a day and a part of it: (days from today, the period they imply).
 _DAY_PERIODS = {"今早": (0, "上午"), "今晚": (0, "晚上"), "今天晚上": (0, "晚上"), "明早": (1, "上午"),
                 "明晚": (1, "晚上"), "明天早上": (1, "上午"), "明天晚上": (1, "晚上"), "明晨": (1, "上午")}

@@ -53,3 +53,11 @@ def test_years_ahead_and_impossible_dates_are_refused_without_a_traceback():
         with pytest.raises(TimeParseError):
             parse_future_time(text, now=now, tz=TZ)
     assert parse_future_time("2029-11-01", now=now, tz=TZ) - now < timedelta(days=3 * 366)
+
+
+def test_yesterday_is_refused_as_past_not_as_unreadable():
+    evening = datetime(2026, 11, 21, 11, 45, tzinfo=UTC)  # 19:45 in Shanghai
+    assert at("昨天下午3点", evening) == "2026年11月20日 15:00"
+    assert at("前天", evening) == "2026年11月19日 23:59"
+    with pytest.raises(TimeParseError, match=r"^时间 2026年11月20日 17:00 已经过去"):
+        parse_future_time("昨天17:00", now=evening, tz=TZ)
