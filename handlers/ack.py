@@ -95,6 +95,17 @@ def _update_card(ctx: Context, label: str, delivery_id: int, at: datetime | None
                 person_id=ctx.person.id, at=ctx.now, subject_type="delivery", subject_id=delivery_id)
 
 
+def _nothing_to_complete(ctx: Context) -> str:
+    """`完成` without a number when no task is open: say so, and how to add to the last one reported."""
+    last = ctx.session.scalar(
+        select(Delivery.directive_id).join(Directive, Directive.id == Delivery.directive_id).where(
+            Delivery.person_id == ctx.person.id, Delivery.completed_at.is_not(None),
+            Directive.kind == DirectiveKind.DIRECTIVE).order_by(Delivery.completed_at.desc()).limit(1))
+    if last is None:
+        return "您目前没有需要报告办结的任务。"
+    return f"您目前没有未办结的任务。如需补充已办结任务的说明，请写明编号，例如：完成 {last} 补充内容"
+
+
 def handle_complete(cmd: Command, ctx: Context) -> Reply:
     """`完成 3 说明`; `完成` alone when exactly one task is open; a second `完成 3 补充…` adds to the note."""
     args = cmd.arg_list
@@ -102,10 +113,11 @@ def handle_complete(cmd: Command, ctx: Context) -> Reply:
     if number is None:
         open_tasks = [d for d, _ in open_items(ctx.session, ctx.person.id, DirectiveKind.DIRECTIVE,
                                                       until_completed=True)]
+        if not open_tasks:
+            return Reply(_nothing_to_complete(ctx))
         if len(open_tasks) != 1:
             listed = "、".join(f"#{d.id}" for d in open_tasks[:10])
-            which = f"您有 {len(open_tasks)} 项任务未办结（{listed}），" if open_tasks else ""
-            return Reply(f"{which}请写明编号，例如：完成 {open_tasks[0].id if open_tasks else 12} 已组织学习并上报")
+            return Reply(f"您有 {len(open_tasks)} 项任务未办结（{listed}），请写明编号，例如：完成 {open_tasks[0].id} 已组织学习并上报")
         directive, note = open_tasks[0], cmd.free_text.strip()
     else:
         directive = ctx.session.get(Directive, number)

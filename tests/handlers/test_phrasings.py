@@ -80,6 +80,15 @@ def test_done_without_a_number_when_one_task_is_open_and_a_second_note_is_append
     assert "如需补充说明" in chat.say("zhangwei", f"完成 {number}")  # no note: nothing to add
 
 
+def test_done_without_a_number_and_nothing_open_says_so_and_names_the_last_task(chat, db, people):
+    assert chat.say("zhangwei", "已完成") == "您目前没有需要报告办结的任务。"
+    number = publish(chat)
+    chat.say("zhangwei", "完成了")
+    reply = chat.say("zhangwei", "完成了，谢谢")
+    assert reply == f"您目前没有未办结的任务。如需补充已办结任务的说明，请写明编号，例如：完成 {number} 补充内容"
+    assert len(events(db, "delivery.note_added")) == 0
+
+
 def test_done_without_a_number_with_two_open_asks_which(chat, people):
     first, second = publish(chat, "一"), publish(chat, "二")
     assert f"您有 2 项任务未办结（#{first}、#{second}）" in chat.say("zhangwei", "完成")
