@@ -233,14 +233,15 @@ def _progress_view(ctx: Context, item: Directive, scopes: list[Organisation], me
 
 
 def _people(s, item: Directive, metric: str, *, org_ids: list[int], offset: int = 0, limit: int | None = None):
-    """Recipients in these organisations: not done first (unreachable among them), then by name."""
+    """Recipients in these organisations: not done first (unreachable among them), then in roster order,
+    as the chat's 进度 names them (an order by the characters' code points means nothing to a reader)."""
     done_at = Delivery.completed_at if metric == "completed" else Delivery.acknowledged_at
     query = (select(Delivery.organisation_id, Delivery.status, done_at.label("done_at"), Delivery.late,
                     Delivery.completed_at, Delivery.note, Person.name)
              .join(Person, Person.id == Delivery.person_id)
              .where(Delivery.directive_id == item.id, Delivery.role == DeliveryRole.TASK,
                     Delivery.organisation_id.in_(org_ids))
-             .order_by(done_at.is_not(None), Person.name, Delivery.id).offset(offset))
+             .order_by(done_at.is_not(None), Person.id, Delivery.id).offset(offset))
     return s.execute(query.limit(limit) if limit else query).all()
 
 
@@ -282,7 +283,7 @@ def meeting_page(number: int):
             abort(403, description=f"#{meeting.id} 是{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以查看。")
         attendance = s.execute(select(Attendance.status, Attendance.checked_in_at, Person.name)
                                .join(Person, Person.id == Attendance.person_id)
-                               .where(Attendance.meeting_id == meeting.id).order_by(Person.name)).all()
+                               .where(Attendance.meeting_id == meeting.id).order_by(Person.id)).all()
         leaves = s.scalars(select(LeaveRequest).options(joinedload(LeaveRequest.person))
                            .where(LeaveRequest.meeting_id == meeting.id).order_by(LeaveRequest.requested_at)).all()
         minutes = s.scalars(select(MeetingMinutes).options(joinedload(MeetingMinutes.author))

@@ -149,3 +149,14 @@ def test_an_address_no_page_answers_is_refused_in_chinese(browser, db):
         assert ("没有找到这一页" if status == 404 else "这个地址不能这样打开") in text
     outside = browser.client.get("/nothing")
     assert outside.status_code == 404
+
+
+def test_the_progress_page_names_people_in_roster_order_as_the_chat_does(browser, db, chat):
+    with db.session() as s:
+        small_tree(s)
+    chat.say("lina", "发布 本支部通知\n正文\n截止 12月1日17:00")
+    assert "未确认：李娜、张伟、刘洋" in chat.say("lina", "进度 1")
+    browser.login("lina")
+    page = browser.client.get("/m/d/1").get_data(as_text=True)
+    tree = page[page.index("逐级确认情况"):]
+    assert tree.index("李娜") < tree.index("张伟") < tree.index("刘洋")
