@@ -1,0 +1,20 @@
+"""进度 and its page list organisations in roster order (each under its parent, siblings as the roster
+created them), the order the chat already names people in — not by the characters' code points."""
+
+from __future__ import annotations
+
+from models.person import Role
+from tests.factories import person
+
+
+def test_progress_lists_sibling_branches_in_roster_order(chat, db):
+    with db.session() as s:
+        person(s, "王书记", "wangsj", "机关党委", Role.SECRETARY)
+        person(s, "张伟", "zhangwei", "机关党委/第一党总支/综合处党支部")  # created first
+        person(s, "赵磊", "zhaolei", "机关党委/第一党总支/财务处党支部")
+        person(s, "郑国栋", "zhenggd", "机关党委/第一党总支/人事处党支部")  # 人 sorts before 综 by code point
+    chat.say("wangsj", "发布 学习贯彻全会精神\n正文\n截止 12月1日17:00")
+
+    reply = chat.say("wangsj", "进度 1")
+
+    assert reply.index("综合处党支部") < reply.index("财务处党支部") < reply.index("人事处党支部")
