@@ -86,7 +86,7 @@ def run_bot(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 def test_commands_on_a_database_never_upgraded_answer_in_chinese(tmp_path):
-    for args in (("member", "leave", "张伟"), ("set-webhook", "机关党委", "KEY")):
+    for args in (("member", "leave", "张伟"), ("set-webhook", "机关党委", "KEY"), ("worker",), ("scheduler",)):
         result = run_bot(*args, tmp_path=tmp_path)
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr
