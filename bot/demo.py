@@ -250,10 +250,18 @@ def oauth_people(runtime) -> list[dict[str, str]]:
         rows = []
         for p in people:
             home = p.home_branch()
-            roles = "、".join(sorted({r.role.label for r in p.roles}))
-            where = (home.name if home else "") + (f" {roles}" if roles else "")
-            rows.append((not p.roles, p.id, {"userid": p.wecom_userid, "name": p.name, "org": where.strip()}))
+            rows.append((not p.roles, p.id, {"userid": p.wecom_userid, "name": p.name, "org": _who(p, home)}))
     return [row for *_, row in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+
+def _who(person, home) -> str:
+    """`综合处党支部 书记` for a role in the home branch; a role elsewhere names its organisation
+    (`综合处党支部（机关党委书记）`), so the page does not make the 机关党委 书记 a branch secretary."""
+    at_home = sorted({r.role.label for r in person.roles if home is not None and r.organisation_id == home.id})
+    elsewhere = sorted({f"{r.organisation.name}{r.role.label}" for r in person.roles
+                        if home is None or r.organisation_id != home.id})
+    where = (home.name if home else "") + (f" {'、'.join(at_home)}" if at_home else "")
+    return (where + (f"（{'、'.join(elsewhere)}）" if elsewhere else "")).strip()
 
 
 def _display_path(path: Path) -> str:

@@ -206,3 +206,14 @@ def test_pushes_render_readably(demo_server):
     ]
     assert text == "【推送】2026年11月22日 06:32\n  【催办】#3 还未确认"
     assert client.find_button("收到")[1] == "ack:3"
+
+
+def test_the_fake_authorize_page_names_the_organisation_of_each_role(demo_app):
+    from bot.demo import oauth_people
+
+    listed = {row["name"]: row["org"] for row in oauth_people(demo_app.extensions["zhitong"])}
+    assert listed["李娜"] == "科研一处党支部 书记"
+    assert listed["王建国"] == "综合处党支部（机关党委书记）"
+    assert listed["彭涛"] == "科研一处党支部（驻村工作队临时党支部书记）"
+    assert listed["吴磊"] == "综合处党支部（机关党委联络员）"
+    assert listed["张伟"] == "综合处党支部"
