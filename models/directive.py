@@ -33,6 +33,7 @@ from sqlalchemy.sql import Select, Update
 from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
 from models.identity import Channel, ChannelIdentity
+from models.numbers import ItemKind, numbered
 from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
 from models.person import COMMITTEE_ROLES, Membership, MembershipKind, OrgRole, Person
@@ -69,7 +70,8 @@ class Directive(Base):
 
     __tablename__ = "directive"
 
-    id: Mapped[int] = mapped_column(primary_key=True)  # the 编号 people type
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)  # the 编号 people type, from models.numbers
     kind: Mapped[DirectiveKind] = mapped_column(str_enum(DirectiveKind, 12), default=DirectiveKind.DIRECTIVE,
                                                 server_default=DirectiveKind.DIRECTIVE.value)
     link: Mapped[str | None] = mapped_column(String(1000))
@@ -84,6 +86,9 @@ class Directive(Base):
 
     organisation: Mapped[Organisation] = relationship()
     issuer: Mapped[Person] = relationship()
+
+
+numbered(Directive, lambda d: ItemKind.STUDY if d.kind is DirectiveKind.STUDY else ItemKind.DIRECTIVE)
 
 
 class Delivery(Base):
