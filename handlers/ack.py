@@ -10,11 +10,13 @@ from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts.directive import note_addition
-from handlers.numbered import resolve
+from bot.texts.numbers import wrong_kind
+from handlers.numbered import identify, resolve
 from models.directive import (
     Acknowledgement,
     AckResult,
     Delivery,
+    Directive,
     DirectiveKind,
     acknowledge,
     complete,
@@ -53,14 +55,15 @@ def _ack_one(ctx: Context, number: int) -> str:
     what people send for anything they were sent); any other kind is told what it is."""
     from handlers import study
 
-    kind, item, wrong = resolve(ctx.session, number, ItemKind.DIRECTIVE, ItemKind.STUDY)
-    if wrong:
-        return wrong
-    if item is None:
+    found = identify(ctx.session, number)
+    if found is None:
         return f"没有编号为 #{number} 的通知。发送「待办」查看您需要确认的通知。"
+    kind, item_id = found
+    if kind is ItemKind.DIRECTIVE:  # the common case: no entity loaded, one compare-and-set
+        return _ack_reply(ctx, acknowledge(ctx.session, item_id, ctx.person.id, at=ctx.now, via="text")).text
     if kind is ItemKind.STUDY:
-        return study.confirm(ctx, item, "").text
-    return _ack_reply(ctx, acknowledge(ctx.session, item.id, ctx.person.id, at=ctx.now, via="text")).text
+        return study.confirm(ctx, ctx.session.get(Directive, item_id), "").text
+    return wrong_kind(number, kind, (ItemKind.DIRECTIVE, ItemKind.STUDY))
 
 
 def _ack_reply(ctx: Context, ack: Acknowledgement) -> Reply:

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.texts.numbers import wrong_kind
 from models.directive import Directive
 from models.meeting import LeaveRequest, Meeting
-from models.numbers import ItemKind, lookup
+from models.numbers import ItemKind, ItemNumber
 
 # The table behind each kind. A kind added later (self-reported points items) adds its row here.
 MODELS: dict[ItemKind, type] = {ItemKind.DIRECTIVE: Directive, ItemKind.STUDY: Directive,
                                 ItemKind.MEETING: Meeting, ItemKind.LEAVE: LeaveRequest}
 
 
-def kind_of(session: Session, number: int) -> ItemKind | None:
-    """The kind of item `number` was given to, or None when no item has it."""
-    entry = lookup(session, number)
-    return entry.kind if entry is not None and entry.item_id is not None else None
+_IDENTIFY = (select(ItemNumber.__table__.c.kind, ItemNumber.__table__.c.item_id)
+             .where(ItemNumber.__table__.c.number == bindparam("number")))
+
+
+def identify(session: Session, number: int) -> tuple[ItemKind, int] | None:
+    """The kind and id of the item `number` was given to, or None when no item has it: one plain
+    row, no entity loaded (`收到 N` is the command sent most, right after every 发布)."""
+    row = session.connection().execute(_IDENTIFY, {"number": number}).first()
+    return (ItemKind(row[0]), row[1]) if row is not None and row[1] is not None else None
 
 
 def find(session: Session, number: int, *kinds: ItemKind) -> tuple[Any | None, str | None]:
@@ -36,10 +42,11 @@ def find(session: Session, number: int, *kinds: ItemKind) -> tuple[Any | None, s
 
 def resolve(session: Session, number: int, *kinds: ItemKind) -> tuple[ItemKind | None, Any | None, str | None]:
     """Like `find`, with the kind the number is first, for commands that act on several kinds."""
-    entry = lookup(session, number)
-    if entry is None or entry.item_id is None:
+    found = identify(session, number)
+    if found is None:
         return None, None, None
-    if entry.kind not in kinds:
-        return entry.kind, None, wrong_kind(number, entry.kind, kinds)
-    model = MODELS.get(entry.kind)
-    return entry.kind, (session.get(model, entry.item_id) if model is not None else None), None
+    kind, item_id = found
+    if kind not in kinds:
+        return kind, None, wrong_kind(number, kind, kinds)
+    model = MODELS.get(kind)
+    return kind, (session.get(model, item_id) if model is not None else None), None
