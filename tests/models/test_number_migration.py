@@ -3,35 +3,14 @@ requests get numbers above the highest; the one sequence continues above all of 
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from migrations import upgrade
-from tests.conftest import POSTGRES_URL
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    POSTGRES_URL is None, reason="needs PostgreSQL (set DATABASE_URL)"))])
-def fresh_url(request, tmp_path):
-    """An empty database of its own (a schema of its own on PostgreSQL)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'numbers.sqlite3'}"
-        return
-    schema = f"numbers_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def _rows_before_0017(conn) -> None:
