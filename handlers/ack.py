@@ -10,6 +10,8 @@ from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts.directive import note_addition
+from bot.texts.numbers import wrong_kind
+from handlers.numbered import identify, resolve
 from models.directive import (
     Acknowledgement,
     AckResult,
@@ -21,6 +23,7 @@ from models.directive import (
     open_items,
 )
 from models.identity import Channel
+from models.numbers import ItemKind
 from models.outbox import OutboxChannel, enqueue
 
 
@@ -34,10 +37,11 @@ def handle_ack(cmd: Command, ctx: Context) -> Reply:
     if not owed:
         return Reply("您目前没有需要确认的通知。")
     if args[:1] == ["全部"]:
-        return Reply("\n".join(_ack_one(ctx, d.id) for d, _ in owed[:MAX_AT_ONCE]))
+        return Reply("\n".join(_ack_reply(ctx, acknowledge(ctx.session, d.id, ctx.person.id, at=ctx.now,
+                                                            via="text")).text for d, _ in owed[:MAX_AT_ONCE]))
     if len(owed) > 1:
-        numbers = "、".join(f"#{d.id}" for d, _ in owed)
-        return Reply(f"您有 {len(owed)} 条通知待确认（{numbers}），请写明编号，例如：收到 {owed[0][0].id}；"
+        numbers = "、".join(f"#{d.number}" for d, _ in owed)
+        return Reply(f"您有 {len(owed)} 条通知待确认（{numbers}），请写明编号，例如：收到 {owed[0][0].number}；"
                      f"都已收到可回复「全部收到」")
     return _ack_reply(ctx, acknowledge(ctx.session, owed[0][0].id, ctx.person.id, at=ctx.now, via="text"))
 
@@ -47,20 +51,29 @@ MAX_AT_ONCE = 20
 
 
 def _ack_one(ctx: Context, number: int) -> str:
-    ack = acknowledge(ctx.session, number, ctx.person.id, at=ctx.now, via="text")
-    if ack is None:
+    """`收到 N`: a directive's number acknowledges it; a study item's confirms the study (收到 is
+    what people send for anything they were sent); any other kind is told what it is."""
+    from handlers import study
+
+    found = identify(ctx.session, number)
+    if found is None:
         return f"没有编号为 #{number} 的通知。发送「待办」查看您需要确认的通知。"
-    return _ack_reply(ctx, ack).text
+    kind, item_id = found
+    if kind is ItemKind.DIRECTIVE:  # the common case: no entity loaded, one compare-and-set
+        return _ack_reply(ctx, acknowledge(ctx.session, item_id, ctx.person.id, at=ctx.now, via="text")).text
+    if kind is ItemKind.STUDY:
+        return study.confirm(ctx, ctx.session.get(Directive, item_id), "").text
+    return wrong_kind(number, kind, (ItemKind.DIRECTIVE, ItemKind.STUDY))
 
 
 def _ack_reply(ctx: Context, ack: Acknowledgement) -> Reply:
     if ack.result is AckResult.NOT_RECIPIENT:
-        return Reply(f"#{ack.directive_id} 不是发给您的任务，无需确认。")
+        return Reply(f"#{ack.number} 不是发给您的任务，无需确认。")
     if ack.result is AckResult.ALREADY:
-        return Reply(f"您已于 {ctx.fmt(ack.acknowledged_at)} 确认收到 #{ack.directive_id}「{ack.title}」。")
+        return Reply(f"您已于 {ctx.fmt(ack.acknowledged_at)} 确认收到 #{ack.number}「{ack.title}」。")
     late = "（已过截止时间，记为逾期确认）" if ack.late else ""
-    return Reply(f"已确认收到 #{ack.directive_id}「{ack.title}」，时间 {ctx.fmt(ack.acknowledged_at)}{late}。"
-                 f"办结后可回复「完成 {ack.directive_id} 说明」。")
+    return Reply(f"已确认收到 #{ack.number}「{ack.title}」，时间 {ctx.fmt(ack.acknowledged_at)}{late}。"
+                 f"办结后可回复「完成 {ack.number} 说明」。")
 
 
 def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
@@ -98,7 +111,7 @@ def _update_card(ctx: Context, label: str, delivery_id: int, at: datetime | None
 def _nothing_to_complete(ctx: Context) -> str:
     """`完成` without a number when no task is open: say so, and how to add to the last one reported."""
     last = ctx.session.scalar(
-        select(Delivery.directive_id).join(Directive, Directive.id == Delivery.directive_id).where(
+        select(Directive.number).join(Delivery, Directive.id == Delivery.directive_id).where(
             Delivery.person_id == ctx.person.id, Delivery.completed_at.is_not(None),
             Directive.kind == DirectiveKind.DIRECTIVE).order_by(Delivery.completed_at.desc()).limit(1))
     if last is None:
@@ -116,22 +129,28 @@ def handle_complete(cmd: Command, ctx: Context) -> Reply:
         if not open_tasks:
             return Reply(_nothing_to_complete(ctx))
         if len(open_tasks) != 1:
-            listed = "、".join(f"#{d.id}" for d in open_tasks[:10])
-            return Reply(f"您有 {len(open_tasks)} 项任务未办结（{listed}），请写明编号，例如：完成 {open_tasks[0].id} 已组织学习并上报")
+            listed = "、".join(f"#{d.number}" for d in open_tasks[:10])
+            return Reply(f"您有 {len(open_tasks)} 项任务未办结（{listed}），请写明编号，例如：完成 {open_tasks[0].number} 已组织学习并上报")
         directive, note = open_tasks[0], cmd.free_text.strip()
     else:
-        directive = ctx.session.get(Directive, number)
+        kind, directive, wrong = resolve(ctx.session, number, ItemKind.DIRECTIVE, ItemKind.STUDY)
+        if wrong:
+            return Reply(wrong)
         if directive is None:
             return Reply(f"没有编号为 #{number} 的通知。")
         note = cmd.after_number()
+        if kind is ItemKind.STUDY:  # 完成 on a study item: it is done when it is studied
+            from handlers import study
+
+            return study.confirm(ctx, directive, note.strip())
     result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=note,
                                 addition=note_addition(note, ctx.fmt(ctx.now)) if note else None)
     if result is AckResult.NOT_RECIPIENT:
-        return Reply(f"#{directive.id} 不是发给您的任务。")
+        return Reply(f"#{directive.number} 不是发给您的任务。")
     if result is AckResult.NOTE_ADDED:
-        return Reply(f"已补充 #{directive.id}「{directive.title}」的办结说明（{ctx.fmt(ctx.now)}）：{note}")
+        return Reply(f"已补充 #{directive.number}「{directive.title}」的办结说明（{ctx.fmt(ctx.now)}）：{note}")
     if result is AckResult.ALREADY:
-        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 报告 #{directive.id} 办结。"
-                     f"如需补充说明，请回复「完成 {directive.id} 补充内容」。")
+        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 报告 #{directive.number} 办结。"
+                     f"如需补充说明，请回复「完成 {directive.number} 补充内容」。")
     noted = f"，说明：{delivery.note}" if delivery.note else ""
-    return Reply(f"已记录 #{directive.id}「{directive.title}」办结，时间 {ctx.fmt(ctx.now)}{noted}。")
+    return Reply(f"已记录 #{directive.number}「{directive.title}」办结，时间 {ctx.fmt(ctx.now)}{noted}。")

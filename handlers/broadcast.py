@@ -14,7 +14,9 @@ from bot.messages import Reply
 from bot.texts import directive as texts
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from bot.web.links import page_url
+from handlers.numbered import find, resolve
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
+from models.numbers import ItemKind
 from models.outbox import OutboxChannel, enqueue
 
 NUDGE_INTERVAL = timedelta(minutes=30)
@@ -42,7 +44,7 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
                       deadline=deadline, now=ctx.now, render=lambda d, role, channel: texts.push(
                           d, role, channel, ctx.settings.tz, url=page_url(ctx.settings, f"d/{d.id}")))
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
-    return Reply(f"已发布 #{directive.id}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.id}」查看确认情况。")
+    return Reply(f"已发布 #{directive.number}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.number}」查看确认情况。")
 
 
 # `截止 12月20日`, `截止时间：12月20日`, `截至12月20日前`: the label and the time after it.
@@ -90,9 +92,9 @@ def _issuing_org(ctx: Context):
 
 
 def _find_visible(ctx: Context, number: int) -> tuple[Directive | None, str | None]:
-    directive = ctx.session.get(Directive, number)
+    directive, wrong = find(ctx.session, number, ItemKind.DIRECTIVE)
     if directive is None:
-        return None, f"没有编号为 #{number} 的通知。"
+        return None, wrong or f"没有编号为 #{number} 的通知。"
     return directive, None
 
 
@@ -112,10 +114,19 @@ def handle_progress(cmd: Command, ctx: Context) -> Reply:
     number, error = _number(cmd, ctx, "进度 12")
     if error:
         return error
-    directive, problem = _find_visible(ctx, number)
-    if problem:
-        return Reply(problem)
-    return scoped_progress(ctx, directive, cmd, f"您无权查看 #{number} 的进度：只有发布组织、所涉组织的书记和支委以及联络员可以查看。")
+    kind, item, wrong = resolve(ctx.session, number, ItemKind.DIRECTIVE, ItemKind.STUDY)
+    if item is None:
+        return Reply(wrong or f"没有编号为 #{number} 的通知。")
+    return directive_or_study_progress(ctx, kind, item, cmd)
+
+
+def directive_or_study_progress(ctx: Context, kind: ItemKind, item: Directive, cmd: Command) -> Reply:
+    """进度 N and 学习进度 N answer alike for one number: a study item's completions, a
+    directive's acknowledgements."""
+    if kind is ItemKind.STUDY:
+        return scoped_progress(ctx, item, cmd, f"您无权查看学习 #{item.number} 的进度。", metric="completed")
+    return scoped_progress(ctx, item, cmd, f"您无权查看 #{item.number} 的进度：只有发布组织、所涉组织的书记和支委"
+                                           "以及联络员可以查看。")
 
 
 def _recent_progress(ctx: Context) -> Reply:
@@ -125,7 +136,7 @@ def _recent_progress(ctx: Context) -> Reply:
     from models.directive import DirectiveKind
 
     recent = ctx.session.execute(
-        select(Directive.id, Directive.title, Directive.created_at,
+        select(Directive.number, Directive.title, Directive.created_at,
                select(func.count()).where(Delivery.directive_id == Directive.id, Delivery.role == DeliveryRole.TASK)
                .scalar_subquery(),
                select(func.count(Delivery.acknowledged_at)).where(Delivery.directive_id == Directive.id,

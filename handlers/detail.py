@@ -11,8 +11,10 @@ from sqlalchemy import select
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
+from handlers.numbered import find
 from models.directive import Delivery, Directive, DirectiveKind
 from models.meeting import Attendance, Meeting
+from models.numbers import ItemKind
 
 USAGE = "详情 12"
 # Ten digits are more than any item number; longer input is not a number anyone was sent.
@@ -24,15 +26,15 @@ def handle(cmd: Command, ctx: Context) -> Reply:
     if not args or not (args[0].isascii() and args[0].isdigit()) or len(args[0]) > MAX_DIGITS:
         return Reply(f"请写明编号，例如：{USAGE}")
     number = int(args[0])
-    found = [item for item in (ctx.session.get(Directive, number), ctx.session.get(Meeting, number))
-             if item is not None]
-    for item in found:
-        text = _directive_text(ctx, item) if isinstance(item, Directive) else _meeting_text(ctx, item)
-        if text is not None:
-            return Reply(text)
-    if found:
-        return Reply(f"您无权查看 #{number} 的详情：只有接收人和发布组织的书记、支委可以查看。")
-    return Reply(f"没有编号为 #{number} 的通知、学习或会议。")
+    item, wrong = find(ctx.session, number, ItemKind.DIRECTIVE, ItemKind.STUDY, ItemKind.MEETING)
+    if wrong:
+        return Reply(wrong)
+    if item is None:
+        return Reply(f"没有编号为 #{number} 的通知、学习或会议。")
+    text = _directive_text(ctx, item) if isinstance(item, Directive) else _meeting_text(ctx, item)
+    if text is not None:
+        return Reply(text)
+    return Reply(f"您无权查看 #{number} 的详情：只有接收人和发布组织的书记、支委可以查看。")
 
 
 def _may_see(ctx: Context, column, item_id: int, person_column, owner_id: int, organisation_id: int) -> bool:
@@ -53,7 +55,7 @@ def _directive_text(ctx: Context, directive: Directive) -> str | None:
         return None
     kind = "学习" if directive.kind is DirectiveKind.STUDY else "通知"
     due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
-    lines = [f"[{kind}] #{directive.id}「{directive.title}」",
+    lines = [f"[{kind}] #{directive.number}「{directive.title}」",
              f"{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}"]
     if directive.body.strip():
         lines.append(directive.body.strip())
@@ -70,7 +72,7 @@ def _meeting_text(ctx: Context, meeting: Meeting) -> str | None:
     where = "线上" if meeting.online else (meeting.location or "未定")
     group = f" {meeting.group.name}" if meeting.group is not None else ""
     return "\n".join([
-        f"[会议] #{meeting.id} {meeting.organisation.name}{group} {meeting.type.label}",
+        f"[会议] #{meeting.number} {meeting.organisation.name}{group} {meeting.type.label}",
         f"时间：{ctx.fmt(meeting.starts_at)}",
         f"地点：{where}",
         f"召集人：{meeting.convener.name}",

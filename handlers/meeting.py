@@ -12,6 +12,7 @@ from bot.context import Context
 from bot.messages import Reply
 from bot.texts import meeting as texts
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
+from handlers.numbered import find, resolve
 from models.identity import Channel
 from models.meeting import (
     MEETING_TYPE_BY_LABEL,
@@ -43,6 +44,7 @@ from models.meeting import (
     schedule,
     window_state,
 )
+from models.numbers import ItemKind
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, enqueue, text_payload
 
@@ -80,16 +82,16 @@ def handle_schedule(cmd: Command, ctx: Context) -> Reply:
                            render=lambda m, channel: texts.notice(m, channel, ctx.settings.tz))
     except MeetingClash as clash:
         other = clash.other
-        return Reply(f"未安排：{branch.name}在 {ctx.fmt(starts_at)} 已有会议 #{other.id} {other.title}"
+        return Reply(f"未安排：{branch.name}在 {ctx.fmt(starts_at)} 已有会议 #{other.number} {other.title}"
                      f"（{texts.place(other)}），时间冲突。请换一个时间。")
-    lines = [f"已安排 #{meeting.id} {meeting.title}", f"时间：{ctx.fmt(meeting.starts_at)}",
+    lines = [f"已安排 #{meeting.number} {meeting.title}", f"时间：{ctx.fmt(meeting.starts_at)}",
              texts.place_line(meeting), f"已通知 {meeting.invited_count} 人。"]
     window = texts.checkin_window(meeting, ctx.settings.tz)
     if meeting.online:
         lines.append(f"线上会议无需签到码，签到时间 {window}，参会同志发送「签到」即可。")
     else:
         lines.append(f"签到码：{meeting.checkin_code}（请在会上公布），签到时间 {window}。"
-                     f"发送「会议码 {meeting.id}」可再次查看。")
+                     f"发送「会议码 {meeting.number}」可再次查看。")
     return Reply("\n".join(lines))
 
 
@@ -169,7 +171,7 @@ def handle_code(cmd: Command, ctx: Context) -> Reply:
     if problem:
         return Reply(problem)
     window = f"签到时间 {texts.checkin_window(meeting, ctx.settings.tz)}"
-    head = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}，{texts.place(meeting)}）"
+    head = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}，{texts.place(meeting)}）"
     if meeting.online:
         return Reply(f"{head}是线上会议，无需签到码；{window}。")
     closed = "（会议已结束）" if meeting.status is MeetingStatus.CLOSED else ""
@@ -181,11 +183,13 @@ def _led_meeting(cmd: Command, ctx: Context, example: str, fits) -> tuple[Meetin
     meeting of their branches that fits."""
     args = cmd.arg_list
     if args and args[0].isdigit():
-        meeting = ctx.session.get(Meeting, int(args[0]))
+        meeting, wrong = find(ctx.session, int(args[0]), ItemKind.MEETING)
+        if wrong:
+            return None, wrong
         if meeting is None:
             return None, f"没有编号为 #{args[0]} 的会议。"
         if not may_manage_meeting(ctx.person, meeting):
-            return None, f"#{meeting.id} 是{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以操作。"
+            return None, f"#{meeting.number} 是{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以操作。"
         return meeting, None
     branch_ids = [b.id for b in led_branches(ctx.person)]
     candidates = [m for m in ctx.session.scalars(
@@ -196,7 +200,7 @@ def _led_meeting(cmd: Command, ctx: Context, example: str, fits) -> tuple[Meetin
         return candidates[0], None
     if not candidates:
         return None, f"没有找到可以操作的会议，请写明编号，例如：{example}"
-    numbers = "、".join(f"#{m.id}" for m in candidates[:10])
+    numbers = "、".join(f"#{m.number}" for m in candidates[:10])
     return None, f"您的支部有 {len(candidates)} 个会议（{numbers}），请写明编号，例如：{example}"
 
 
@@ -229,7 +233,7 @@ def handle_checkin(cmd: Command, ctx: Context) -> Reply:
 
 
 def _checkin_reply(ctx: Context, meeting: Meeting, outcome) -> str:
-    name = f"#{meeting.id} {meeting.title}"
+    name = f"#{meeting.number} {meeting.title}"
     result = outcome.result
     if result is CheckInResult.CHECKED_IN:
         return f"签到成功：{name}（{ctx.fmt(meeting.starts_at)}，{texts.place(meeting)}），签到时间 {ctx.fmt(outcome.attendance.checked_in_at)}。"
@@ -246,7 +250,7 @@ def _checkin_reply(ctx: Context, meeting: Meeting, outcome) -> str:
 
 
 def _window_text(ctx: Context, meeting: Meeting, state: CheckInResult | None) -> str:
-    name = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)} 开始）"
+    name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)} 开始）"
     if state is CheckInResult.NOT_OPEN_YET:
         return f"{name} 的签到尚未开始，将于 {ctx.fmt(meeting.checkin_opens_at)} 开放（开会前 30 分钟）。"
     if state is CheckInResult.CLOSED:
@@ -268,7 +272,7 @@ def _not_open(ctx: Context, nearby: list[Meeting]) -> str:
     mine = ctx.session.scalar(select(Attendance).where(Attendance.meeting_id == nearest.id,
                                                        Attendance.person_id == ctx.person.id))
     if mine is not None and mine.status is AttendanceStatus.PRESENT:
-        return f"您已于 {ctx.fmt(mine.checked_in_at)} 签到 #{nearest.id} {nearest.title}，无需重复签到。"
+        return f"您已于 {ctx.fmt(mine.checked_in_at)} 签到 #{nearest.number} {nearest.title}，无需重复签到。"
     return _window_text(ctx, nearest, window_state(nearest, ctx.now))
 
 
@@ -277,7 +281,9 @@ def _not_open(ctx: Context, nearby: list[Meeting]) -> str:
 def handle_leave(cmd: Command, ctx: Context) -> Reply:
     args = cmd.arg_list
     if args and args[0].isdigit():
-        meeting = ctx.session.get(Meeting, int(args[0]))
+        meeting, wrong = find(ctx.session, int(args[0]), ItemKind.MEETING)
+        if wrong:
+            return Reply(wrong)
         if meeting is None:
             return Reply(f"没有编号为 #{args[0]} 的会议。发送「待办」查看即将召开的会议。")
         reason = cmd.after_number()
@@ -287,15 +293,15 @@ def handle_leave(cmd: Command, ctx: Context) -> Reply:
         if not coming:
             return Reply("您目前没有即将召开的会议，无需请假。")
         if len(coming) > 1:
-            numbers = "、".join(f"#{m.id} {m.title}（{ctx.fmt(m.starts_at)}）" for m in coming[:10])
-            return Reply(f"您有 {len(coming)} 个即将召开的会议：{numbers}。请写明编号，例如：请假 {coming[0].id} 出差在外")
+            numbers = "、".join(f"#{m.number} {m.title}（{ctx.fmt(m.starts_at)}）" for m in coming[:10])
+            return Reply(f"您有 {len(coming)} 个即将召开的会议：{numbers}。请写明编号，例如：请假 {coming[0].number} 出差在外")
         meeting = coming[0]
         reason = cmd.free_text
     reason = reason.strip()
     if not reason:
-        return Reply(f"请写明请假理由，例如：请假 {meeting.id} 出差在外")
+        return Reply(f"请写明请假理由，例如：请假 {meeting.number} 出差在外")
     result, leave = request_leave(ctx.session, meeting, ctx.person, reason=reason[:500], now=ctx.now)
-    name = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
+    name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
     if result is LeaveResult.CLOSED:
         return Reply(f"{name} 已于 {ctx.fmt(meeting.closed_at)} 结束，不能再请假。")
     if result is LeaveResult.STARTED:
@@ -305,14 +311,14 @@ def handle_leave(cmd: Command, ctx: Context) -> Reply:
         return Reply(f"{name} 不是您需要参加的会议，无需请假。")
     if result is LeaveResult.ALREADY:
         if leave.status is LeaveStatus.APPROVED:
-            return Reply(f"您对 {name} 的请假 #{leave.id} 已于 {ctx.fmt(leave.decided_at)} 批准，无需再次请假。")
-        return Reply(f"您已于 {ctx.fmt(leave.requested_at)} 提交 {name} 的请假 #{leave.id}，正在等待审批。")
+            return Reply(f"您对 {name} 的请假 #{leave.number} 已于 {ctx.fmt(leave.decided_at)} 批准，无需再次请假。")
+        return Reply(f"您已于 {ctx.fmt(leave.requested_at)} 提交 {name} 的请假 #{leave.number}，正在等待审批。")
     leaders = [p for p in branch_leaders(ctx.session, meeting.organisation_id) if p.id != ctx.person.id] or \
         branch_leaders(ctx.session, meeting.organisation_id)
     for leader in leaders:
         push(ctx.session, leader.id, lambda channel: texts.leave_request(leave, channel, ctx.settings.tz), now=ctx.now,
              subject_type="leave_request", subject_id=leave.id)
-    return Reply(f"已提交请假 #{leave.id}：{name}，理由：{reason}。已转支部书记审批，结果会通知您。")
+    return Reply(f"已提交请假 #{leave.number}：{name}，理由：{reason}。已转支部书记审批，结果会通知您。")
 
 
 def handle_approve(cmd: Command, ctx: Context) -> Reply:
@@ -323,45 +329,53 @@ def handle_reject(cmd: Command, ctx: Context) -> Reply:
     return _decide_by_text(cmd, ctx, approve=False)
 
 
+def _decide_leave_text(cmd: Command, ctx: Context, leave: LeaveRequest, *, approve: bool) -> Reply:
+    return Reply(_decide(ctx, leave, approve=approve, note=cmd.after_number().strip()))
+
+
+# What 批准 / 驳回 do with a number, by the kind the number is: each kind that can be decided adds
+# its row (self-reported points items: `ItemKind.SELF_REPORT: <its handler>`, same signature).
+DECIDERS = {ItemKind.LEAVE: _decide_leave_text}
+
+
 def _decide_by_text(cmd: Command, ctx: Context, *, approve: bool) -> Reply:
     word = "批准" if approve else "驳回"
     args = cmd.arg_list
     if args and args[0].isdigit():
-        leave = ctx.session.get(LeaveRequest, int(args[0]))
-        if leave is None:
+        kind, item, wrong = resolve(ctx.session, int(args[0]), *DECIDERS)
+        if wrong:
+            return Reply(wrong)
+        if item is None:
             return Reply(f"没有编号为 #{args[0]} 的请假申请。")
-        note = cmd.after_number()
-    else:
-        pending = pending_leaves_for(ctx.session, ctx.person)
-        if len(pending) != 1:
-            if not pending:
-                return Reply("您的支部目前没有待审批的请假。")
-            numbers = "、".join(f"#{x.id} {x.person.name}" for x in pending[:10])
-            return Reply(f"有 {len(pending)} 份待审批的请假（{numbers}），请写明编号，例如：{word} {pending[0].id}")
-        leave = pending[0]
-        note = cmd.free_text
-    return Reply(_decide(ctx, leave, approve=approve, note=note.strip()))
+        return DECIDERS[kind](cmd, ctx, item, approve=approve)
+    pending = pending_leaves_for(ctx.session, ctx.person)
+    if len(pending) != 1:
+        if not pending:
+            return Reply("您的支部目前没有待审批的请假。")
+        numbers = "、".join(f"#{x.number} {x.person.name}" for x in pending[:10])
+        return Reply(f"有 {len(pending)} 份待审批的请假（{numbers}），请写明编号，例如：{word} {pending[0].number}")
+    return Reply(_decide(ctx, pending[0], approve=approve, note=cmd.free_text.strip()))
 
 
 def _decide(ctx: Context, leave: LeaveRequest, *, approve: bool, note: str) -> str:
     meeting = leave.meeting
     if not may_manage_meeting(ctx.person, meeting):
-        return f"请假 #{leave.id} 属于{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以审批。"
+        return f"请假 #{leave.number} 属于{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以审批。"
     result = decide_leave(ctx.session, leave, ctx.person, approve=approve, now=ctx.now, note=note or None)
-    name = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
+    name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
     if result is DecideResult.ALREADY:
         by = leave.decided_by.name if leave.decided_by else ""
         done = "批准" if leave.status is LeaveStatus.APPROVED else "驳回"
-        return f"请假 #{leave.id}（{leave.person.name}）已于 {ctx.fmt(leave.decided_at)} 由{by}{done}，无需再次审批。"
+        return f"请假 #{leave.number}（{leave.person.name}）已于 {ctx.fmt(leave.decided_at)} 由{by}{done}，无需再次审批。"
     if result is DecideResult.CLOSED:
-        return f"{name} 已于 {ctx.fmt(meeting.closed_at)} 结束，请假 #{leave.id} 不能再审批。"
+        return f"{name} 已于 {ctx.fmt(meeting.closed_at)} 结束，请假 #{leave.number} 不能再审批。"
     word = "批准" if approve else "驳回"
     because = texts.decision_note(note, approve=approve)
     tell = texts.leave_decided(leave, approve=approve, by=ctx.person.name, note=note, tz=ctx.settings.tz)
     reached = push(ctx.session, leave.person_id, lambda _c: text_payload(tell), now=ctx.now,
                    subject_type="leave_request", subject_id=leave.id)
     told = "已通知本人" if reached else "本人未绑定可推送的账号，请另行告知"
-    return f"已{word} {leave.person.name} 的请假 #{leave.id}：{name}{because}。{told}。"
+    return f"已{word} {leave.person.name} 的请假 #{leave.number}：{name}{because}。{told}。"
 
 
 # -- buttons --------------------------------------------------------------------------------------
@@ -375,12 +389,12 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
         meeting = ctx.session.get(Meeting, int(arg))
         if meeting is None:
             return None
-        name = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
+        name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
         if meeting.status is MeetingStatus.CLOSED or ctx.now >= meeting.starts_at:
             return Reply(f"{name} 已于 {ctx.fmt(meeting.starts_at)} 开始，会前才能请假，现在不能再请假。")
         if not is_invitee(ctx.session, meeting, ctx.person):
             return Reply(f"{name} 不是您需要参加的会议，无需请假。")
-        return Reply(f"请回复「请假 {meeting.id} 理由」说明请假理由，例如：请假 {meeting.id} 出差在外。")
+        return Reply(f"请回复「请假 {meeting.number} 理由」说明请假理由，例如：请假 {meeting.number} 出差在外。")
     if prefix in ("approve", "reject"):
         leave = ctx.session.get(LeaveRequest, int(arg))
         if leave is None:
@@ -402,7 +416,7 @@ def handle_close(cmd: Command, ctx: Context) -> Reply:
                                     and m.starts_at <= ctx.now)
     if problem:
         return Reply(problem)
-    name = f"#{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
+    name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
     if meeting.status is MeetingStatus.CLOSED:
         return Reply(f"{name} 已于 {ctx.fmt(meeting.closed_at)} 结束。")
     if ctx.now < meeting.starts_at:
@@ -413,7 +427,7 @@ def handle_close(cmd: Command, ctx: Context) -> Reply:
     # The leaders get the summary as this reply; home branches of temporary members get their part.
     notify_closed(ctx.session, summary, now=ctx.now, to_leaders=None,
                   to_home_branch=lambda rows: texts.home_branch_copy(meeting, rows, ctx.settings.tz))
-    return Reply(texts.close_summary(summary, ctx.settings.tz) + f"\n可发送「纪要 {meeting.id} 内容」记录会议纪要。")
+    return Reply(texts.close_summary(summary, ctx.settings.tz) + f"\n可发送「纪要 {meeting.number} 内容」记录会议纪要。")
 
 
 def handle_minutes(cmd: Command, ctx: Context) -> Reply:
@@ -425,12 +439,12 @@ def handle_minutes(cmd: Command, ctx: Context) -> Reply:
         return Reply(problem)
     text = "\n".join(part for part in (cmd.after_number(), cmd.body) if part).strip()
     if not text:
-        return Reply(f"请写上纪要内容，例如：纪要 {meeting.id} 学习了全会精神，讨论了下季度工作。")
+        return Reply(f"请写上纪要内容，例如：纪要 {meeting.number} 学习了全会精神，讨论了下季度工作。")
     if ctx.now < meeting.starts_at:
-        return Reply(f"#{meeting.id} {meeting.title} 将于 {ctx.fmt(meeting.starts_at)} 开始，会议开始后才能记录纪要。")
+        return Reply(f"#{meeting.number} {meeting.title} 将于 {ctx.fmt(meeting.starts_at)} 开始，会议开始后才能记录纪要。")
     add_minutes(ctx.session, meeting, ctx.person, text=text, now=ctx.now)
     count = len(ctx.session.scalars(select(MeetingMinutes.id).where(MeetingMinutes.meeting_id == meeting.id)).all())
-    return Reply(f"已记录 #{meeting.id} {meeting.title}（{ctx.fmt(meeting.starts_at)}）的第 {count} 份纪要，"
+    return Reply(f"已记录 #{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）的第 {count} 份纪要，"
                  f"记录人 {ctx.person.name}，时间 {ctx.fmt(ctx.now)}。")
 
 
@@ -455,6 +469,6 @@ def todo_items(session, person, now, ids: list[int]):
                                                               Attendance.person_id == person.id))
         if mine is AttendanceStatus.PRESENT:
             continue
-        items.append(TodoItem("会议", m.id, m.title, m.checkin_closes_at, "签到" if m.online else "签到 会议码",
+        items.append(TodoItem("会议", m.number, m.title, m.checkin_closes_at, "签到" if m.online else "签到 会议码",
                               starts_at=m.starts_at, place=texts.place(m), checkin_opens_at=m.checkin_opens_at))
     return items

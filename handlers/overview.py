@@ -59,7 +59,7 @@ def organisation_section(ctx: Context, org: Organisation) -> list[str]:
     lines = [f"【{org.name}】"]
     if running:
         lines.append("通知：" + "；".join(
-            f"#{r.directive.id}「{r.directive.title}」已确认 {r.done}/{r.total}（{r.percent}%）"
+            f"#{r.directive.number}「{r.directive.title}」已确认 {r.done}/{r.total}（{r.percent}%）"
             + (f"，截止 {ctx.fmt(r.directive.deadline)}" if r.directive.deadline else "")
             for r in running[:SHOWN_PER_LINE]) + _more(running))
     else:
@@ -70,11 +70,11 @@ def organisation_section(ctx: Context, org: Organisation) -> list[str]:
     open_studies = [r for r in studies if r.directive.deadline is None or r.directive.deadline > now]
     if open_studies:
         lines.append("学习：" + "；".join(
-            f"#{r.directive.id}「{r.directive.title}」已学 {r.done}/{r.total}（{r.percent}%）"
+            f"#{r.directive.number}「{r.directive.title}」已学 {r.done}/{r.total}（{r.percent}%）"
             for r in open_studies[:SHOWN_PER_LINE]) + _more(open_studies))
-    late = [f"#{r.directive.id}「{r.directive.title}」截止 {ctx.fmt(r.directive.deadline)}，{r.total - r.done} 人未确认"
+    late = [f"#{r.directive.number}「{r.directive.title}」截止 {ctx.fmt(r.directive.deadline)}，{r.total - r.done} 人未确认"
             for r in overdue]
-    late += [f"#{r.directive.id}「{r.directive.title}」学习截止 {ctx.fmt(r.directive.deadline)}，{r.total - r.done} 人未学"
+    late += [f"#{r.directive.number}「{r.directive.title}」学习截止 {ctx.fmt(r.directive.deadline)}，{r.total - r.done} 人未学"
              for r in studies if r.directive.deadline is not None and r.directive.deadline <= now and r.done < r.total]
     late += missed
     lines.append("逾期：" + ("；".join(late[:SHOWN_PER_LINE * 2]) + (f" 等 {len(late)} 项" if len(late) > SHOWN_PER_LINE * 2 else "")

@@ -57,7 +57,7 @@ def progress_report(ctx: Context, directive: Directive, scopes: list[Organisatio
     due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
     head = [
         f"{done_label} {acked}/{total}",
-        f"#{directive.id}「{directive.title}」{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}",
+        f"#{directive.number}「{directive.title}」{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}",
     ]
     reasons: Counter[str] = Counter()
     for whole, _ in sections:

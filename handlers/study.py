@@ -10,7 +10,9 @@ from bot.messages import Reply
 from bot.texts import study as texts
 from bot.texts.directive import note_addition
 from bot.timeparse import TimeParseError, parse_future_time
+from handlers.numbered import find, resolve
 from models.directive import AckResult, Delivery, Directive, DirectiveKind, complete, issue, open_items
+from models.numbers import ItemKind
 
 USAGE = "格式：学习资料 标题 链接 截止 时间，例如：学习资料 党章第一章 https://example.cn/a 截止 12月5日"
 _URL = re.compile(r"https?://\S+")
@@ -38,7 +40,7 @@ def handle_assign(cmd: Command, ctx: Context) -> Reply:
                  now=ctx.now, render=lambda d, role, channel: texts.push(d, role, channel, ctx.settings.tz),
                  kind=DirectiveKind.STUDY, link=url.group(0))
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
-    return Reply(f"已布置学习 #{item.id}，推送 {item.recipient_count} 人{due}。发送「学习进度 {item.id}」查看完成情况。")
+    return Reply(f"已布置学习 #{item.number}，推送 {item.recipient_count} 人{due}。发送「学习进度 {item.number}」查看完成情况。")
 
 
 def _open_items(ctx: Context) -> list[tuple[Directive, Delivery]]:
@@ -52,7 +54,7 @@ def handle_list(_cmd: Command, ctx: Context) -> Reply:
     lines = [f"您有 {len(items)} 项学习待完成："]
     for item, _ in items:
         due = f"，截止 {ctx.fmt(item.deadline)}" if item.deadline else ""
-        lines.append(f"· #{item.id} {item.title}{due}\n  {item.link}")
+        lines.append(f"· #{item.number} {item.title}{due}\n  {item.link}")
     lines.append("学完后回复「已学 编号 心得」，心得可不写。")
     return Reply("\n".join(lines))
 
@@ -67,42 +69,46 @@ def handle_confirm(cmd: Command, ctx: Context) -> Reply:
         item = items[0][0]
         reflection = cmd.free_text
     else:
-        item = ctx.session.get(Directive, int(number))
-        if item is None or item.kind is not DirectiveKind.STUDY:
+        item, wrong = find(ctx.session, int(number), ItemKind.STUDY)
+        if wrong:
+            return Reply(wrong)
+        if item is None:
             return Reply(f"没有编号为 #{number} 的学习资料。发送「学习」查看待完成的学习。")
         reflection = cmd.after_number()
-    return _confirm(ctx, item, reflection.strip())
+    return confirm(ctx, item, reflection.strip())
 
 
-def _confirm(ctx: Context, item: Directive, reflection: str) -> Reply:
+def confirm(ctx: Context, item: Directive, reflection: str) -> Reply:
     result, delivery = complete(ctx.session, item, ctx.person, at=ctx.now, note=reflection,
                                 addition=note_addition(reflection, ctx.fmt(ctx.now)) if reflection else None)
     if result is AckResult.NOT_RECIPIENT:
-        return Reply(f"学习 #{item.id} 不是布置给您的。")
+        return Reply(f"学习 #{item.number} 不是布置给您的。")
     if result is AckResult.NOTE_ADDED:
-        return Reply(f"已补充学习 #{item.id}「{item.title}」的心得（{ctx.fmt(ctx.now)}）。")
+        return Reply(f"已补充学习 #{item.number}「{item.title}」的心得（{ctx.fmt(ctx.now)}）。")
     if result is AckResult.ALREADY:
-        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 确认学完 #{item.id}「{item.title}」。")
+        return Reply(f"您已于 {ctx.fmt(delivery.completed_at)} 确认学完 #{item.number}「{item.title}」。")
     late = "（已过截止时间）" if delivery.late else ""
     noted = "，心得已记录" if delivery.note else ""
-    return Reply(f"已确认学完 #{item.id}「{item.title}」，时间 {ctx.fmt(ctx.now)}{late}{noted}。")
+    return Reply(f"已确认学完 #{item.number}「{item.title}」，时间 {ctx.fmt(ctx.now)}{late}{noted}。")
 
 
 def handle_card_tap(key: str, ctx: Context) -> Reply | None:
     item = ctx.session.get(Directive, as_number(key)) if as_number(key) is not None else None
     if item is None or item.kind is not DirectiveKind.STUDY:
         return None
-    return _confirm(ctx, item, "")
+    return confirm(ctx, item, "")
 
 
 def handle_progress(cmd: Command, ctx: Context) -> Reply:
-    from handlers.broadcast import scoped_progress
+    from handlers.broadcast import directive_or_study_progress
 
     args = cmd.arg_list
     if not args or as_number(args[0]) is None:
         return Reply("请写明编号，例如：学习进度 12")
-    item = ctx.session.get(Directive, int(args[0]))
-    if item is None or item.kind is not DirectiveKind.STUDY:
+    kind, item, wrong = resolve(ctx.session, int(args[0]), ItemKind.STUDY, ItemKind.DIRECTIVE)
+    if wrong:
+        return Reply(wrong)
+    if item is None:
         return Reply(f"没有编号为 #{args[0]} 的学习资料。")
-    return scoped_progress(ctx, item, cmd, f"您无权查看学习 #{item.id} 的进度。", metric="completed")
+    return directive_or_study_progress(ctx, kind, item, cmd)
 

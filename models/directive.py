@@ -33,6 +33,7 @@ from sqlalchemy.sql import Select, Update
 from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
 from models.identity import Channel, ChannelIdentity
+from models.numbers import ItemKind, numbered
 from models.org import BRANCH_KINDS, Organisation, OrgKind, subtree
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
 from models.person import COMMITTEE_ROLES, Membership, MembershipKind, OrgRole, Person
@@ -69,7 +70,8 @@ class Directive(Base):
 
     __tablename__ = "directive"
 
-    id: Mapped[int] = mapped_column(primary_key=True)  # the 编号 people type
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)  # the 编号 people type, from models.numbers
     kind: Mapped[DirectiveKind] = mapped_column(str_enum(DirectiveKind, 12), default=DirectiveKind.DIRECTIVE,
                                                 server_default=DirectiveKind.DIRECTIVE.value)
     link: Mapped[str | None] = mapped_column(String(1000))
@@ -84,6 +86,9 @@ class Directive(Base):
 
     organisation: Mapped[Organisation] = relationship()
     issuer: Mapped[Person] = relationship()
+
+
+numbered(Directive, lambda d: ItemKind.STUDY if d.kind is DirectiveKind.STUDY else ItemKind.DIRECTIVE)
 
 
 class Delivery(Base):
@@ -345,11 +350,11 @@ def open_items(session: Session, person_id: int, kind: DirectiveKind, *,
 
 
 def owed_select(kind: DirectiveKind) -> Select:
-    """SELECT source, id, title, due of what a person (`:person_id`) still owes of one kind: the
+    """SELECT source, number, title, due of what a person (`:person_id`) still owes of one kind: the
     directive rows of 待办's single query."""
     pending = Delivery.completed_at if kind is DirectiveKind.STUDY else Delivery.acknowledged_at
     return (
-        select(literal_column(f"'{kind.value}'", String).label("source"), Directive.id, Directive.title,
+        select(literal_column(f"'{kind.value}'", String).label("source"), Directive.number, Directive.title,
                Directive.deadline.label("due"))
         .join(Delivery, Delivery.directive_id == Directive.id)
         .where(Delivery.person_id == bindparam("person_id"), Delivery.role == DeliveryRole.TASK,
@@ -371,6 +376,7 @@ class Acknowledgement:
 
     result: AckResult
     directive_id: int
+    number: int  # the directive's 编号, as the reply shows it
     title: str
     delivery_id: int | None = None
     acknowledged_at: datetime | None = None
@@ -394,7 +400,8 @@ def _ack_update() -> Update:
                 late=case((deadline < at, True), else_=False),  # no deadline: NULL, so not late
                 status=case((row.status == DeliveryStatus.COMPLETED.value, row.status),
                             else_=DeliveryStatus.ACKNOWLEDGED.value))
-        .returning(row.id, select(directive.title).where(of_this).scalar_subquery(), row.late)
+        .returning(row.id, select(directive.number).where(of_this).scalar_subquery(),
+                   select(directive.title).where(of_this).scalar_subquery(), row.late)
     )
 
 
@@ -403,7 +410,7 @@ def _task_lookup() -> Select:
     """The directive and, when the person has one, their task on it (built once, like `_ack_update`)."""
     task = and_(Delivery.directive_id == Directive.id, Delivery.person_id == bindparam("task_person"),
                 Delivery.role == DeliveryRole.TASK)
-    return (select(Directive.title, Delivery.id, Delivery.acknowledged_at, Delivery.late)
+    return (select(Directive.number, Directive.title, Delivery.id, Delivery.acknowledged_at, Delivery.late)
             .select_from(Directive).outerjoin(Delivery, task).where(Directive.id == bindparam("task_directive")))
 
 
@@ -415,17 +422,17 @@ def acknowledge(session: Session, directive_id: int, person_id: int, *, at: date
     params = {"task_directive": directive_id, "task_person": person_id, "at": at}
     won = session.execute(_ack_update(), params).first()
     if won is not None:
-        delivery_id, title, late = won
+        delivery_id, number, title, late = won
         record(session, "delivery.acknowledged", actor_id=person_id, subject_type="delivery", subject_id=delivery_id,
                at=at, data={"directive_id": directive_id, "late": bool(late), "via": via})
-        return Acknowledgement(AckResult.ACKNOWLEDGED, directive_id, title, delivery_id, at, bool(late))
+        return Acknowledgement(AckResult.ACKNOWLEDGED, directive_id, number, title, delivery_id, at, bool(late))
     found = session.execute(_task_lookup(), params).first()
     if found is None:
         return None
-    title, delivery_id, acknowledged_at, late = found
+    number, title, delivery_id, acknowledged_at, late = found
     if delivery_id is None:
-        return Acknowledgement(AckResult.NOT_RECIPIENT, directive_id, title)
-    return Acknowledgement(AckResult.ALREADY, directive_id, title, delivery_id, acknowledged_at, bool(late))
+        return Acknowledgement(AckResult.NOT_RECIPIENT, directive_id, number, title)
+    return Acknowledgement(AckResult.ALREADY, directive_id, number, title, delivery_id, acknowledged_at, bool(late))
 
 
 def complete(session: Session, directive: Directive, person: Person, *, at: datetime,

@@ -10,9 +10,10 @@ is given again on SQLite: either way nobody saw it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
-from sqlalchemy import Integer, UniqueConstraint, insert, select
+from sqlalchemy import Integer, UniqueConstraint, event, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, str_enum
@@ -56,3 +57,22 @@ def attach(session: Session, number: int, item_id: int) -> None:
 def lookup(session: Session, number: int) -> ItemNumber | None:
     """What `number` was given to, or None when no item has that number."""
     return session.scalar(select(ItemNumber).where(ItemNumber.number == number))
+
+
+def numbered(cls: type, kind_of: Callable[[object], ItemKind]) -> type:
+    """Give every new row of `cls` a number from the one sequence, in the transaction that inserts
+    it: `kind_of(row)` says which kind it is. Registered once per class, so every way an item is
+    created (chat, pages, command line, demo) numbers it the same way."""
+
+    @event.listens_for(cls, "before_insert")
+    def _allocate(_mapper, connection, target) -> None:
+        if target.number is None:
+            target.number = connection.execute(_ALLOCATE, {"kind": kind_of(target).value,
+                                                           "item_id": None}).scalar_one()
+
+    @event.listens_for(cls, "after_insert")
+    def _attach(_mapper, connection, target) -> None:
+        connection.execute(update(ItemNumber.__table__).where(ItemNumber.__table__.c.number == target.number)
+                           .values(item_id=target.id))
+
+    return cls

@@ -25,29 +25,29 @@ def push(directive: Directive, role: DeliveryRole, channel: str, tz: ZoneInfo, *
     org = directive.organisation.name if directive.organisation else ""
     if channel == OutboxChannel.WEBHOOK.value:
         return {"type": "markdown", "text": (
-            f"**{org}发布 #{directive.id}：{directive.title}**\n"
+            f"**{org}发布 #{directive.number}：{directive.title}**\n"
             f"已直达 {directive.recipient_count} 位同志，无需逐级转发。{due}\n"
             f"请大家在企业微信「直通车」应用中点「收到」确认。"
         )}
     if role is DeliveryRole.COPY:
         return text_payload(
-            f"【抄送】{org}发布 #{directive.id}「{directive.title}」，已直达所属各支部和党员，无需转发。\n"
-            f"{due}\n发送「进度 {directive.id}」查看各支部确认情况。"
+            f"【抄送】{org}发布 #{directive.number}「{directive.title}」，已直达所属各支部和党员，无需转发。\n"
+            f"{due}\n发送「进度 {directive.number}」查看各支部确认情况。"
         )
     description = f"{directive.body}\n{due}".strip()
     if channel == OutboxChannel.WECOM.value:
-        return card_payload(title=f"#{directive.id} {directive.title}", description=f"{org}发布 · {description}",
+        return card_payload(title=f"#{directive.number} {directive.title}", description=f"{org}发布 · {description}",
                             task_id=f"directive-{directive.id}", buttons=[(f"ack:{directive.id}", "收到")],
                             url=url)
     return text_payload(
-        f"【{org}】#{directive.id} {directive.title}\n{description}\n回复「收到 {directive.id}」确认收到。"
+        f"【{org}】#{directive.number} {directive.title}\n{description}\n回复「收到 {directive.number}」确认收到。"
     )
 
 
 def nudge(directive: Directive, tz: ZoneInfo) -> dict[str, Any]:
     """催办: to everyone who has not acknowledged yet."""
     due = f"，截止 {format_time(directive.deadline, tz)}" if directive.deadline else ""
-    return text_payload(f"【催办】#{directive.id}「{directive.title}」还未确认{due}。请回复「收到 {directive.id}」。")
+    return text_payload(f"【催办】#{directive.number}「{directive.title}」还未确认{due}。请回复「收到 {directive.number}」。")
 
 
 def note_addition(note: str, shown_at: str) -> str:

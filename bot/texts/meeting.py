@@ -43,11 +43,11 @@ def notice(meeting: Meeting, channel: Channel, tz: ZoneInfo) -> Payload:
     details = (f"时间：{format_time(meeting.starts_at, tz)}\n{place_line(meeting)}\n"
                f"签到：{checkin_window(meeting, tz)}，{how}")
     if channel is Channel.WECOM:
-        return card_payload(title=f"会议通知 #{meeting.id} {meeting.title}",
-                            description=f"{details}\n不能参加请点「请假」，或回复「请假 {meeting.id} 理由」。",
+        return card_payload(title=f"会议通知 #{meeting.number} {meeting.title}",
+                            description=f"{details}\n不能参加请点「请假」，或回复「请假 {meeting.number} 理由」。",
                             task_id=f"meeting-{meeting.id}", buttons=[(f"leave:{meeting.id}", "请假")])
-    return text_payload(f"【会议通知】#{meeting.id} {meeting.title}\n{details}\n"
-                        f"不能参加请回复「请假 {meeting.id} 理由」。")
+    return text_payload(f"【会议通知】#{meeting.number} {meeting.title}\n{details}\n"
+                        f"不能参加请回复「请假 {meeting.number} 理由」。")
 
 
 # -- leave --------------------------------------------------------------------------------------
@@ -55,14 +55,14 @@ def notice(meeting: Meeting, channel: Channel, tz: ZoneInfo) -> Payload:
 def leave_request(leave: LeaveRequest, channel: Channel, tz: ZoneInfo) -> Payload:
     """The request as the branch committee gets it: a card with 批准 / 驳回 in WeCom, text elsewhere."""
     meeting = leave.meeting
-    details = (f"{leave.person.name} 申请不参加 #{meeting.id} {meeting.title}（{format_time(meeting.starts_at, tz)}）\n"
+    details = (f"{leave.person.name} 申请不参加 #{meeting.number} {meeting.title}（{format_time(meeting.starts_at, tz)}）\n"
                f"理由：{leave.reason}\n申请时间：{format_time(leave.requested_at, tz)}")
     if channel is Channel.WECOM:
-        return card_payload(title=f"请假审批 #{leave.id} {leave.person.name}",
-                            description=f"{details}\n也可回复「批准 {leave.id}」或「驳回 {leave.id} 理由」。",
+        return card_payload(title=f"请假审批 #{leave.number} {leave.person.name}",
+                            description=f"{details}\n也可回复「批准 {leave.number}」或「驳回 {leave.number} 理由」。",
                             task_id=f"leave-{leave.id}",
                             buttons=[(f"approve:{leave.id}", "批准"), (f"reject:{leave.id}", "驳回")])
-    return text_payload(f"【请假审批】#{leave.id}\n{details}\n回复「批准 {leave.id}」或「驳回 {leave.id} 理由」。")
+    return text_payload(f"【请假审批】#{leave.number}\n{details}\n回复「批准 {leave.number}」或「驳回 {leave.number} 理由」。")
 
 
 def decision_note(note: str, *, approve: bool) -> str:
@@ -75,9 +75,9 @@ def decision_note(note: str, *, approve: bool) -> str:
 def leave_decided(leave: LeaveRequest, *, approve: bool, by: str, note: str, tz: ZoneInfo) -> str:
     """What the member is told when their request is decided (at `leave.decided_at`)."""
     meeting = leave.meeting
-    name = f"#{meeting.id} {meeting.title}（{format_time(meeting.starts_at, tz)}）"
+    name = f"#{meeting.number} {meeting.title}（{format_time(meeting.starts_at, tz)}）"
     word = "批准" if approve else "驳回"
-    return (f"您对 {name} 的请假 #{leave.id} 已{word}（{by}，{format_time(leave.decided_at, tz)}）"
+    return (f"您对 {name} 的请假 #{leave.number} 已{word}（{by}，{format_time(leave.decided_at, tz)}）"
             f"{decision_note(note, approve=approve)}。" + ("" if approve else "请按时参加。"))
 
 
@@ -100,7 +100,7 @@ def close_summary(summary: CloseSummary, tz: ZoneInfo) -> str:
     how = "自动结束" if meeting.closed_by_id is None else "结束"
     closed = f"，已于 {format_time(meeting.closed_at, tz)} {how}" if meeting.closed_at else ""
     return "\n".join([
-        f"#{meeting.id} {meeting.title}（{format_time(meeting.starts_at, tz)}）{closed}",
+        f"#{meeting.number} {meeting.title}（{format_time(meeting.starts_at, tz)}）{closed}",
         attendance_line(summary),
         f"实到：{names(summary.present)}",
         f"请假：{names(summary.on_leave)}",
@@ -125,6 +125,6 @@ def home_branch_copy(meeting: Meeting, rows: list[Attendance], tz: ZoneInfo) -> 
     for row in rows:
         at = f" {format_time(row.checked_in_at, tz)}" if row.checked_in_at else ""
         parts.append(f"{row.person.name} {ATTENDANCE_LABELS[row.status]}{at}")
-    return text_payload(f"【抄送】本支部党员参加{meeting.organisation.name}#{meeting.id} {meeting.type.label}"
+    return text_payload(f"【抄送】本支部党员参加{meeting.organisation.name}#{meeting.number} {meeting.type.label}"
                         f"（{format_time(meeting.starts_at, tz)}）的情况：\n" + "\n".join(parts))
 

@@ -35,10 +35,10 @@ def directive_reminder(directive: Directive, kind: ReminderKind, tz: ZoneInfo) -
     org = directive.organisation.name
     due = format_time(directive.deadline, tz)
     if directive.kind is DirectiveKind.STUDY:
-        return (f"【学习提醒】{org}布置的学习 #{directive.id}「{directive.title}」将于 {due}"
-                f" 截止（还剩 {left}），您还没有确认学完。学完后回复「已学 {directive.id}」。")
-    return (f"【截止提醒】{org}发布的 #{directive.id}「{directive.title}」将于 {due}"
-            f" 截止（还剩 {left}），您还没有确认。请回复「收到 {directive.id}」。")
+        return (f"【学习提醒】{org}布置的学习 #{directive.number}「{directive.title}」将于 {due}"
+                f" 截止（还剩 {left}），您还没有确认学完。学完后回复「已学 {directive.number}」。")
+    return (f"【截止提醒】{org}发布的 #{directive.number}「{directive.title}」将于 {due}"
+            f" 截止（还剩 {left}），您还没有确认。请回复「收到 {directive.number}」。")
 
 
 def branch_lag(branch_name: str, total: int, acked: int, missing: list[str]) -> str:
@@ -50,20 +50,20 @@ def branch_lag(branch_name: str, total: int, acked: int, missing: list[str]) -> 
 
 
 def _overdue_head(directive: Directive, tz: ZoneInfo) -> str:
-    return (f"#{directive.id}「{directive.title}」（{directive.organisation.name}发布）"
+    return (f"#{directive.number}「{directive.title}」（{directive.organisation.name}发布）"
             f"已于 {format_time(directive.deadline, tz)} 截止")
 
 
 def overdue_alert(directive: Directive, lag: str, tz: ZoneInfo) -> str:
     """At the deadline, to a lagging branch's secretaries: `lag` is its `branch_lag` line."""
-    return f"【逾期提醒】{_overdue_head(directive, tz)}，本支部{lag}。请督促尽快回复「收到 {directive.id}」。"
+    return f"【逾期提醒】{_overdue_head(directive, tz)}，本支部{lag}。请督促尽快回复「收到 {directive.number}」。"
 
 
 def liaison_alert(directive: Directive, lags: list[str], tz: ZoneInfo) -> str:
     """At the deadline, to a liaison: one `branch_lag` line per lagging organisation they look after."""
     lines = lags[:BRANCHES_SHOWN]
     if len(lags) > BRANCHES_SHOWN:
-        lines.append(f"……另有 {len(lags) - BRANCHES_SHOWN} 个支部未列出，发送「进度 {directive.id}」查看。")
+        lines.append(f"……另有 {len(lags) - BRANCHES_SHOWN} 个支部未列出，发送「进度 {directive.number}」查看。")
     return (f"【联络员预警】{_overdue_head(directive, tz)}，您联系的组织中有 {len(lags)} 个支部未全部确认：\n"
             + "\n".join(lines))
 
@@ -71,13 +71,13 @@ def liaison_alert(directive: Directive, lags: list[str], tz: ZoneInfo) -> str:
 def directive_summary(directive: Directive, *, total: int, acked: int, late: int, lags: list[str],
                       tz: ZoneInfo) -> str:
     """24 h after the deadline, to the issuing organisation: the rate and the branches still lagging."""
-    lines = [f"【汇总】#{directive.id}「{directive.title}」截止 {format_time(directive.deadline, tz)}，已过 24 小时：",
+    lines = [f"【汇总】#{directive.number}「{directive.title}」截止 {format_time(directive.deadline, tz)}，已过 24 小时：",
              f"已确认 {acked}/{total}，其中逾期确认 {late} 人。"]
     if lags:
         lines.append(f"未全部确认的支部 {len(lags)} 个：")
         lines += lags[:BRANCHES_SHOWN]
         if len(lags) > BRANCHES_SHOWN:
-            lines.append(f"……其余 {len(lags) - BRANCHES_SHOWN} 个见「进度 {directive.id}」。")
+            lines.append(f"……其余 {len(lags) - BRANCHES_SHOWN} 个见「进度 {directive.number}」。")
     else:
         lines.append("各支部均已全部确认。")
     return "\n".join(lines)
@@ -87,11 +87,11 @@ def directive_summary(directive: Directive, *, total: int, acked: int, late: int
 
 def meeting_reminder(meeting: Meeting, kind: ReminderKind, tz: ZoneInfo) -> str:
     """The day before or 1 h before, to invitees not checked in and without approved leave."""
-    what = f"#{meeting.id} {meeting.title}"
+    what = f"#{meeting.number} {meeting.title}"
     starts = format_time(meeting.starts_at, tz)
     if kind is ReminderKind.MEETING_DAY_BEFORE:
         return (f"【会议提醒】{what} 将于 {starts} 召开，{place_line(meeting)}。"
-                f"不能参加请回复「请假 {meeting.id} 理由」。")
+                f"不能参加请回复「请假 {meeting.number} 理由」。")
     how = "发送「签到」" if meeting.online else "发送「签到 会议码」"
     return f"【会议提醒】{what} 1 小时后（{starts}）开始，{place_line(meeting)}。会前 30 分钟起可{how}。"
 

@@ -16,12 +16,12 @@ def push(item: Directive, role: DeliveryRole, channel: str, tz: ZoneInfo) -> dic
     due = deadline_phrase(item, tz)
     org = item.organisation.name if item.organisation else ""
     if channel == OutboxChannel.WEBHOOK.value:
-        return {"type": "markdown", "text": f"**{org}布置学习 #{item.id}：{item.title}**\n[学习资料]({item.link})\n{due}"}
+        return {"type": "markdown", "text": f"**{org}布置学习 #{item.number}：{item.title}**\n[学习资料]({item.link})\n{due}"}
     if role is DeliveryRole.COPY:
-        return text_payload(f"【抄送】{org}布置学习 #{item.id}「{item.title}」，已直达各支部党员。{due}\n"
-                            f"发送「学习进度 {item.id}」查看完成情况。")
+        return text_payload(f"【抄送】{org}布置学习 #{item.number}「{item.title}」，已直达各支部党员。{due}\n"
+                            f"发送「学习进度 {item.number}」查看完成情况。")
     if channel == OutboxChannel.WECOM.value:
-        return card_payload(title=f"学习 #{item.id} {item.title}",
-                            description=f"{org}布置 · {due}\n学完后点「已学」，或回复「已学 {item.id} 心得」。",
+        return card_payload(title=f"学习 #{item.number} {item.title}",
+                            description=f"{org}布置 · {due}\n学完后点「已学」，或回复「已学 {item.number} 心得」。",
                             task_id=f"study-{item.id}", buttons=[(f"study:{item.id}", "已学")], url=item.link)
-    return text_payload(f"【{org}】学习 #{item.id} {item.title}\n{item.link}\n{due}\n学完后回复「已学 {item.id} 心得」。")
+    return text_payload(f"【{org}】学习 #{item.number} {item.title}\n{item.link}\n{due}\n学完后回复「已学 {item.number} 心得」。")

@@ -265,7 +265,9 @@ def _notes(s, item: Directive, node: Organisation | None, scopes: list[Organisat
 def nudge(number: int):
     from handlers.broadcast import handle_nudge
 
-    flash(_run(handle_nudge, "催办", number))
+    with _context() as ctx:  # the page's address carries the id; the chat's 催办 takes the 编号
+        shown = ctx.session.scalar(select(Directive.number).where(Directive.id == number))
+    flash(_run(handle_nudge, "催办", shown) if shown is not None else f"没有编号为 #{number} 的通知。")
     return redirect(f"/m/d/{number}")
 
 
@@ -280,7 +282,7 @@ def meeting_page(number: int):
         s = ctx.session
         meeting = _found(s, Meeting, number, f"没有编号为 #{number} 的会议。")
         if not access.may_manage_meeting(ctx.person, meeting):
-            abort(403, description=f"#{meeting.id} 是{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以查看。")
+            abort(403, description=f"#{meeting.number} 是{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以查看。")
         attendance = s.execute(select(Attendance.status, Attendance.checked_in_at, Person.name)
                                .join(Person, Person.id == Attendance.person_id)
                                .where(Attendance.meeting_id == meeting.id).order_by(Person.id)).all()

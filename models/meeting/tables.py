@@ -15,6 +15,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
+from models.numbers import ItemKind, numbered
 from models.org import Organisation
 from models.person import Person
 
@@ -96,7 +97,8 @@ class Meeting(Base):
         Index("ix_meeting_status_start", "status", "starts_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)  # the 编号 people type
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)  # the 编号 people type, from models.numbers
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))  # the branch
     group_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))  # 党小组会 of one group
     type: Mapped[MeetingType] = mapped_column(str_enum(MeetingType, 20))
@@ -168,11 +170,15 @@ class CheckInFailure(Base):
     locks_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set on the failure that locks
 
 
+numbered(Meeting, lambda _meeting: ItemKind.MEETING)
+
+
 class LeaveRequest(Base):
     __tablename__ = "leave_request"
     __table_args__ = (Index("ix_leave_request_meeting_person", "meeting_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)  # the 编号 for 批准 / 驳回
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)  # the 编号 for 批准 / 驳回, from models.numbers
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meeting.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     reason: Mapped[str] = mapped_column(Text)
@@ -185,6 +191,9 @@ class LeaveRequest(Base):
     meeting: Mapped[Meeting] = relationship()
     person: Mapped[Person] = relationship(foreign_keys=[person_id])
     decided_by: Mapped[Person | None] = relationship(foreign_keys=[decided_by_id])
+
+
+numbered(LeaveRequest, lambda _leave: ItemKind.LEAVE)
 
 
 class MeetingMinutes(Base):

@@ -224,9 +224,9 @@ def test_every_read_only_route_answers_on_the_read_path(chat, db, people, paths,
                chat.say("zhangwei", "学习"), chat.say("wangsj", "会议码 1")]
     assert answers[0].startswith("已确认 0/1") and "综合处党支部：已确认 0/1；未确认：张伟" in answers[0]
     assert answers[1].startswith("概况（2026年11月21日 19:45）") and "#1「报送党费收缴情况」已确认 0/1" in answers[1]
-    assert answers[2] == "没有编号为 #1 的学习资料。"
+    assert answers[2] == answers[0]  # one number: 学习进度 of a directive is its 进度
     assert answers[3] == "您目前没有待完成的学习。"
-    assert answers[4] == "没有编号为 #1 的会议。"
+    assert answers[4].startswith("#1 是通知，不是会议。")
     assert paths == ["read"] * 5
 
 

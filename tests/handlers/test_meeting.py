@@ -283,18 +283,18 @@ def test_concurrent_checkins_of_someone_who_joined_after_scheduling_record_one(c
 def test_leave_goes_to_the_branch_committee_and_the_member_hears_the_decision(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     reply = chat.say("zhangwei", "请假 1 出差在外，无法参加")
-    assert reply.startswith("已提交请假 #1：#1 综合处党支部 支部党员大会（2026年11月22日 19:00）")
+    assert reply.startswith("已提交请假 #2：#1 综合处党支部 支部党员大会（2026年11月22日 19:00）")
     assert "理由：出差在外，无法参加" in reply
     for secretary in ("lina", "zhouqiang"):
         card = [m for m in outbox_to(db, secretary) if m.subject_type == "leave_request"][0].payload
         assert card["type"] == "card" and "出差在外" in card["description"]
         assert card["buttons"] == [{"key": "approve:1", "text": "批准"}, {"key": "reject:1", "text": "驳回"}]
     assert "正在等待审批" in chat.say("zhangwei", "请假 1 出差")
-    decided = chat.say("lina", "批准 1")
-    assert decided.startswith("已批准 张伟 的请假 #1") and "已通知本人" in decided
+    decided = chat.say("lina", "批准 2")  # the leave request's number follows the meeting's
+    assert decided.startswith("已批准 张伟 的请假 #2") and "已通知本人" in decided
     told = [m for m in outbox_to(db, "zhangwei") if m.subject_type == "leave_request"]
     assert len(told) == 1 and "已批准（李娜，2026年11月21日 19:45）" in told[0].payload["text"]
-    assert "由李娜批准" in chat.say("zhouqiang", "批准 1")
+    assert "由李娜批准" in chat.say("zhouqiang", "批准 2")
     assert "已于 2026年11月21日 19:45 批准" in chat.say("zhangwei", "请假 1 还是出差")
     assert [e.kind for e in events(db, "leave.requested") + events(db, "leave.approved")] == \
         ["leave.requested", "leave.approved"]
@@ -303,7 +303,7 @@ def test_leave_goes_to_the_branch_committee_and_the_member_hears_the_decision(ch
 def test_reject_by_card_button_updates_the_card_and_tells_the_member(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("liuyang", "请假 家中有事")  # the only coming meeting: number left out
-    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("已驳回 刘洋 的请假 #1")
+    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("已驳回 刘洋 的请假 #2")
     with db.session() as s:
         leave = s.get(LeaveRequest, 1)
         assert leave.status is LeaveStatus.REJECTED and leave.decided_by.name == "周强"
@@ -317,7 +317,7 @@ def test_reject_by_card_button_updates_the_card_and_tells_the_member(chat, db, p
 def test_reject_by_text_with_a_reason(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("liuyang", "请假 1 家中有事")
-    assert "理由：会议很重要，请调整" in chat.say("lina", "驳回 1 会议很重要，请调整")
+    assert "理由：会议很重要，请调整" in chat.say("lina", "驳回 2 会议很重要，请调整")
     told = [m for m in outbox_to(db, "liuyang") if m.subject_type == "leave_request"][0].payload["text"]
     assert "理由：会议很重要，请调整" in told
 
@@ -343,9 +343,9 @@ def test_leave_refusals(chat, db, people, clock):
 def test_only_the_meetings_branch_committee_decides_leave(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("zhangwei", "请假 1 出差")
-    assert "只有该支部的书记" in chat.say("chenjing", "批准 1")
+    assert "只有该支部的书记" in chat.say("chenjing", "批准 2")
     assert "只有该支部的书记" in chat.tap("liuyang", "leave-1", "approve:1")
-    assert "只有书记" in chat.say("liuyang", "批准 1")
+    assert "只有书记" in chat.say("liuyang", "批准 2")
     with db.session() as s:
         assert s.get(LeaveRequest, 1).status is LeaveStatus.PENDING
 
@@ -363,7 +363,7 @@ def test_followers_of_the_official_account_get_text_with_the_commands(chat, db, 
     assert notice["type"] == "text" and "请假 1 理由" in notice["text"] and "2026年11月22日 19:00" in notice["text"]
     chat.say("zhangwei", "请假 1 出差")
     request = [m for m in outbox_to(db, "o-fengtao") if m.subject_type == "leave_request"][0].payload
-    assert request["type"] == "text" and "「批准 1」" in request["text"] and "「驳回 1 理由」" in request["text"]
+    assert request["type"] == "text" and "「批准 2」" in request["text"] and "「驳回 2 理由」" in request["text"]
 
 
 # -- 结束, the automatic close, 纪要 --------------------------------------------------------------
@@ -371,7 +371,7 @@ def test_followers_of_the_official_account_get_text_with_the_commands(chat, db, 
 def test_close_records_absentees_and_answers_with_the_attendance(chat, db, people, clock):
     code = code_in(chat.say("lina", "会议 支部党员大会 今天20:00"))
     chat.say("liuyang", "请假 1 出差")
-    chat.say("lina", "批准 1")
+    chat.say("lina", "批准 2")
     chat.say("zhouqiang", "请假 1 生病")  # pending, never decided: absent without approved leave
     assert "尚未开始" in chat.say("lina", "结束 1")
     clock.set(local(21, 19, 50))
@@ -478,7 +478,7 @@ def test_todo_lists_coming_meetings_with_the_checkin_window(chat, db, people, cl
     assert "#2" not in todo  # 支委会 is not his
     assert "[会议] #2 综合处党支部 支委会" in chat.say("zhouqiang", "待办")
     chat.say("zhangwei", "请假 1 出差")
-    chat.say("lina", "批准 1")
+    chat.say("lina", "批准 3")
     assert "没有待办" in chat.say("zhangwei", "待办")
     clock.set(local(22, 18, 45))
     chat.say("liuyang", f"签到 {code}")
@@ -526,7 +526,7 @@ def test_notice_and_leave_cards_reach_wecom_and_their_buttons_work(wired, fake_w
     worker.drain_once(runtime)
     request = fake_wechat.state.messages_for("lina")[-1]["body"]["template_card"]
     assert [b["key"] for b in request["button_list"]] == ["approve:1", "reject:1"]
-    assert chat.tap("lina", request["task_id"], "approve:1").startswith("已批准 张伟 的请假 #1")
+    assert chat.tap("lina", request["task_id"], "approve:1").startswith("已批准 张伟 的请假 #2")
     worker.drain_once(runtime)
     told = fake_wechat.state.messages_for("zhangwei")[-1]["body"]
     assert told["msgtype"] == "text" and "已批准" in told["text"]["content"]

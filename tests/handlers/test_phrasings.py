@@ -110,7 +110,7 @@ def meeting_code(reply: str) -> str:
                                               ("我要请假 身体不适", "身体不适")])
 def test_leave_phrasings_ask_leave(chat, db, people, text, reason):
     chat.say("lina", "会议 支部党员大会 明天19:00 党员活动室")
-    assert chat.say("zhangwei", text).startswith("已提交请假 #1：")
+    assert chat.say("zhangwei", text).startswith("已提交请假 #2：")
     with db.session() as s:
         assert s.scalar(select(LeaveRequest.reason)) == reason
 
@@ -123,13 +123,13 @@ def test_i_want_leave_without_a_reason_asks_for_one(chat, people):
 def test_approving_with_agree_and_disagree(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00 党员活动室")
     chat.say("zhangwei", "请假 出差")
-    assert chat.say("lina", "同意").startswith("已批准 张伟 的请假 #1")
+    assert chat.say("lina", "同意").startswith("已批准 张伟 的请假 #2")
     chat.say("liuyang", "请假 家中有事")
-    assert chat.say("lina", "不同意 2 会议重要，请调整").startswith("已驳回 刘洋 的请假 #2")
+    assert chat.say("lina", "不同意 3 会议重要，请调整").startswith("已驳回 刘洋 的请假 #3")
     with db.session() as s:
         assert [(x.status, x.decision_note) for x in s.scalars(select(LeaveRequest).order_by(LeaveRequest.id))] == [
             (LeaveStatus.APPROVED, None), (LeaveStatus.REJECTED, "会议重要，请调整")]
-    assert chat.say("lina", "同意 2").startswith("请假 #2（刘洋）已于")
+    assert chat.say("lina", "同意 3").startswith("请假 #3（刘洋）已于")
 
 
 def test_a_bare_code_checks_in_while_a_meeting_is_open_and_is_unread_otherwise(chat, db, people, clock):

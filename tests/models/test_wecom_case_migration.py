@@ -3,7 +3,6 @@ case do not stop the upgrade, are reported to the administrator and are left as 
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -11,27 +10,8 @@ from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from migrations import upgrade
-from tests.conftest import POSTGRES_URL
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    POSTGRES_URL is None, reason="needs PostgreSQL (set DATABASE_URL)"))])
-def fresh_url(request, tmp_path):
-    """An empty database of its own (a schema of its own on PostgreSQL)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'case.sqlite3'}"
-        return
-    schema = f"case_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def _identity(conn, channel: str, userid: str, person_id: int) -> None:

@@ -140,7 +140,9 @@ def test_secretary_sees_progress_and_nudges(live, phone, db, fake_wechat, chat):
 
 def test_branch_secretary_sees_the_meeting(live, phone, db, fake_wechat, chat):
     _, meeting = _seed(db, fake_wechat, chat)
-    assert "已" in chat.say("zhangwei", f"请假 {meeting} 出差在外")
+    with db.session() as s:  # the page's address carries the id, the chat the number
+        number = s.scalar(select(Meeting.number).where(Meeting.id == meeting))
+    assert "已" in chat.say("zhangwei", f"请假 {number} 出差在外")
     page = phone("李娜", f"{live}/m/meeting/{meeting}")
     assert page.get_by_text("出差在外").is_visible()
     _shot(page, "meeting")
