@@ -132,6 +132,8 @@ def _recent_progress(ctx: Context) -> Reply:
     lines = [f"您最近发布的 {len(recent)} 条通知："]
     for number, title, created_at, total, acked in recent:
         rate = f"{round(100 * acked / total)}%" if total else "无接收人"
+        withdrawn = ctx.session.get(Directive, number).withdrawn_at
+        rate += f"（已于 {ctx.fmt(withdrawn)} 撤回）" if withdrawn else ""
         lines.append(f"· #{number} {title}（{ctx.fmt(created_at)}）已确认 {acked}/{total}，{rate}")
     lines.append(f"查看明细请发送「进度 编号」，例如：进度 {recent[0][0]}")
     return Reply("\n".join(lines))
