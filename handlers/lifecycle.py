@@ -49,7 +49,8 @@ def handle_withdraw(cmd: Command, ctx: Context) -> Reply:
         return Reply(f"您不能撤回{word} #{number}：只有{_committee_of(directive)}可以撤回。")
     reason = cmd.after_number()[:REASON_LIMIT] or None
     done = withdraw(ctx.session, directive, by=ctx.person, reason=reason, now=ctx.now,
-                    render=lambda d: texts.withdrawn(d, ctx.person.name, ctx.settings.tz))
+                    render=lambda d: texts.withdrawn(d, ctx.person.name, ctx.settings.tz),
+                    card_text=texts.withdrawn_button(ctx.fmt(ctx.now)))
     d = done.directive
     if done.outcome is Outcome.ALREADY_WITHDRAWN:
         return Reply(f"{word} #{number}「{d.title}」已于 {ctx.fmt(d.withdrawn_at)} 撤回，无需再次撤回。")

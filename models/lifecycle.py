@@ -69,10 +69,11 @@ def _done_column(directive: Directive):
 
 
 def withdraw(session: Session, directive: Directive, *, by: Person, reason: str | None, now: datetime,
-             render: Callable[[Directive], dict[str, Any]]) -> Withdrawal:
+             render: Callable[[Directive], dict[str, Any]], card_text: str | None = None) -> Withdrawal:
     """撤回: the item is marked withdrawn, its pending reminders are cancelled, and every recipient
-    who was sent it (or will be: reachable, task or copy) gets `render(directive)`. Idempotent: a
-    second call answers ALREADY_WITHDRAWN and changes nothing."""
+    who was sent it (or will be: reachable, task or copy) gets `render(directive)`; the WeCom cards
+    already sent have their button turned into `card_text`. Idempotent: a second call answers
+    ALREADY_WITHDRAWN and changes nothing."""
     locked = lock_directive(session, directive.id)
     if locked.withdrawn_at is not None:
         return Withdrawal(Outcome.ALREADY_WITHDRAWN, locked)
@@ -86,9 +87,10 @@ def withdraw(session: Session, directive: Directive, *, by: Person, reason: str 
     reached = select(Delivery.person_id, Delivery.id).where(
         Delivery.directive_id == locked.id, Delivery.status.not_in(UNREACHED))
     told = tell(session, reached, render(locked), now=now, subject_type="delivery")
+    cards = update_cards(session, locked, card_text, now) if card_text else 0
     record(session, f"{locked.kind.value}.withdrawn", actor=by, subject=locked, at=now, data={
         "reason": reason or "", "told": told, "acknowledged": acknowledged,
-        "recipients": locked.recipient_count, "reminders_cancelled": cancelled,
+        "recipients": locked.recipient_count, "reminders_cancelled": cancelled, "cards_updated": cards,
     })
     return Withdrawal(Outcome.DONE, locked, told, acknowledged, cancelled)
 
@@ -121,6 +123,27 @@ def reschedule_deadline(session: Session, directive: Directive, *, by: Person, d
         "earlier": earlier, "reminders": replanned,
     })
     return Rescheduling(Outcome.DONE, old, deadline, told)
+
+
+def update_cards(session: Session, directive: Directive, text: str, now: datetime) -> int:
+    """Queue an update of every WeCom card of this directive that went out (one per send call's
+    response code, to the people of that call): their button becomes `text`."""
+    sent = session.execute(
+        select(OutboxMessage.response_code, OutboxMessage.recipient, OutboxMessage.person_id)
+        .join(Delivery, and_(Delivery.id == OutboxMessage.subject_id, Delivery.directive_id == directive.id))
+        .where(OutboxMessage.subject_type == "delivery", OutboxMessage.channel == OutboxChannel.WECOM,
+               OutboxMessage.response_code.is_not(None))
+        .order_by(OutboxMessage.id)).all()
+    rows = []
+    for code, recipient, person_id in sent:
+        payload = {"type": "card_update", "response_code": code, "replace_text": text}
+        rows.append({"channel": OutboxChannel.WECOM, "recipient": recipient, "person_id": person_id,
+                     "payload": payload, "content_key": content_key_of(OutboxChannel.WECOM, payload),
+                     "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
+                     "subject_type": "directive", "subject_id": directive.id})
+    if rows:
+        session.execute(insert(OutboxMessage.__table__), rows)
+    return len(rows)
 
 
 def tell(session: Session, people: Select, payload: dict[str, Any], *, now: datetime, subject_type: str) -> int:

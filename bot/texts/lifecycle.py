@@ -56,3 +56,8 @@ def meeting_cancelled(meeting: Meeting, tz: ZoneInfo) -> dict[str, Any]:
 def withdrawn_answer(number: int, title: str, shown_at: str) -> str:
     """收到 / 完成 / 已学 of an item withdrawn before it: nothing is recorded."""
     return f"#{number}「{title}」已于 {shown_at} 撤回，无需确认或办理，本次回复未记录。"
+
+
+def withdrawn_button(shown_at: str) -> str:
+    """What a withdrawn directive's card button turns into."""
+    return f"已撤回 {shown_at}"

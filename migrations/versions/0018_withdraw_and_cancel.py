@@ -1,4 +1,4 @@
-"""withdrawn directives and study items, cancelled meetings
+"""withdrawn directives and study items, cancelled meetings, WeCom card response codes
 
 Revision ID: 0018
 Revises: 0008
@@ -24,9 +24,13 @@ def upgrade() -> None:
     with op.batch_alter_table('meeting') as batch:
         batch.add_column(sa.Column('cancelled_at', models.base.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('cancel_reason', sa.Text(), nullable=True))
+    with op.batch_alter_table('outbox_message') as batch:
+        batch.add_column(sa.Column('response_code', sa.String(length=128), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox_message') as batch:
+        batch.drop_column('response_code')
     with op.batch_alter_table('meeting') as batch:
         batch.drop_column('cancel_reason')
         batch.drop_column('cancelled_at')

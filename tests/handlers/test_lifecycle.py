@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot import worker
 from models.directive import AckResult, Delivery, Directive, acknowledge
 from models.event import Event
 from models.identity import Channel, ChannelIdentity
@@ -19,8 +20,11 @@ from models.outbox import OutboxMessage, text_payload
 from models.person import Person
 from models.reminder import Reminder, ReminderKind, ReminderStatus
 from scheduler.reminders import fire_due_reminders, plan_meeting_reminders
+from tests.bot.conftest import wechat_settings  # noqa: F401  (fixture)
 from tests.conftest import POSTGRES_URL, needs_postgres
 from tests.factories import BRANCH_A, person, small_tree
+from tests.fakewx.conftest import fake_wechat  # noqa: F401  (fixture)
+from tests.handlers.test_directive_delivery import wired  # noqa: F401  (fixture)
 
 SHANGHAI = timedelta(hours=8)
 PUBLISH = "发布 报送年度总结\n请各支部报送。\n截止 12月1日17:00"
@@ -325,3 +329,25 @@ def test_cancel_refusals_name_the_reason_and_who_can(chat, db, clock, runtime):
     with db.session() as s:
         assert s.get(Meeting, 1).status is MeetingStatus.SCHEDULED
     assert _events(db, "meeting.cancelled") == [] and _pushes(db, "【取消】") == []
+
+
+def test_withdrawing_turns_the_wecom_cards_that_went_out_into_withdrawn(wired, fake_wechat, clock):  # noqa: F811
+    _app, runtime, chat = wired
+    chat.say("wangsj", PUBLISH)
+    worker.drain_once(runtime)
+    assert "已确认收到 #1" in chat.tap("member03", "directive-1", "ack:1")
+    worker.drain_once(runtime)
+    assert fake_wechat.state.stats()["card_updates"] == 1  # the tap's own update
+    clock.advance(minutes=30)
+    assert chat.say("wangsj", "撤回 1 重复发布").startswith("已撤回通知 #1")
+    worker.drain_once(runtime)
+    state = fake_wechat.state
+    assert state.stats()["card_updates"] == 1 + 45  # every card of the one send call, in one call
+    assert state.stats()["calls_by_path"]["message/update_template_card"] == 2
+    for user in ("member01", "member03", "lina"):
+        update = [m for m in state.messages_for(user) if m["msgtype"] == "update_template_card"][-1]
+        assert update["body"]["button"]["replace_name"] == "已撤回 2026年11月21日 20:15"
+        pushed = [m for m in state.messages_for(user) if m["msgtype"] == "text"]
+        assert "【撤回】" in pushed[-1]["body"]["text"]["content"]
+    [event] = _events(runtime.db, "directive.withdrawn")
+    assert event.data["cards_updated"] == 45
