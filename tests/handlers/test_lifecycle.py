@@ -351,3 +351,17 @@ def test_withdrawing_turns_the_wecom_cards_that_went_out_into_withdrawn(wired, f
         assert "【撤回】" in pushed[-1]["body"]["text"]["content"]
     [event] = _events(runtime.db, "directive.withdrawn")
     assert event.data["cards_updated"] == 45
+
+
+def test_a_cancelled_meeting_does_not_count_toward_the_required_meetings(chat, db, clock, runtime):
+    from scheduler.jobs import tick
+
+    _seed(db, clock)
+    assert chat.say("lina", "会议 支委会 11月26日15:00").startswith("已安排 #1")
+    assert chat.say("lina", "取消 1").startswith("已取消会议 #1")
+    clock.set(local(11, 24, 9))  # November's last week begins: the branch is reminded of its 支委会
+    tick(runtime)
+    with db.session() as s:
+        [text] = [m.payload["text"] for m in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject_type == "reminder", OutboxMessage.recipient == "lina"))]
+    assert text.startswith("【规定动作提醒】综合处党支部尚未安排2026年11月的支委会")
