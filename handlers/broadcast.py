@@ -119,7 +119,7 @@ def _recent_progress(ctx: Context) -> Reply:
     from models.directive import DirectiveKind
 
     recent = ctx.session.execute(
-        select(Directive.id, Directive.title, Directive.created_at,
+        select(Directive.id, Directive.title, Directive.created_at, Directive.withdrawn_at,
                select(func.count()).where(Delivery.directive_id == Directive.id, Delivery.role == DeliveryRole.TASK)
                .scalar_subquery(),
                select(func.count(Delivery.acknowledged_at)).where(Delivery.directive_id == Directive.id,
@@ -130,9 +130,8 @@ def _recent_progress(ctx: Context) -> Reply:
     if not recent:
         return Reply("您最近没有发布通知。查看某条通知请写明编号，例如：进度 12")
     lines = [f"您最近发布的 {len(recent)} 条通知："]
-    for number, title, created_at, total, acked in recent:
+    for number, title, created_at, withdrawn, total, acked in recent:
         rate = f"{round(100 * acked / total)}%" if total else "无接收人"
-        withdrawn = ctx.session.get(Directive, number).withdrawn_at
         rate += f"（已于 {ctx.fmt(withdrawn)} 撤回）" if withdrawn else ""
         lines.append(f"· #{number} {title}（{ctx.fmt(created_at)}）已确认 {acked}/{total}，{rate}")
     lines.append(f"查看明细请发送「进度 编号」，例如：进度 {recent[0][0]}")

@@ -243,11 +243,10 @@ def cancel_pending(session: Session, subject_type: str, subject_id: int, now: da
 
 def _plan_version(session: Session, subject_type: str, subject_id: int) -> str:
     """The period key of a new plan: `v1`, `v2`, … (the first plan's rows keep the empty key)."""
-    from sqlalchemy import func
-
-    earlier = session.scalar(select(func.count(func.distinct(Reminder.period))).where(
-        Reminder.subject_type == subject_type, Reminder.subject_id == subject_id)) or 0
-    return f"v{earlier}" if earlier else "v1"
+    periods = session.scalars(select(Reminder.period).where(
+        Reminder.subject_type == subject_type, Reminder.subject_id == subject_id).distinct())
+    versions = [int(p[1:]) for p in periods if p.startswith("v") and p[1:].isdigit()]
+    return f"v{max(versions, default=0) + 1}"
 
 
 def _replan(session: Session, subject_type: str, subject_id: int, anchor: datetime, steps, now: datetime,

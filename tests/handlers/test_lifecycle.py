@@ -365,3 +365,20 @@ def test_a_cancelled_meeting_does_not_count_toward_the_required_meetings(chat, d
         [text] = [m.payload["text"] for m in s.scalars(select(OutboxMessage).where(
             OutboxMessage.subject_type == "reminder", OutboxMessage.recipient == "lina"))]
     assert text.startswith("【规定动作提醒】综合处党支部尚未安排2026年11月的支委会")
+
+
+def test_a_meeting_moved_twice_before_any_tick_keeps_only_the_last_plan_and_refuses_a_clash(chat, db, clock):
+    _seed(db, clock)
+    chat.say("lina", "会议 支部党员大会 11月25日19:00")
+    chat.say("lina", "会议 党课 11月27日19:00")
+    assert chat.say("lina", "改期 1 11月27日19:00").startswith(
+        "未改期：综合处党支部在 2026年11月27日 19:00 已有会议 #2 综合处党支部 党课，时间冲突。")
+    assert chat.say("lina", "改期 1 11月26日19:00").startswith("已将会议 #1")
+    assert chat.say("lina", "改期 1 11月28日9:00").startswith("已将会议 #1")
+    pending = [r for r in _reminders(db, "meeting") if r.status is ReminderStatus.PENDING and r.subject_id == 1]
+    assert {(r.period, r.kind, r.due_at) for r in pending} == {
+        ("v2", ReminderKind.MEETING_DAY_BEFORE, local(11, 27, 9)),
+        ("v2", ReminderKind.MEETING_HOUR_BEFORE, local(11, 28, 8))}
+    assert Counter(m.recipient for m in _pushes(db, "【改期】"))["liuyang"] == 2
+    with db.session() as s:
+        assert s.get(Meeting, 1).starts_at == local(11, 28, 9)
