@@ -179,6 +179,8 @@ def handle_nudge(cmd: Command, ctx: Context) -> Reply:
         return Reply(problem)
     if not may_nudge(ctx.person, directive):
         return Reply(f"只有发布组织的书记和支委可以催办 #{number}。")
+    if directive.withdrawn_at is not None:
+        return Reply(f"#{number} 已于 {ctx.fmt(directive.withdrawn_at)} 撤回，无需催办。")
     if directive.last_nudged_at and ctx.now - directive.last_nudged_at < NUDGE_INTERVAL:
         wait = directive.last_nudged_at + NUDGE_INTERVAL
         return Reply(f"#{number} 已于 {ctx.fmt(directive.last_nudged_at)} 催办过，{ctx.fmt(wait)} 后才能再次催办。")

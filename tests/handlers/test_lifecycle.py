@@ -94,6 +94,7 @@ def test_withdraw_tells_every_recipient_stops_reminders_and_leaves_todo(chat, db
     progress = chat.say("wangsj", "进度 1")
     assert progress.startswith("已确认 1/6") and "已于 2026年11月21日 19:55 撤回，原因：内容有误，另行通知" in progress
     assert "（已于 2026年11月21日 19:55 撤回）" in chat.say("wangsj", "进度")
+    assert chat.say("wangsj", "催办 1") == "#1 已于 2026年11月21日 19:55 撤回，无需催办。"
     assert chat.say("wangsj", "撤回 1") == "通知 #1「报送年度总结」已于 2026年11月21日 19:55 撤回，无需再次撤回。"
     assert len(_pushes(db, "【撤回】")) == 6  # nobody told twice
 
