@@ -135,3 +135,13 @@ def _publish(browser, db):
     assert response.status_code == 200
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Directive)) == 1
+
+
+def test_a_withdrawn_directive_page_says_so_without_the_ack_button(browser, db, chat):
+    with db.session() as s:
+        small_tree(s)
+    _publish(browser, db)
+    chat.say("wangsj", "撤回 1 重复发布")
+    browser.login("zhangwei", "/m/d/1")
+    page = browser.client.get("/m/d/1").get_data(as_text=True)
+    assert "已撤回" in page and "原因：重复发布" in page and 'value="ack"' not in page
