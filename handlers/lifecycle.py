@@ -34,16 +34,31 @@ def _meeting_committee(meeting: Meeting) -> str:
     return f"{meeting.organisation.name}的书记、副书记或支委（召集人：{meeting.convener.name}）"
 
 
+# What each command acts on, the other kind, and how to answer a number of the other kind or none.
+_KINDS = {
+    "撤回": (Directive, Meeting, "#{n} 是会议，会议请用「取消 {n} 原因」。", "没有编号为 #{n} 的通知或学习。"),
+    "取消": (Meeting, Directive, "#{n} 是通知或学习，请用「撤回 {n} 原因」。", "没有编号为 #{n} 的会议。"),
+}
+
+
+def _target(cmd: Command, ctx: Context, verb: str, example: str):
+    """(number, item, None) for the item `verb` acts on, or (None, None, the refusal)."""
+    number, problem = _number(cmd, example)
+    if problem:
+        return None, None, problem
+    wanted, other, other_kind, missing = _KINDS[verb]
+    item = ctx.session.get(wanted, number)
+    if item is None:
+        text = other_kind if ctx.session.get(other, number) is not None else missing
+        return None, None, Reply(text.format(n=number))
+    return number, item, None
+
+
 def handle_withdraw(cmd: Command, ctx: Context) -> Reply:
     """`撤回 12 [原因]`."""
-    number, problem = _number(cmd, "撤回 12 内容有误，另行通知")
+    number, directive, problem = _target(cmd, ctx, "撤回", "撤回 12 内容有误，另行通知")
     if problem:
         return problem
-    directive = ctx.session.get(Directive, number)
-    if directive is None:
-        if ctx.session.get(Meeting, number) is not None:
-            return Reply(f"#{number} 是会议，会议请用「取消 {number} 原因」。")
-        return Reply(f"没有编号为 #{number} 的通知或学习。")
     word = texts.kind_word(directive)
     if not may_correct(ctx.person, directive):
         return Reply(f"您不能撤回{word} #{number}：只有{_committee_of(directive)}可以撤回。")
@@ -61,14 +76,9 @@ def handle_withdraw(cmd: Command, ctx: Context) -> Reply:
 
 def handle_cancel(cmd: Command, ctx: Context) -> Reply:
     """`取消 12 [原因]`: a meeting."""
-    number, problem = _number(cmd, "取消 12 与上级会议冲突")
+    number, meeting, problem = _target(cmd, ctx, "取消", "取消 12 与上级会议冲突")
     if problem:
         return problem
-    meeting = ctx.session.get(Meeting, number)
-    if meeting is None:
-        if ctx.session.get(Directive, number) is not None:
-            return Reply(f"#{number} 是通知或学习，请用「撤回 {number} 原因」。")
-        return Reply(f"没有编号为 #{number} 的会议。")
     if not may_manage_meeting(ctx.person, meeting):
         return Reply(f"您不能取消会议 #{number}：只有{_meeting_committee(meeting)}可以取消。")
     reason = cmd.after_number()[:REASON_LIMIT] or None

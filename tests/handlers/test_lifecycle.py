@@ -323,6 +323,7 @@ def test_cancel_refusals_name_the_reason_and_who_can(chat, db, clock, runtime):
     assert chat.say("chenjing", "取消 1") == (
         "您不能取消会议 #1：只有综合处党支部的书记、副书记或支委（召集人：李娜）可以取消。")
     assert chat.say("lina", "取消 5") == "没有编号为 #5 的会议。"
+    assert chat.say("lina", "撤回 1") == "#1 是会议，会议请用「取消 1 原因」。"
     clock.set(local(11, 22, 19, 5))
     assert chat.say("lina", "取消 1") == ("会议 #1 综合处党支部 支部党员大会（2026年11月22日 19:00） 已经开始，"
                                          "不能再取消；开完后请发送「结束 1」。")
