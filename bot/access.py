@@ -59,3 +59,12 @@ def liaison_organisations(person: Person | None) -> list[Organisation]:
 
 def may_view_overview(person: Person | None, org: Organisation) -> bool:
     return any(o.id == org.id for o in liaison_organisations(person))
+
+
+def may_correct(person: Person | None, directive: Directive) -> bool:
+    """撤回 / 改期 of a directive or study item: the committee of the issuing organisation (or of
+    one above it), and the issuer."""
+    if person is None:
+        return False
+    return person.id == directive.issuer_id or any(
+        o.id == directive.organisation_id or directive.organisation.is_within(o) for o in person.led_organisations())

@@ -29,6 +29,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "checkin": ("签个到", "我签到", "打卡", "已到"),
     "progress": ("进度?", "查进度", "看进度", "确认情况"),
     "study_list": ("学习任务", "我的学习", "学习?"),
+    "withdraw": ("撤销", "撤回通知"),
+    "reschedule": ("延期", "推迟", "改时间", "调整时间"),
+    "meeting_cancel": ("取消会议",),
 }
 
 # A phrase that carries its own argument: what the handler reads as the argument before the rest.
@@ -46,7 +49,8 @@ EXAMPLES: dict[str, str] = {
     "checkin": "签到 1234", "leave": "请假 3 出差在外", "detail": "详情 12", "meeting_code": "会议码 3",
     "meeting": "会议 支委会 下周一19:00 党员活动室", "leave_approve": "批准 3", "leave_reject": "驳回 3 人手不足",
     "meeting_close": "结束 3", "meeting_minutes": "纪要 3 学习了全会精神", "binding_code": "绑定码 张伟",
-    "bind": "绑定 123456",
+    "bind": "绑定 123456", "withdraw": "撤回 3 内容有误", "reschedule": "改期 3 12月5日17:00",
+    "meeting_cancel": "取消 3 与上级会议冲突",
 }
 
 # WeChat's own emoji are typed as `[抱拳]`, `[强]`: a bracketed name of up to four characters.

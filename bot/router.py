@@ -22,7 +22,7 @@ from bot.command import (
 from bot.context import Context
 from bot.messages import InboundKind, InboundMessage, Reply
 from bot.phrases import EXAMPLES, SYNONYMS, strip_decoration
-from handlers import ack, binding, broadcast, detail, help, meeting, overview, study, todo, welcome
+from handlers import ack, binding, broadcast, detail, help, lifecycle, meeting, overview, study, todo, welcome
 
 
 def normalise(text: str) -> str:
@@ -89,6 +89,12 @@ def _table() -> list[Route]:
               numbered=True, usage="结束 编号 — 结束会议，记录缺席并查看出勤"),
         Route("meeting_minutes", ("纪要",), meeting.handle_minutes, audience=branch_committees,
               numbered=True, usage="纪要 编号 内容 — 记录会议纪要"),
+        Route("withdraw", ("撤回",), lifecycle.handle_withdraw, audience=secretaries,
+              numbered=True, usage="撤回 编号 [原因] — 撤回通知或学习，接收人会收到撤回通知"),
+        Route("reschedule", ("改期",), lifecycle.handle_reschedule, audience=secretaries,
+              numbered=True, usage="改期 编号 时间 — 修改通知、学习的截止时间或会议的开始时间"),
+        Route("meeting_cancel", ("取消",), lifecycle.handle_cancel, audience=branch_committees,
+              numbered=True, usage="取消 编号 [原因] — 取消会议，通知参会人"),
         # 绑定码 before 绑定: first match wins and 绑定码 begins with 绑定.
         Route("binding_code", ("绑定码",), binding.handle_issue, audience=secretaries,
               usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),

@@ -108,6 +108,7 @@ class Outcomes:
     worn: list[tuple[ClaimedRow, str]] = field(default_factory=list)  # failed untried: attempt given back
     deferred: list[tuple[ClaimedRow, datetime]] = field(default_factory=list)  # per-member limit: untried
     unsent: set[int] = field(default_factory=set)  # ids certainly not delivered: their send key is cleared
+    codes: dict[str, list[int]] = field(default_factory=dict)  # card response code → sent row ids
     calls: int = 0
 
     def __len__(self) -> int:
@@ -417,6 +418,8 @@ def _apply(result: SendResult, batch: list[ClaimedRow], outcomes: Outcomes) -> N
             outcomes.retry.append((row, result.deferred[row.recipient], None))
         elif row.recipient in accepted:
             outcomes.sent.append(row)
+            if result.response_code:
+                outcomes.codes.setdefault(result.response_code, []).append(row.id)
         else:
             outcomes.retry.append((row, "channel reported no outcome for this recipient", None))
 
@@ -452,6 +455,8 @@ def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any
                                                 table.c.status == OutboxStatus.SENDING).values(**values))
 
     with runtime.db.session() as session:
+        for code, ids in outcomes.codes.items():
+            set_where(ids, response_code=code)
         set_where([r.id for r in outcomes.sent], status=OutboxStatus.SENT, sent_at=at, last_error=None)
         for reason, rows in _by_reason(failed).items():
             set_where([r.id for r in rows], status=OutboxStatus.FAILED, last_error=reason)

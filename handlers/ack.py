@@ -10,6 +10,7 @@ from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts.directive import note_addition
+from bot.texts.lifecycle import withdrawn_answer
 from bot.texts.numbers import wrong_kind
 from handlers.numbered import identify, resolve
 from models.directive import (
@@ -67,6 +68,8 @@ def _ack_one(ctx: Context, number: int) -> str:
 
 
 def _ack_reply(ctx: Context, ack: Acknowledgement) -> Reply:
+    if ack.result is AckResult.WITHDRAWN:
+        return Reply(withdrawn_answer(ack.number, ack.title, ctx.fmt(ack.withdrawn_at)))
     if ack.result is AckResult.NOT_RECIPIENT:
         return Reply(f"#{ack.number} 不是发给您的任务，无需确认。")
     if ack.result is AckResult.ALREADY:
@@ -87,6 +90,8 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
             return None
         if ack.delivery_id is not None:
             _update_card(ctx, "已确认", ack.delivery_id, ack.acknowledged_at)
+        elif ack.result is AckResult.WITHDRAWN:
+            _update_card(ctx, "已撤回", None, ack.withdrawn_at, subject=("directive", ack.directive_id))
         return _ack_reply(ctx, ack)
     if prefix == "study" and as_number(arg) is not None:
         reply = study.handle_card_tap(arg, ctx)
@@ -99,13 +104,16 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
     return None
 
 
-def _update_card(ctx: Context, label: str, delivery_id: int, at: datetime | None) -> None:
+def _update_card(ctx: Context, label: str, delivery_id: int | None, at: datetime | None, *,
+                 subject: tuple[str, int] | None = None) -> None:
     """Grey the tapped button out with the recorded time (WeCom allows one update per tap)."""
+    subject_type, subject_id = subject or ("delivery", delivery_id)
     if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and at:
         enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
                 {"type": "card_update", "response_code": ctx.msg.response_code,
                  "replace_text": f"{label} {ctx.fmt(at)}"},
-                person_id=ctx.person.id, at=ctx.now, subject_type="delivery", subject_id=delivery_id)
+                person_id=ctx.person.id, at=ctx.now, subject_type=subject_type, subject_id=subject_id)
+
 
 
 def _nothing_to_complete(ctx: Context) -> str:
@@ -145,6 +153,9 @@ def handle_complete(cmd: Command, ctx: Context) -> Reply:
             return study.confirm(ctx, directive, note.strip())
     result, delivery = complete(ctx.session, directive, ctx.person, at=ctx.now, note=note,
                                 addition=note_addition(note, ctx.fmt(ctx.now)) if note else None)
+    if result is AckResult.WITHDRAWN:
+        ctx.session.refresh(directive)
+        return Reply(withdrawn_answer(directive.number, directive.title, ctx.fmt(directive.withdrawn_at)))
     if result is AckResult.NOT_RECIPIENT:
         return Reply(f"#{directive.number} 不是发给您的任务。")
     if result is AckResult.NOTE_ADDED:

@@ -136,7 +136,7 @@ def _recent_progress(ctx: Context) -> Reply:
     from models.directive import DirectiveKind
 
     recent = ctx.session.execute(
-        select(Directive.number, Directive.title, Directive.created_at,
+        select(Directive.number, Directive.title, Directive.created_at, Directive.withdrawn_at,
                select(func.count()).where(Delivery.directive_id == Directive.id, Delivery.role == DeliveryRole.TASK)
                .scalar_subquery(),
                select(func.count(Delivery.acknowledged_at)).where(Delivery.directive_id == Directive.id,
@@ -147,8 +147,9 @@ def _recent_progress(ctx: Context) -> Reply:
     if not recent:
         return Reply("您最近没有发布通知。查看某条通知请写明编号，例如：进度 12")
     lines = [f"您最近发布的 {len(recent)} 条通知："]
-    for number, title, created_at, total, acked in recent:
+    for number, title, created_at, withdrawn, total, acked in recent:
         rate = f"{round(100 * acked / total)}%" if total else "无接收人"
+        rate += f"（已于 {ctx.fmt(withdrawn)} 撤回）" if withdrawn else ""
         lines.append(f"· #{number} {title}（{ctx.fmt(created_at)}）已确认 {acked}/{total}，{rate}")
     lines.append(f"查看明细请发送「进度 编号」，例如：进度 {recent[0][0]}")
     return Reply("\n".join(lines))
@@ -195,6 +196,8 @@ def handle_nudge(cmd: Command, ctx: Context) -> Reply:
         return Reply(problem)
     if not may_nudge(ctx.person, directive):
         return Reply(f"只有发布组织的书记和支委可以催办 #{number}。")
+    if directive.withdrawn_at is not None:
+        return Reply(f"#{number} 已于 {ctx.fmt(directive.withdrawn_at)} 撤回，无需催办。")
     if directive.last_nudged_at and ctx.now - directive.last_nudged_at < NUDGE_INTERVAL:
         wait = directive.last_nudged_at + NUDGE_INTERVAL
         return Reply(f"#{number} 已于 {ctx.fmt(directive.last_nudged_at)} 催办过，{ctx.fmt(wait)} 后才能再次催办。")

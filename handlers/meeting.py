@@ -251,6 +251,8 @@ def _checkin_reply(ctx: Context, meeting: Meeting, outcome) -> str:
 
 def _window_text(ctx: Context, meeting: Meeting, state: CheckInResult | None) -> str:
     name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)} 开始）"
+    if meeting.status is MeetingStatus.CANCELLED:
+        return f"#{meeting.number} {meeting.title} 已于 {ctx.fmt(meeting.cancelled_at)} 取消，无需签到。"
     if state is CheckInResult.NOT_OPEN_YET:
         return f"{name} 的签到尚未开始，将于 {ctx.fmt(meeting.checkin_opens_at)} 开放（开会前 30 分钟）。"
     if state is CheckInResult.CLOSED:
@@ -287,6 +289,8 @@ def handle_leave(cmd: Command, ctx: Context) -> Reply:
         if meeting is None:
             return Reply(f"没有编号为 #{args[0]} 的会议。发送「待办」查看即将召开的会议。")
         reason = cmd.after_number()
+        if meeting.status is MeetingStatus.CANCELLED:
+            return Reply(f"#{meeting.id} {meeting.title} 已于 {ctx.fmt(meeting.cancelled_at)} 取消，无需请假。")
     else:
         coming = [m for m in meetings_of(ctx.session, ctx.person, statuses=(MeetingStatus.SCHEDULED,),
                                          starts_after=ctx.now)]
@@ -363,6 +367,8 @@ def _decide(ctx: Context, leave: LeaveRequest, *, approve: bool, note: str) -> s
         return f"请假 #{leave.number} 属于{meeting.organisation.name}的会议，只有该支部的书记、副书记或支委可以审批。"
     result = decide_leave(ctx.session, leave, ctx.person, approve=approve, now=ctx.now, note=note or None)
     name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
+    if result is DecideResult.ALREADY and leave.status is LeaveStatus.CLOSED:
+        return f"请假 #{leave.number}（{leave.person.name}）已于 {ctx.fmt(leave.decided_at)} 因会议取消而关闭，无需审批。"
     if result is DecideResult.ALREADY:
         by = leave.decided_by.name if leave.decided_by else ""
         done = "批准" if leave.status is LeaveStatus.APPROVED else "驳回"
@@ -419,8 +425,11 @@ def handle_close(cmd: Command, ctx: Context) -> Reply:
     name = f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）"
     if meeting.status is MeetingStatus.CLOSED:
         return Reply(f"{name} 已于 {ctx.fmt(meeting.closed_at)} 结束。")
+    if meeting.status is MeetingStatus.CANCELLED:
+        return Reply(f"{name} 已于 {ctx.fmt(meeting.cancelled_at)} 取消。")
     if ctx.now < meeting.starts_at:
-        return Reply(f"{name} 尚未开始，开始后才能结束；如需取消请联系管理员。")
+        return Reply(f"{name} 尚未开始，开始后才能结束；如需取消请发送「取消 {meeting.number} 原因」，"
+                     f"如需改时间请发送「改期 {meeting.number} 时间」。")
     summary = close_meeting(ctx.session, meeting, by=ctx.person, now=ctx.now)
     if summary is None:
         return Reply(f"{name} 已结束。")

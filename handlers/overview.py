@@ -94,7 +94,7 @@ def _rates(ctx: Context, org_ids: list[int], kind: DirectiveKind) -> list[Rate]:
         select(Delivery.directive_id, func.count(), func.count(done))
         .join(Directive, Directive.id == Delivery.directive_id)
         .where(Delivery.role == DeliveryRole.TASK, Delivery.organisation_id.in_(org_ids), Directive.kind == kind,
-               counted_delivery())
+               counted_delivery(), Directive.withdrawn_at.is_(None))  # a withdrawn item is owed by nobody
         .group_by(Delivery.directive_id)
     ).all()
     if not rows:

@@ -59,6 +59,9 @@ def progress_report(ctx: Context, directive: Directive, scopes: list[Organisatio
         f"{done_label} {acked}/{total}",
         f"#{directive.number}「{directive.title}」{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}",
     ]
+    if directive.withdrawn_at is not None:
+        because = f"，原因：{directive.withdraw_reason}" if directive.withdraw_reason else ""
+        head.append(f"已于 {ctx.fmt(directive.withdrawn_at)} 撤回{because}；提醒已停止，以下为撤回时的情况。")
     reasons: Counter[str] = Counter()
     for whole, _ in sections:
         reasons.update(whole.reasons)

@@ -9,6 +9,7 @@ from bot.context import Context
 from bot.messages import Reply
 from bot.texts import study as texts
 from bot.texts.directive import note_addition
+from bot.texts.lifecycle import withdrawn_answer
 from bot.timeparse import TimeParseError, parse_future_time
 from handlers.numbered import find, resolve
 from models.directive import AckResult, Delivery, Directive, DirectiveKind, complete, issue, open_items
@@ -81,6 +82,9 @@ def handle_confirm(cmd: Command, ctx: Context) -> Reply:
 def confirm(ctx: Context, item: Directive, reflection: str) -> Reply:
     result, delivery = complete(ctx.session, item, ctx.person, at=ctx.now, note=reflection,
                                 addition=note_addition(reflection, ctx.fmt(ctx.now)) if reflection else None)
+    if result is AckResult.WITHDRAWN:
+        ctx.session.refresh(item)
+        return Reply(withdrawn_answer(item.id, item.title, ctx.fmt(item.withdrawn_at)))
     if result is AckResult.NOT_RECIPIENT:
         return Reply(f"学习 #{item.number} 不是布置给您的。")
     if result is AckResult.NOTE_ADDED:

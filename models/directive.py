@@ -83,6 +83,9 @@ class Directive(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recipient_count: Mapped[int] = mapped_column(default=0)
     last_nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 撤回: set once by `models.lifecycle.withdraw`; the item stays, with its whole history.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdraw_reason: Mapped[str | None] = mapped_column(Text)
 
     organisation: Mapped[Organisation] = relationship()
     issuer: Mapped[Person] = relationship()
@@ -344,7 +347,7 @@ def open_items(session: Session, person_id: int, kind: DirectiveKind, *,
     return list(session.execute(
         select(Directive, Delivery).join(Delivery, Delivery.directive_id == Directive.id)
         .where(Delivery.person_id == person_id, Delivery.role == DeliveryRole.TASK,
-               Directive.kind == kind, pending.is_(None))
+               Directive.kind == kind, pending.is_(None), Directive.withdrawn_at.is_(None))
         .order_by(Directive.deadline.is_(None), Directive.deadline, Directive.id)
     ).all())
 
@@ -358,7 +361,7 @@ def owed_select(kind: DirectiveKind) -> Select:
                Directive.deadline.label("due"))
         .join(Delivery, Delivery.directive_id == Directive.id)
         .where(Delivery.person_id == bindparam("person_id"), Delivery.role == DeliveryRole.TASK,
-               Directive.kind == kind, pending.is_(None))
+               Directive.kind == kind, pending.is_(None), Directive.withdrawn_at.is_(None))
     )
 
 
@@ -367,6 +370,7 @@ class AckResult(StrEnum):
     ALREADY = "already"
     NOT_RECIPIENT = "not_recipient"
     NOTE_ADDED = "note_added"  # a second 完成 with a note: appended to the first
+    WITHDRAWN = "withdrawn"  # 撤回 before this acknowledgement: nothing recorded
 
 
 @dataclass(frozen=True)
@@ -381,6 +385,15 @@ class Acknowledgement:
     delivery_id: int | None = None
     acknowledged_at: datetime | None = None
     late: bool = False
+    withdrawn_at: datetime | None = None
+
+
+@cache
+def _open_lookup() -> Select:
+    """The directive's title and withdrawal, read FOR SHARE: a 撤回 (FOR UPDATE) and a 收到
+    serialise on the directive row, so no acknowledgement is recorded after a withdrawal."""
+    return (select(Directive.number, Directive.title, Directive.withdrawn_at).where(Directive.id == bindparam("task_directive"))
+            .with_for_update(read=True))
 
 
 @cache
@@ -420,6 +433,12 @@ def acknowledge(session: Session, directive_id: int, person_id: int, *, at: date
     directive. Idempotent: a second one answers with the first's time. Two concurrent ones record
     one, the first: the compare-and-set decides (row locks on PostgreSQL, one writer on SQLite)."""
     params = {"task_directive": directive_id, "task_person": person_id, "at": at}
+    state = session.execute(_open_lookup(), params).first()
+    if state is None:
+        return None
+    if state.withdrawn_at is not None:
+        return Acknowledgement(AckResult.WITHDRAWN, directive_id, state.number, state.title,
+                               withdrawn_at=state.withdrawn_at)
     won = session.execute(_ack_update(), params).first()
     if won is not None:
         delivery_id, number, title, late = won
@@ -441,6 +460,8 @@ def complete(session: Session, directive: Directive, person: Person, *, at: date
     with a note, `addition` (the note as the caller words it, with its time) is appended to the
     first, and a `delivery.note_added` event records the note."""
     ack = acknowledge(session, directive.id, person.id, at=at, via="complete")
+    if ack is not None and ack.result is AckResult.WITHDRAWN:
+        return AckResult.WITHDRAWN, None
     if ack is None or ack.delivery_id is None:
         return AckResult.NOT_RECIPIENT, None
     # Loaded after the acknowledgement's UPDATE (and locked): the identity map's copy may predate it.

@@ -57,6 +57,9 @@ class OutboxMessage(Base):
     send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Times the per-member limit held this row back for a later window (an `outbox.deferred` event each round).
     deferrals: Mapped[int] = mapped_column(default=0, server_default="0")
+    # WeCom answers a card's send with a code that updates those cards once (update_template_card):
+    # kept so a 撤回 can turn the cards it sent into 已撤回.
+    response_code: Mapped[str | None] = mapped_column(String(128))
 
 
 def content_key_of(channel: OutboxChannel, payload: dict[str, Any]) -> str:

@@ -68,6 +68,8 @@ class SkipReason(StrEnum):
     ALL_SCHEDULED = "all_scheduled"
     ALL_HELD = "all_held"
     NO_LIAISON = "no_liaison"
+    WITHDRAWN = "withdrawn"  # 撤回 of the directive or study item
+    MEETING_CANCELLED = "meeting_cancelled"  # 取消 of the meeting
 
     @property
     def label(self) -> str:
@@ -102,6 +104,8 @@ SKIP_LABELS = {
     SkipReason.ALL_SCHEDULED: "规定会议都已安排",
     SkipReason.ALL_HELD: "规定会议都已召开",
     SkipReason.NO_LIAISON: "该支部没有联络员",
+    SkipReason.WITHDRAWN: "已撤回",
+    SkipReason.MEETING_CANCELLED: "会议已取消",
 }
 # Why a late firing of each kind is no longer useful.
 STALE_LABELS = {
@@ -116,7 +120,8 @@ STALE_LABELS = {
     ReminderKind.REQUIRED_MEETING_MISSED: "周期结束已超过 7 天",
 }
 CANCELLING = frozenset({SkipReason.DIRECTIVE_GONE, SkipReason.DEADLINE_CHANGED, SkipReason.MEETING_GONE,
-                        SkipReason.MEETING_MOVED, SkipReason.BRANCH_GONE})
+                        SkipReason.MEETING_MOVED, SkipReason.BRANCH_GONE, SkipReason.WITHDRAWN,
+                        SkipReason.MEETING_CANCELLED})
 
 
 class Reminder(Base):
@@ -155,6 +160,12 @@ DIRECTIVE_STEPS: tuple[tuple[ReminderKind, timedelta, timedelta | None], ...] = 
     (ReminderKind.DIRECTIVE_SUMMARY, timedelta(hours=24), timedelta(days=7)),
 )
 STUDY_STEPS = ((ReminderKind.STUDY_24H, -timedelta(hours=24), timedelta(0)),)
+# Offsets from a meeting's start (planned by the scheduler for new meetings, anew here when one moves).
+MEETING_STEPS: tuple[tuple[ReminderKind, timedelta, timedelta], ...] = (
+    # kind, due relative to the start, useful until relative to the start
+    (ReminderKind.MEETING_DAY_BEFORE, -timedelta(hours=24), -timedelta(hours=1)),  # then the 1 h one
+    (ReminderKind.MEETING_HOUR_BEFORE, -timedelta(hours=1), timedelta(0)),
+)
 
 
 def schedule_directive(session: Session, directive, now: datetime) -> list[Reminder]:
@@ -212,3 +223,59 @@ def write_events(session: Session, rows: list[Reminder], now: datetime) -> None:
                   "recipients": r.recipients, "note": r.note or ""}}
         for r in rows
     ])
+
+
+def cancel_pending(session: Session, subject_type: str, subject_id: int, now: datetime, reason: SkipReason) -> int:
+    """Cancel the subject's reminder rows not yet fired, each with its event. Called with the
+    subject's row locked FOR UPDATE. A row a scheduler has claimed this moment is skipped here
+    (SKIP LOCKED: waiting for it could deadlock with its rule): that rule reads the subject FOR
+    SHARE, so it waits for this transaction and then sees the change and fires nothing."""
+    rows = list(session.scalars(
+        select(Reminder).where(Reminder.subject_type == subject_type, Reminder.subject_id == subject_id,
+                               Reminder.status == ReminderStatus.PENDING)
+        .order_by(Reminder.id).with_for_update(skip_locked=True).execution_options(populate_existing=True)))
+    for row in rows:
+        skip(row, now, reason)
+    session.flush()
+    write_events(session, rows, now)
+    return len(rows)
+
+
+def _plan_version(session: Session, subject_type: str, subject_id: int) -> str:
+    """The period key of a new plan: `v1`, `v2`, … (the first plan's rows keep the empty key)."""
+    periods = session.scalars(select(Reminder.period).where(
+        Reminder.subject_type == subject_type, Reminder.subject_id == subject_id).distinct())
+    versions = [int(p[1:]) for p in periods if p.startswith("v") and p[1:].isdigit()]
+    return f"v{max(versions, default=0) + 1}"
+
+
+def _replan(session: Session, subject_type: str, subject_id: int, anchor: datetime, steps, now: datetime,
+            changed: SkipReason, passed: SkipReason) -> int:
+    cancel_pending(session, subject_type, subject_id, now, changed)
+    period = _plan_version(session, subject_type, subject_id)
+    rows = []
+    for kind, offset, useful in steps:
+        due = anchor + offset
+        rows.append(Reminder(kind=kind, subject_type=subject_type, subject_id=subject_id, period=period,
+                             due_at=due, useful_until=anchor + useful if useful is not None else None,
+                             status=ReminderStatus.PENDING, created_at=now))
+        if due <= now:
+            skip(rows[-1], now, passed)
+    session.add_all(rows)
+    session.flush()
+    write_events(session, [r for r in rows if r.status is not ReminderStatus.PENDING], now)
+    return sum(r.status is ReminderStatus.PENDING for r in rows)
+
+
+def replan_directive(session: Session, directive, now: datetime) -> int:
+    """改期: the old deadline's pending rows are cancelled and the steps planned anew from the new
+    deadline (a step already past is stored as skipped). Returns the rows left pending."""
+    steps = STUDY_STEPS if directive.kind.value == "study" else DIRECTIVE_STEPS
+    return _replan(session, "directive", directive.id, directive.deadline, steps, now,
+                   SkipReason.DEADLINE_CHANGED, SkipReason.PASSED_WHEN_ISSUED)
+
+
+def replan_meeting(session: Session, meeting, now: datetime) -> int:
+    """改期 of a meeting: the same, from the new start."""
+    return _replan(session, "meeting", meeting.id, meeting.starts_at, MEETING_STEPS, now,
+                   SkipReason.MEETING_MOVED, SkipReason.PASSED_WHEN_SCHEDULED)

@@ -33,6 +33,8 @@ class SendResult:
     accepted: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     deferred: dict[str, str] = field(default_factory=dict)
+    # WeCom: the code that updates the cards this call sent (once), for the accepted recipients.
+    response_code: str | None = None
 
     @classmethod
     def all_failed(cls, recipients: list[str], reason: str) -> SendResult:

@@ -140,7 +140,8 @@ class WeComChannel:
         unlicensed = {r.lower() for r in _split(result.get("unlicenseduser"))}
         failed = {r: REASON_INVALID_USER for r in recipients if r.lower() in refused}
         failed.update({r: REASON_UNLICENSED for r in recipients if r.lower() in unlicensed})
-        return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
+        return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed,
+                          response_code=_str(result.get("response_code")))
 
     def _update_card(self, recipients: list[str], payload: dict[str, Any]) -> SendResult:
         """Turn the tapped button into grey, unclickable text (e.g. 已确认 2026年11月21日 19:45)."""

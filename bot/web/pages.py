@@ -176,7 +176,8 @@ def directive_page(number: int):
         if scopes:
             view = _progress_view(ctx, item, scopes, metric, scope_totals)
         return render_template("directive.html", item=item, study=study, mine=mine, view=view,
-                               may_nudge=not study and access.may_nudge(ctx.person, item), now=ctx.now)
+                               may_nudge=not study and item.withdrawn_at is None and access.may_nudge(ctx.person, item),
+                               now=ctx.now)
 
 
 def _progress_view(ctx: Context, item: Directive, scopes: list[Organisation], metric: str, scope_totals) -> dict:

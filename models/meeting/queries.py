@@ -87,9 +87,12 @@ def is_invitee(session: Session, meeting: Meeting, person: Person) -> bool:
 # -- scheduling and closing ---------------------------------------------------------------------
 
 def clashing(session: Session, branch_id: int, starts_at: datetime, group_id: int | None) -> Meeting | None:
-    """A meeting of the branch at the same start; two 党小组会 of different groups do not clash."""
+    """A meeting of the branch at the same start; two 党小组会 of different groups do not clash, nor
+    does a cancelled meeting."""
     for other in session.scalars(select(Meeting).where(Meeting.organisation_id == branch_id,
-                                                       Meeting.starts_at == starts_at).order_by(Meeting.id)):
+                                                       Meeting.starts_at == starts_at,
+                                                       Meeting.status != MeetingStatus.CANCELLED)
+                                 .order_by(Meeting.id)):
         both_groups = group_id is not None and other.group_id is not None
         if not both_groups or other.group_id == group_id:
             return other
@@ -111,7 +114,7 @@ def due_to_close(session: Session, now: datetime) -> list[Meeting]:
 
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 31, tzinfo=UTC)
-_ALL_STATUSES = tuple(MeetingStatus)
+_ALL_STATUSES = tuple(s for s in MeetingStatus if s is not MeetingStatus.CANCELLED)  # cancelled: asked by name
 
 
 def _of_person():

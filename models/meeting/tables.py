@@ -71,6 +71,7 @@ REQUIRED_PERIOD = {
 class MeetingStatus(StrEnum):
     SCHEDULED = "scheduled"
     CLOSED = "closed"  # held: counts toward the branch's requirements
+    CANCELLED = "cancelled"  # 取消: never held, counts toward nothing
 
 
 class AttendanceStatus(StrEnum):
@@ -84,10 +85,11 @@ class LeaveStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    CLOSED = "closed"  # still pending when its meeting was cancelled
 
     @property
     def label(self) -> str:
-        return {"pending": "待审批", "approved": "已批准", "rejected": "已驳回"}[self.value]
+        return {"pending": "待审批", "approved": "已批准", "rejected": "已驳回", "closed": "已关闭"}[self.value]
 
 
 class Meeting(Base):
@@ -112,6 +114,8 @@ class Meeting(Base):
     invited_count: Mapped[int] = mapped_column(default=0)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))  # none: closed automatically
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 取消 (status cancelled)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
     group: Mapped[Organisation | None] = relationship(foreign_keys=[group_id])

@@ -220,7 +220,7 @@ def check_in(session: Session, meeting: Meeting, person: Person, *, at: datetime
     # FOR SHARE: check-ins do not wait for each other, but a concurrent close waits for them (and
     # they for it), so no one is recorded present in a meeting already closed.
     status = session.scalar(select(Meeting.status).where(Meeting.id == meeting.id).with_for_update(read=True))
-    if status is MeetingStatus.CLOSED:
+    if status is not MeetingStatus.SCHEDULED:  # closed, or cancelled meanwhile
         session.refresh(meeting)
         return CheckIn(CheckInResult.CLOSED, earlier)
     moved = session.execute(
@@ -349,7 +349,7 @@ def close_meeting(session: Session, meeting: Meeting, *, by: Person | None, now:
     scheduler and `结束` cannot both close it)."""
     locked = session.scalar(select(Meeting).where(Meeting.id == meeting.id).with_for_update()
                             .execution_options(populate_existing=True))
-    if locked is None or locked.status is MeetingStatus.CLOSED:
+    if locked is None or locked.status is not MeetingStatus.SCHEDULED:  # closed, or cancelled
         return None
     approved = select(LeaveRequest.person_id).where(LeaveRequest.meeting_id == meeting.id,
                                                     LeaveRequest.status == LeaveStatus.APPROVED)

@@ -13,15 +13,10 @@ from sqlalchemy.orm import Session
 from bot.runtime import Runtime
 from models.meeting import Meeting, MeetingStatus, MeetingType, Period, period_bounds
 from models.org import BRANCH_KINDS, Organisation
-from models.reminder import Reminder, ReminderKind, ReminderStatus, SkipReason, write_events
+from models.reminder import MEETING_STEPS, Reminder, ReminderKind, ReminderStatus, SkipReason, write_events
 from scheduler.calendar import last_week_reminder_at
 from scheduler.reminders.digest import ID_CHUNK, chunks
 
-MEETING_STEPS: tuple[tuple[ReminderKind, timedelta, timedelta], ...] = (
-    # kind, due relative to the start, useful until relative to the start
-    (ReminderKind.MEETING_DAY_BEFORE, -timedelta(hours=24), -timedelta(hours=1)),  # then the 1 h one
-    (ReminderKind.MEETING_HOUR_BEFORE, -timedelta(hours=1), timedelta(0)),
-)
 # Closing 3 h after the start is the meetings' own tick job (`close_meetings`, claiming meeting
 # rows with SKIP LOCKED), so it is not a reminder row here.
 MISSED_USEFUL_FOR = timedelta(days=7)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.texts import reminders as texts
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
+from models.lifecycle import lock_directive
 from models.meeting import (
     Attendance,
     AttendanceStatus,
@@ -39,10 +40,15 @@ LEADING_ROLES = (Role.SECRETARY, Role.DEPUTY_SECRETARY)
 # -- directives and study --------------------------------------------------------------------
 
 def _directive_for(f: Firing, row: Reminder) -> Directive | None:
-    """The directive, when it still exists with the deadline the row was made for."""
-    directive = f.session.get(Directive, row.subject_id)
+    """The directive, when it still exists, is not withdrawn and has the deadline the row was made
+    for. Read FOR SHARE under the row's claim: a 撤回 or 改期 committed since the claim is seen,
+    and one still running waits for this round."""
+    directive = lock_directive(f.session, row.subject_id, share=True)
     if directive is None:
         skip(row, f.now, SkipReason.DIRECTIVE_GONE)
+        return None
+    if directive.withdrawn_at is not None:
+        skip(row, f.now, SkipReason.WITHDRAWN)
         return None
     steps = STUDY_STEPS if directive.kind is DirectiveKind.STUDY else DIRECTIVE_STEPS
     offset = next((o for k, o, _ in steps if k is row.kind), None)
@@ -179,9 +185,14 @@ def fire_directive_summary(f: Firing, row: Reminder) -> None:
 # -- meetings --------------------------------------------------------------------------------
 
 def _meeting_for(f: Firing, row: Reminder) -> Meeting | None:
-    meeting = f.session.get(Meeting, row.subject_id)
+    """The meeting, read FOR SHARE under the row's claim (a 取消 or 改期 meanwhile is seen)."""
+    meeting = f.session.scalar(select(Meeting).where(Meeting.id == row.subject_id).with_for_update(read=True)
+                               .execution_options(populate_existing=True))
     if meeting is None:
         skip(row, f.now, SkipReason.MEETING_GONE)
+        return None
+    if meeting.status is MeetingStatus.CANCELLED:
+        skip(row, f.now, SkipReason.MEETING_CANCELLED)
         return None
     offset = next(o for k, o, _ in MEETING_STEPS if k is row.kind)
     if meeting.starts_at + offset != row.due_at:
@@ -243,6 +254,7 @@ def fire_required_due(f: Firing, row: Reminder) -> None:
         start, end = period_bounds(meeting_type.period, month_bounds(row.period, f.tz)[0], f.tz)
         scheduled = f.session.scalar(select(func.count()).where(
             Meeting.organisation_id == branch.id, Meeting.type == meeting_type,
+            Meeting.status != MeetingStatus.CANCELLED,
             Meeting.starts_at >= start, Meeting.starts_at < end)) or 0
         if not scheduled:
             missing.append(texts.required_meeting(meeting_type, row.period))

@@ -160,3 +160,13 @@ def test_the_progress_page_names_people_in_roster_order_as_the_chat_does(browser
     page = browser.client.get("/m/d/1").get_data(as_text=True)
     tree = page[page.index("逐级确认情况"):]
     assert tree.index("李娜") < tree.index("张伟") < tree.index("刘洋")
+
+
+def test_a_withdrawn_directive_page_says_so_without_the_ack_button(browser, db, chat):
+    with db.session() as s:
+        small_tree(s)
+    _publish(browser, db)
+    chat.say("wangsj", "撤回 1 重复发布")
+    browser.login("zhangwei", "/m/d/1")
+    page = browser.client.get("/m/d/1").get_data(as_text=True)
+    assert "已撤回" in page and "原因：重复发布" in page and 'value="ack"' not in page

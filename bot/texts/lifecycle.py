@@ -1,0 +1,63 @@
+"""Wording of corrections: the 【撤回】 push of a directive or study item, the 【改期】 push of a
+new deadline or start, and the 【取消】 push of a meeting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.timefmt import format_time
+from models.directive import Directive, DirectiveKind
+from models.meeting import Meeting
+from models.outbox import text_payload
+
+
+def kind_word(directive: Directive) -> str:
+    return "学习" if directive.kind is DirectiveKind.STUDY else "通知"
+
+
+def _because(reason: str | None) -> str:
+    return f"，原因：{reason}" if reason else ""
+
+
+def withdrawn(directive: Directive, by: str, tz: ZoneInfo) -> dict[str, Any]:
+    """To every recipient: the item is withdrawn and nothing more is owed."""
+    org = directive.organisation.name
+    return text_payload(
+        f"【撤回】{org}于 {format_time(directive.withdrawn_at, tz)} 撤回了{kind_word(directive)} #{directive.number}"
+        f"「{directive.title}」{_because(directive.withdraw_reason)}（{by}）。此项无需再办理，已从待办中移除。")
+
+
+def deadline_moved(directive: Directive, old: datetime | None, already_done: bool, tz: ZoneInfo) -> dict[str, Any]:
+    """To those who still owe it (and, when it moved earlier, to those who are done)."""
+    was = f"（原截止 {format_time(old, tz)}）" if old else ""
+    head = (f"【改期】{kind_word(directive)} #{directive.number}「{directive.title}」的截止时间改为 "
+            f"{format_time(directive.deadline, tz)}{was}。")
+    if already_done:
+        return text_payload(head + "您已确认，无需再办；如有相关安排请按新时间调整。")
+    verb = "已学" if directive.kind is DirectiveKind.STUDY else "收到"
+    return text_payload(head + f"请在新的截止时间前回复「{verb} {directive.number}」。")
+
+
+def meeting_moved(meeting: Meeting, old: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    where = "线上" if meeting.online else (meeting.location or "地点未定")
+    return text_payload(
+        f"【改期】会议 #{meeting.number} {meeting.title} 改到 {format_time(meeting.starts_at, tz)}"
+        f"（原定 {format_time(old, tz)}，{where}）。签到时间随之调整为开会前后 30 分钟；已批准的请假仍然有效。")
+
+
+def meeting_cancelled(meeting: Meeting, tz: ZoneInfo) -> dict[str, Any]:
+    return text_payload(
+        f"【取消】原定 {format_time(meeting.starts_at, tz)} 的会议 #{meeting.number} {meeting.title} 已取消"
+        f"{_because(meeting.cancel_reason)}。无需参加，也无需请假。")
+
+
+def withdrawn_answer(number: int, title: str, shown_at: str) -> str:
+    """收到 / 完成 / 已学 of an item withdrawn before it: nothing is recorded."""
+    return f"#{number}「{title}」已于 {shown_at} 撤回，无需确认或办理，本次回复未记录。"
+
+
+def withdrawn_button(shown_at: str) -> str:
+    """What a withdrawn directive's card button turns into."""
+    return f"已撤回 {shown_at}"
