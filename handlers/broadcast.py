@@ -14,6 +14,7 @@ from bot.messages import Reply
 from bot.texts import directive as texts
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from bot.web.links import page_url
+from handlers.targeting import recipients_line, resolve_scope, take_scope_line
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
 from models.outbox import OutboxChannel, enqueue
 
@@ -24,6 +25,7 @@ USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（
 def handle_publish(cmd: Command, ctx: Context) -> Reply:
     title = cmd.free_text.strip()
     lines = [line for line in cmd.body.split("\n") if line.strip()]
+    lines, scope_text = take_scope_line(lines)
     deadline = None
     try:
         title, when = _title_deadline(title, ctx)
@@ -38,11 +40,16 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
     if len(title) > 200:
         return Reply("未发布：标题太长（最多 200 字），请把细节写在正文里。")
     org = _issuing_org(ctx)
+    scope, problem = resolve_scope(ctx, org, scope_text)
+    if problem:
+        return Reply(f"未发布：{problem}")
     directive = issue(ctx.session, org=org, issuer=ctx.person, title=title, body="\n".join(lines),
                       deadline=deadline, now=ctx.now, render=lambda d, role, channel: texts.push(
-                          d, role, channel, ctx.settings.tz, url=page_url(ctx.settings, f"d/{d.id}")))
+                          d, role, channel, ctx.settings.tz, url=page_url(ctx.settings, f"d/{d.id}")),
+                      targets=scope.parts, committees_only=scope.committees_only)
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
-    return Reply(f"已发布 #{directive.id}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.id}」查看确认情况。")
+    sent = recipients_line(ctx, directive, scope)
+    return Reply(f"已发布 #{directive.id}，{sent}{due}。发送「进度 {directive.id}」查看确认情况。")
 
 
 # `截止 12月20日`, `截止时间：12月20日`, `截至12月20日前`: the label and the time after it.
