@@ -38,9 +38,7 @@ def handle_assign(cmd: Command, ctx: Context) -> Reply:
         if rest and not rest.startswith(("截止", "截至")):
             return Reply(f"未布置：链接后面只能写「截止 时间」。\n{USAGE}")
     else:
-        m = None
-        for m in _DEADLINE.finditer(first):
-            pass
+        m = next(reversed(list(_DEADLINE.finditer(first))), None)
         title, rest = (first[: m.start()].strip(" ,，。;；"), first[m.start():]) if m else (first, "")
     if not rest:  # `截止 时间` on a line of its own
         for i, line in enumerate(body_lines):
