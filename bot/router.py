@@ -22,7 +22,7 @@ from bot.command import (
 from bot.context import Context
 from bot.messages import InboundKind, InboundMessage, Reply
 from bot.phrases import EXAMPLES, SYNONYMS, strip_decoration
-from handlers import ack, binding, broadcast, detail, help, meeting, overview, study, todo, welcome
+from handlers import ack, binding, broadcast, detail, help, meeting, overview, readback, study, todo, welcome
 
 
 def normalise(text: str) -> str:
@@ -64,6 +64,10 @@ def _table() -> list[Route]:
               numbered=True, usage="进度 [编号] — 查看通知的逐级确认情况（不写编号：最近发布的通知）", read_only=True),
         Route("nudge", ("催办",), broadcast.handle_nudge, audience=secretaries,
               numbered=True, usage="催办 编号 — 提醒尚未确认的同志"),
+        Route("receipts", ("回执",), readback.handle_receipts, audience=secretaries_or_liaisons,
+              numbered=True, usage="回执 编号 — 查看通知的完成说明或学习心得（按时间顺序）", read_only=True),
+        Route("published", ("我发布的",), readback.handle_mine, audience=secretaries,
+              usage="我发布的 — 查看我最近发布的通知、学习和会议及其完成情况", read_only=True),
         Route("overview", ("概况",), overview.handle, audience=liaisons,
               usage="概况 — 查看联系组织的通知确认率、规定会议、学习完成和逾期事项", read_only=True),
         # 学习资料 and 学习进度 before 学习: first match wins and both begin with 学习.
@@ -88,7 +92,7 @@ def _table() -> list[Route]:
         Route("meeting_close", ("结束",), meeting.handle_close, audience=branch_committees,
               numbered=True, usage="结束 编号 — 结束会议，记录缺席并查看出勤"),
         Route("meeting_minutes", ("纪要",), meeting.handle_minutes, audience=branch_committees,
-              numbered=True, usage="纪要 编号 内容 — 记录会议纪要"),
+              numbered=True, usage="纪要 编号 [内容] — 记录会议纪要（不写内容：查看纪要）"),
         # 绑定码 before 绑定: first match wins and 绑定码 begins with 绑定.
         Route("binding_code", ("绑定码",), binding.handle_issue, audience=secretaries,
               usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),

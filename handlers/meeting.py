@@ -424,8 +424,10 @@ def handle_minutes(cmd: Command, ctx: Context) -> Reply:
     if problem:
         return Reply(problem)
     text = "\n".join(part for part in (cmd.after_number(), cmd.body) if part).strip()
-    if not text:
-        return Reply(f"请写上纪要内容，例如：纪要 {meeting.id} 学习了全会精神，讨论了下季度工作。")
+    if not text:  # `纪要 12` alone reads the minutes back
+        from handlers.readback import minutes_text
+
+        return minutes_text(ctx, meeting)
     if ctx.now < meeting.starts_at:
         return Reply(f"#{meeting.id} {meeting.title} 将于 {ctx.fmt(meeting.starts_at)} 开始，会议开始后才能记录纪要。")
     add_minutes(ctx.session, meeting, ctx.person, text=text, now=ctx.now)
