@@ -303,6 +303,8 @@ def handle_leave(cmd: Command, ctx: Context) -> Reply:
                      f"如有特殊情况请直接联系支部书记。")
     if result is LeaveResult.NOT_INVITED:
         return Reply(f"{name} 不是您需要参加的会议，无需请假。")
+    if result is LeaveResult.CHECKED_IN:
+        return Reply(f"您已签到 {name}，签到后不能再请假。如需提前离会，请当面向支部书记说明。")
     if result is LeaveResult.ALREADY:
         if leave.status is LeaveStatus.APPROVED:
             return Reply(f"您对 {name} 的请假 #{leave.id} 已于 {ctx.fmt(leave.decided_at)} 批准，无需再次请假。")
@@ -385,6 +387,10 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
         leave = ctx.session.get(LeaveRequest, int(arg))
         if leave is None:
             return None
+        if prefix == "reject" and leave.status is LeaveStatus.PENDING and may_manage_meeting(ctx.person, leave.meeting):
+            # A rejection carries a reason: asked for in words, with no state kept between the two.
+            return Reply(f"请回复「驳回 {leave.id} 理由」驳回 {leave.person.name} 的请假 #{leave.id}，"
+                         f"例如：驳回 {leave.id} 会议重要，请调整安排。")
         text = _decide(ctx, leave, approve=prefix == "approve", note="")
         if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and leave.decided_at is not None:
             enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
@@ -460,3 +466,15 @@ def todo_items(session, person, now, ids: list[int]):
         items.append(TodoItem("会议", m.id, m.title, m.checkin_closes_at, "签到" if m.online else "签到 会议码",
                               starts_at=m.starts_at, place=texts.place(m), checkin_opens_at=m.checkin_opens_at))
     return items
+
+
+def leave_todo_items(session, person):
+    """待办 of a branch secretary: the leave requests waiting for her decision, with the meeting's start
+    as their 截止 (a request not decided by then is moot)."""
+    from handlers.todo_item import TodoItem
+
+    if not led_branches(person):
+        return []
+    return [TodoItem("请假", leave.id, f"{leave.person.name} 请假：{leave.meeting.title}，理由：{leave.reason}",
+                     leave.meeting.starts_at, f"批准 {leave.id}」或「驳回 {leave.id} 理由")
+            for leave in pending_leaves_for(session, person)]

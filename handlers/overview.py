@@ -115,7 +115,7 @@ def _meetings(ctx: Context, branches: list[Organisation], scope: list[Organisati
     required: dict[MeetingType, int] = defaultdict(int)
     for branch in branches:
         for req in requirement_status(ctx.session, branch, ctx.now, tz=ctx.settings.tz):
-            if req.meeting_type is MeetingType.GROUP and branch.id not in with_groups:
+            if (req.meeting_type is MeetingType.GROUP and branch.id not in with_groups) or not req.required:
                 continue
             required[req.meeting_type] += 1
             held[req.meeting_type] += 1 if req.met else 0
@@ -143,7 +143,7 @@ def _last_period_misses(ctx: Context, branches: list[Organisation], with_groups:
         for req in requirement_status(ctx.session, branch, previous, tz=ctx.settings.tz):
             if req.meeting_type is MeetingType.GROUP and branch.id not in with_groups:
                 continue
-            if req.period is Period.QUARTER and not quarter_ended:
+            if (req.period is Period.QUARTER and not quarter_ended) or not req.required:
                 continue
             if not req.met:
                 misses[req.meeting_type].append(branch.name)

@@ -23,6 +23,7 @@ from models.meeting.queries import (
     pending_leaves_for,
     period_bounds,
     requirement_status,
+    watched_in,
 )
 from models.meeting.tables import (
     AUTO_CLOSE_AFTER,
@@ -125,6 +126,7 @@ __all__ = [
     "push",
     "request_leave",
     "requirement_status",
+    "watched_in",
     "schedule",
     "window_state",
 ]

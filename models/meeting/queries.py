@@ -271,10 +271,18 @@ class Requirement:
 
 def requirement_status(session: Session, branch: Organisation, on_date: date | datetime, *,
                        tz: ZoneInfo = SHANGHAI) -> list[Requirement]:
-    """Per meeting type: the current period around `on_date`, required 1, and how many were held."""
+    """Per meeting type: the current period around `on_date`, required 1 (0 for a period that began
+    before the branch came into the bot), and how many were held."""
     found = []
     for meeting_type in MeetingType:
         start, end = period_bounds(meeting_type.period, on_date, tz)
         held = len(held_meetings(session, branch.id, meeting_type, start, end))
-        found.append(Requirement(meeting_type, meeting_type.period, start, end, 1, held))
+        found.append(Requirement(meeting_type, meeting_type.period, start, end,
+                                 1 if watched_in(branch, start) else 0, held))
     return found
+
+
+def watched_in(branch: Organisation, period_start: datetime) -> bool:
+    """Whether a period counts toward the branch's required meetings: only periods that began once
+    the branch was in the bot (a fresh install does not report last month's meetings as missed)."""
+    return branch.created_at is None or branch.created_at <= period_start

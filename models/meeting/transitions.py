@@ -292,6 +292,7 @@ class LeaveResult(StrEnum):
     STARTED = "started"
     CLOSED = "closed"
     NOT_INVITED = "not_invited"
+    CHECKED_IN = "checked_in"  # already checked in (check-in opens before the start)
 
 
 def request_leave(session: Session, meeting: Meeting, person: Person, *, reason: str,
@@ -303,6 +304,10 @@ def request_leave(session: Session, meeting: Meeting, person: Person, *, reason:
         return LeaveResult.STARTED, None
     if not is_invitee(session, meeting, person):
         return LeaveResult.NOT_INVITED, None
+    if session.scalar(select(Attendance.id).where(Attendance.meeting_id == meeting.id,
+                                                  Attendance.person_id == person.id,
+                                                  Attendance.status == AttendanceStatus.PRESENT)) is not None:
+        return LeaveResult.CHECKED_IN, None
     open_request = session.scalar(select(LeaveRequest).where(
         LeaveRequest.meeting_id == meeting.id, LeaveRequest.person_id == person.id,
         LeaveRequest.status.in_([LeaveStatus.PENDING, LeaveStatus.APPROVED])).order_by(LeaveRequest.id.desc()))

@@ -300,18 +300,21 @@ def test_leave_goes_to_the_branch_committee_and_the_member_hears_the_decision(ch
         ["leave.requested", "leave.approved"]
 
 
-def test_reject_by_card_button_updates_the_card_and_tells_the_member(chat, db, people):
+def test_reject_button_asks_for_the_reason_in_words_and_changes_nothing(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("liuyang", "请假 家中有事")  # the only coming meeting: number left out
-    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("已驳回 刘洋 的请假 #1")
+    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("请回复「驳回 1 理由」驳回 刘洋 的请假 #1")
+    with db.session() as s:
+        assert s.get(LeaveRequest, 1).status is LeaveStatus.PENDING
+    assert not [m for m in outbox_to(db, "zhouqiang") if m.payload["type"] == "card_update"]
+    assert chat.say("zhouqiang", "驳回 1 会议重要").startswith("已驳回 刘洋 的请假 #1")
     with db.session() as s:
         leave = s.get(LeaveRequest, 1)
         assert leave.status is LeaveStatus.REJECTED and leave.decided_by.name == "周强"
-    update = [m for m in outbox_to(db, "zhouqiang") if m.payload["type"] == "card_update"]
-    assert update[0].payload["replace_text"] == "已驳回 2026年11月21日 19:45"
     told = [m for m in outbox_to(db, "liuyang") if m.subject_type == "leave_request"][0].payload["text"]
     assert "已驳回" in told and "请按时参加" in told
     assert len(events(db, "leave.rejected")) == 1
+    assert "无需再次审批" in chat.tap("lina", "leave-1", "reject:1")
 
 
 def test_reject_by_text_with_a_reason(chat, db, people):
