@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from bot.texts import meeting as texts
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from models.identity import Channel
 from models.meeting import (
+    MAX_DURATION,
     MEETING_TYPE_BY_LABEL,
     MEETING_TYPE_LABELS,
     Attendance,
@@ -46,17 +49,27 @@ from models.meeting import (
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, enqueue, text_payload
 
-USAGE = "格式：会议 类型 时间 [地点]，例如：会议 支部党员大会 明天19:00 党员活动室；线上会议在最后写「线上」"
+USAGE = ("格式：会议 类型 时间 [地点] [时长 2小时]，例如：会议 支部党员大会 明天19:00 党员活动室 时长 2小时；"
+         "线上会议在最后写「线上」；议题写在第二行起；不写时长按 90 分钟计")
 TYPES = "、".join(MEETING_TYPE_LABELS.values())
 # Other names people use for the same meetings; the labels above are what we show.
 _ALIASES = {"党员大会": MeetingType.GENERAL_ASSEMBLY, "支部委员会": MeetingType.COMMITTEE,
-            "小组会": MeetingType.GROUP, "主题党日活动": MeetingType.THEME_DAY}
+            "小组会": MeetingType.GROUP, "主题党日活动": MeetingType.THEME_DAY,
+            "民主评议": MeetingType.DEMOCRATIC_REVIEW, "民主评议党员大会": MeetingType.DEMOCRATIC_REVIEW}
 _ONLINE_WORDS = {"线上", "在线", "网上", "线上会议"}
 
 
 # -- 会议: scheduling ---------------------------------------------------------------------------
 
 def handle_schedule(cmd: Command, ctx: Context) -> Reply:
+    duration, problem = _duration(cmd.args)
+    if problem:
+        return Reply(f"未安排：{problem}\n{USAGE}")
+    if duration is not None:  # out of the words, as typed too, so the place lines up
+        cmd = replace(cmd, args=_DURATION.sub(" ", cmd.args).strip(), text=_DURATION.sub(" ", cmd.text).strip())
+    topic = cmd.body.strip() or None
+    if topic and len(topic) > 2000:
+        return Reply("未安排：议题太长（最多 2000 字），请精简后再发。")
     meeting_type, rest = _meeting_type(cmd.args)
     if meeting_type is None:
         given = cmd.args.split(" ")[0] if cmd.args else ""
@@ -77,13 +90,17 @@ def handle_schedule(cmd: Command, ctx: Context) -> Reply:
     try:
         meeting = schedule(ctx.session, branch=branch, meeting_type=meeting_type, starts_at=starts_at,
                            convener=ctx.person, now=ctx.now, location=location, online=online, group=group,
-                           render=lambda m, channel: texts.notice(m, channel, ctx.settings.tz))
+                           render=lambda m, channel: texts.notice(m, channel, ctx.settings.tz),
+                           duration=duration, topic=topic)
     except MeetingClash as clash:
         other = clash.other
-        return Reply(f"未安排：{branch.name}在 {ctx.fmt(starts_at)} 已有会议 #{other.id} {other.title}"
-                     f"（{texts.place(other)}），时间冲突。请换一个时间。")
-    lines = [f"已安排 #{meeting.id} {meeting.title}", f"时间：{ctx.fmt(meeting.starts_at)}",
-             texts.place_line(meeting), f"已通知 {meeting.invited_count} 人。"]
+        return Reply(f"未安排：{branch.name}在 {ctx.fmt(other.starts_at)} 至 {ctx.fmt(other.ends_at)} "
+                     f"已有会议 #{other.id} {other.title}（{texts.place(other)}），与这次的时间重叠（时间冲突）。请换一个时间。")
+    lines = [f"已安排 #{meeting.id} {meeting.title}", f"时间：{texts.time_span(meeting, ctx.settings.tz)}",
+             texts.place_line(meeting)]
+    if meeting.topic:
+        lines.append(f"议题：{meeting.topic}")
+    lines.append(f"已通知 {meeting.invited_count} 人。")
     window = texts.checkin_window(meeting, ctx.settings.tz)
     if meeting.online:
         lines.append(f"线上会议无需签到码，签到时间 {window}，参会同志发送「签到」即可。")
@@ -91,6 +108,32 @@ def handle_schedule(cmd: Command, ctx: Context) -> Reply:
         lines.append(f"签到码：{meeting.checkin_code}（请在会上公布），签到时间 {window}。"
                      f"发送「会议码 {meeting.id}」可再次查看。")
     return Reply("\n".join(lines))
+
+
+# `时长 2小时`, `时长90分钟`, `时长 1.5小时`, `时长 一个半小时`, `时长 半小时`.
+_DURATION = re.compile(r"时长[\s:：]*(?P<n>[0-9.]+|[一二两三四五六七八九十]+)?\s*(?:个)?(?P<half>半)?\s*"
+                       r"(?P<unit>小时|钟头|h|H|分钟|min)")
+_CN_NUMBERS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+def _duration(args: str) -> tuple[timedelta | None, str | None]:
+    """`时长 …` in the argument: the meeting's length (15 minutes to 12 hours), or a refusal."""
+    m = _DURATION.search(args)
+    if m is None:
+        if "时长" in args:
+            return None, "时长看不懂，请写成「时长 2小时」或「时长 90分钟」。"
+        return None, None
+    n = m["n"]
+    try:
+        amount = float(n) if n and n[0].isdigit() else float(_CN_NUMBERS.get(n, 0) if n else 0)
+    except ValueError:
+        return None, "时长看不懂，请写成「时长 2小时」或「时长 90分钟」。"
+    if m["half"]:
+        amount += 0.5
+    minutes = amount * (60 if m["unit"] in ("小时", "钟头", "h", "H") else 1)
+    if not 15 <= minutes <= MAX_DURATION.total_seconds() / 60:
+        return None, "时长应在 15 分钟到 12 小时之间，例如：时长 2小时。"
+    return timedelta(minutes=round(minutes)), None
 
 
 def _meeting_type(args: str) -> tuple[MeetingType | None, str]:
