@@ -103,4 +103,4 @@ def recipients_line(ctx: Context, directive: Directive, scope: Scope) -> str:
         names = {o.path: o.name for o in subtree(ctx.session, directive.organisation)}
         counts = [(names.get(path, path), n) for path, n in sorted(rows)]
     who = "、".join(f"{name} {n} 人" for name, n in counts) or "无"
-    return f"推送 {total} 人（{'仅支委' if scope.committees_only else '指定范围'}）：{who}"
+    return f"推送 {total} 人{'（仅支委）' if scope.committees_only else ''}：{who}"

@@ -30,7 +30,7 @@ def _task_names(db, number: int) -> set[str]:
 def test_publish_to_one_general_branch_names_it_and_reaches_only_it(chat, db):
     _seed(db)
     reply = chat.say("wangsj", "发布 报送材料\n范围 第一党总支\n请各支部报送。\n截止 12月1日17:00")
-    assert reply.startswith("已发布 #1，推送 6 人（指定范围）：第一党总支 6 人")
+    assert reply.startswith("已发布 #1，推送 6 人：第一党总支 6 人")
     assert _task_names(db, 1) == {"李娜", "张伟", "刘洋", "吴委员", "陈静", "赵磊"}
     with db.session() as s:
         assert s.get(Directive, 1).body == "请各支部报送。"  # the 范围 line leaves the body
@@ -41,7 +41,7 @@ def test_publish_to_one_general_branch_names_it_and_reaches_only_it(chat, db):
 def test_publish_to_two_branches_in_different_general_branches(chat, db):
     _seed(db)
     reply = chat.say("wangsj", "发布 报送材料\n范围 财务处党支部、科研党支部")
-    assert "推送 4 人（指定范围）：财务处党支部 2 人、科研党支部 2 人" in reply
+    assert "推送 4 人：财务处党支部 2 人、科研党支部 2 人" in reply
     assert _task_names(db, 1) == {"陈静", "赵磊", "孙科研", "周研"}
     with db.session() as s:
         copies = s.scalars(select(Delivery).where(Delivery.role == DeliveryRole.COPY)).all()
@@ -63,19 +63,19 @@ def test_a_general_branch_secretary_targets_within_their_subtree_only(chat, db):
     assert unknown.startswith("未发布：没有找到「科研支部」") and "科研党支部" in unknown
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Directive)) == 0
-    assert "推送 2 人（指定范围）：科研党支部 2 人" in chat.say("qianzz", "发布 报送材料\n范围 机关党委/第二党总支/科研党支部")
+    assert "推送 2 人：科研党支部 2 人" in chat.say("qianzz", "发布 报送材料\n范围 机关党委/第二党总支/科研党支部")
 
 
 def test_nested_names_count_once_under_the_top_most(chat, db):
     _seed(db)
     reply = chat.say("wangsj", "发布 报送材料\n范围 第一党总支、综合处党支部")
-    assert "推送 6 人（指定范围）：第一党总支 6 人。" in reply
+    assert "推送 6 人：第一党总支 6 人。" in reply
 
 
 def test_study_targets_and_needs_no_link(chat, db):
     _seed(db)
     reply = chat.say("wangsj", "学习资料 《习近平谈治国理政》第四卷第一章 截止 12月5日\n纸质书已发至各支部\n范围 科研党支部")
-    assert reply.startswith("已布置学习 #1，推送 2 人（指定范围）：科研党支部 2 人，截止 2026年12月5日 23:59")
+    assert reply.startswith("已布置学习 #1，推送 2 人：科研党支部 2 人，截止 2026年12月5日 23:59")
     with db.session() as s:
         item = s.get(Directive, 1)
         assert item.link is None and item.title == "《习近平谈治国理政》第四卷第一章"
