@@ -38,10 +38,7 @@ def checkin_window(meeting: Meeting, tz: ZoneInfo) -> str:
 def time_span(meeting: Meeting, tz: ZoneInfo) -> str:
     """`2026年11月22日 19:00 至 2026年11月22日 20:30（90 分钟）`."""
     minutes = meeting.duration_minutes
-    length = f"{minutes // 60} 小时" + (f" {minutes % 60} 分钟" if minutes % 60 else "") if minutes >= 60 \
-        else f"{minutes} 分钟"
-    if minutes == 90:
-        length = "90 分钟"
+    length = f"{minutes // 60} 小时" if minutes % 60 == 0 else f"{minutes} 分钟"
     return f"{format_time(meeting.starts_at, tz)} 至 {format_time(meeting.ends_at, tz)}（{length}）"
 
 

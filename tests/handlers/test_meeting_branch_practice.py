@@ -50,7 +50,7 @@ def test_default_duration_is_90_minutes_and_bad_durations_are_refused(chat, db, 
     assert "时间：2026年11月22日 19:00 至 2026年11月22日 20:30（90 分钟）" in chat.say("lina", "会议 党课 明天19:00")
     assert "15 分钟到 12 小时" in chat.say("lina", "会议 党课 后天19:00 时长 20小时")
     assert "时长看不懂" in chat.say("lina", "会议 党课 后天19:00 时长 很久")
-    assert "（1 小时 30 分钟）" not in chat.say("lina", "会议 主题党日 后天9:00 时长 一个半小时")
+    assert "（90 分钟）" in chat.say("lina", "会议 主题党日 后天9:00 时长 一个半小时")
     with db.session() as s:
         assert [m.duration_minutes for m in s.scalars(select(Meeting).order_by(Meeting.id))] == [90, 90]
 
