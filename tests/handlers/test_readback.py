@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from models.outbox import OutboxMessage
 from tests.factories import small_tree
 
 
@@ -80,3 +86,23 @@ def test_published_lists_directives_study_and_meetings_newest_first_with_rates(c
         "查看明细：通知发「进度 编号」，学习发「学习进度 编号」，回执发「回执 编号」，会议纪要发「纪要 编号」。",
     ]
     assert chat.say("chenjing", "我发布的") == "您还没有发布过通知、学习资料或会议。"
+
+
+class TestLongReceipts:
+    """A long 回执 is one message ending with the item's page, not a string of follow-ups."""
+
+    @pytest.fixture
+    def settings(self, settings):
+        return replace(settings, public_base_url="https://dj.example.cn")
+
+    def test_long_receipts_are_cut_to_one_message_with_the_page(self, chat, db):
+        _seed(db)
+        chat.say("wangsj", "发布 报送材料")
+        for userid in ("zhangwei", "liuyang", "zhaolei", "lina"):
+            chat.say(userid, "完成 1 " + "已按要求逐项落实并报送材料。" * 30)
+        reply = chat.say("wangsj", "回执 1")
+        assert reply.startswith("通知 #1「报送材料」的回执：已完成 4/5")
+        assert reply.endswith("https://dj.example.cn/m/d/1") and "未能全部列出" in reply
+        with db.session() as s:
+            follow_ups = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "wangsj")).all()
+            assert [m for m in follow_ups if "续" in str(m.payload)] == []
