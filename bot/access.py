@@ -37,10 +37,26 @@ def may_view_progress(person: Person | None, directive: Directive) -> bool:
     return bool(progress_scopes(person, directive))
 
 
+def nudge_scopes(person: Person | None, directive: Directive) -> list[Organisation]:
+    """The parts of a directive this person may chase (催办), disjoint and top-most: the whole of it
+    for the leaders of the issuing organisation or of one above it; for the leaders of an
+    organisation inside it, their own subtree's part. Empty: not theirs to chase."""
+    if person is None:
+        return []
+    top = directive.organisation
+    led = person.led_organisations()
+    if any(top.is_within(o) for o in led):
+        return [top]
+    scopes: list[Organisation] = []
+    for o in sorted((o for o in led if o.is_within(top)), key=lambda o: (o.depth, o.path)):
+        if not any(o.is_within(s) for s in scopes):
+            scopes.append(o)
+    return scopes
+
+
 def may_nudge(person: Person | None, directive: Directive) -> bool:
-    """催办: the leaders of the issuing organisation or of one above it."""
-    return person is not None and any(
-        o.id == directive.organisation_id or directive.organisation.is_within(o) for o in person.led_organisations())
+    """催办: the leaders of the issuing organisation, of one above it, or of one inside it (for their part)."""
+    return bool(nudge_scopes(person, directive))
 
 
 def may_manage_meeting(person: Person | None, meeting: Meeting) -> bool:

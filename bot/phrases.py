@@ -32,6 +32,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "withdraw": ("撤销", "撤回通知"),
     "reschedule": ("延期", "推迟", "改时间", "调整时间"),
     "meeting_cancel": ("取消会议",),
+    "receipts": ("查回执", "看回执", "完成情况"),
+    "published": ("我发的", "我发布的通知", "我的发布", "发布记录"),
 }
 
 # A phrase that carries its own argument: what the handler reads as the argument before the rest.
@@ -51,6 +53,7 @@ EXAMPLES: dict[str, str] = {
     "meeting_close": "结束 3", "meeting_minutes": "纪要 3 学习了全会精神", "binding_code": "绑定码 张伟",
     "bind": "绑定 123456", "withdraw": "撤回 3 内容有误", "reschedule": "改期 3 12月5日17:00",
     "meeting_cancel": "取消 3 与上级会议冲突",
+    "receipts": "回执 3", "published": "我发布的",
 }
 
 # WeChat's own emoji are typed as `[抱拳]`, `[强]`: a bracketed name of up to four characters.

@@ -22,7 +22,7 @@ from bot.command import (
 from bot.context import Context
 from bot.messages import InboundKind, InboundMessage, Reply
 from bot.phrases import EXAMPLES, SYNONYMS, strip_decoration
-from handlers import ack, binding, broadcast, detail, help, lifecycle, meeting, overview, study, todo, welcome
+from handlers import ack, binding, broadcast, detail, help, lifecycle, meeting, overview, readback, study, todo, welcome
 
 
 def normalise(text: str) -> str:
@@ -59,16 +59,20 @@ def _table() -> list[Route]:
         Route("complete", ("完成", "办结"), ack.handle_complete, numbered=True, usage="完成 [编号] [说明] — 报告任务已办结（再发一次可补充说明）",
               detached_sender=True),
         Route("publish", ("发布",), broadcast.handle_publish, audience=secretaries,
-              usage="发布 标题 [截止 时间]（可换行写正文）— 直达下属各支部全体党员"),
+              usage="发布 标题 [截止 时间]（可换行写正文；「范围 组织名」或「范围 支委」只发部分）— 直达下属各支部全体党员"),
         Route("progress", ("进度",), broadcast.handle_progress, audience=secretaries_or_liaisons,
               numbered=True, usage="进度 [编号] — 查看通知的逐级确认情况（不写编号：最近发布的通知）", read_only=True),
         Route("nudge", ("催办",), broadcast.handle_nudge, audience=secretaries,
-              numbered=True, usage="催办 编号 — 提醒尚未确认的同志"),
+              numbered=True, usage="催办 编号 — 提醒本组织范围内尚未确认的同志（每人 30 分钟内只提醒一次）"),
+        Route("receipts", ("回执",), readback.handle_receipts, audience=secretaries_or_liaisons,
+              numbered=True, usage="回执 编号 — 查看通知的完成说明或学习心得（按时间顺序）", read_only=True),
+        Route("published", ("我发布的",), readback.handle_mine, audience=secretaries,
+              usage="我发布的 — 查看我最近发布的通知、学习和会议及其完成情况", read_only=True),
         Route("overview", ("概况",), overview.handle, audience=liaisons,
               usage="概况 — 查看联系组织的通知确认率、规定会议、学习完成和逾期事项", read_only=True),
         # 学习资料 and 学习进度 before 学习: first match wins and both begin with 学习.
         Route("study_assign", ("学习资料",), study.handle_assign, audience=secretaries,
-              usage="学习资料 标题 链接 截止 时间 — 给下属各支部党员布置学习"),
+              usage="学习资料 标题 [链接] [截止 时间]（另起一行「范围 组织名」可只发部分组织）— 给下属各支部党员布置学习"),
         Route("study_progress", ("学习进度",), study.handle_progress, audience=secretaries_or_liaisons,
               numbered=True, usage="学习进度 编号 — 查看学习完成情况", read_only=True),
         Route("study_list", ("学习",), study.handle_list, usage="学习 — 查看待完成的学习", read_only=True),
@@ -80,7 +84,8 @@ def _table() -> list[Route]:
         Route("meeting_code", ("会议码",), meeting.handle_code, audience=secretaries,
               numbered=True, usage="会议码 编号 — 再次查看会议签到码", read_only=True),
         Route("meeting", ("会议",), meeting.handle_schedule, audience=branch_committees,
-              usage="会议 类型 时间 [地点|线上] — 安排支部党员大会、支委会、党小组会、党课、主题党日并通知参会人"),
+              usage="会议 类型 时间 [地点|线上] [时长 2小时]（第二行起写议题）— 安排支部党员大会、支委会、党小组会、党课、主题党日、"
+                    "组织生活会、民主评议党员并通知参会人"),
         Route("leave_approve", ("批准",), meeting.handle_approve, audience=branch_committees,
               numbered=True, usage="批准 编号 — 批准请假"),
         Route("leave_reject", ("驳回",), meeting.handle_reject, audience=branch_committees,
@@ -88,7 +93,7 @@ def _table() -> list[Route]:
         Route("meeting_close", ("结束",), meeting.handle_close, audience=branch_committees,
               numbered=True, usage="结束 编号 — 结束会议，记录缺席并查看出勤"),
         Route("meeting_minutes", ("纪要",), meeting.handle_minutes, audience=branch_committees,
-              numbered=True, usage="纪要 编号 内容 — 记录会议纪要"),
+              numbered=True, usage="纪要 编号 [内容] — 记录会议纪要（不写内容：查看纪要）"),
         Route("withdraw", ("撤回",), lifecycle.handle_withdraw, audience=secretaries,
               numbered=True, usage="撤回 编号 [原因] — 撤回通知或学习，接收人会收到撤回通知"),
         Route("reschedule", ("改期",), lifecycle.handle_reschedule, audience=secretaries,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
-from bot.access import may_nudge, progress_scopes
+from bot.access import nudge_scopes, progress_scopes
 from bot.command import Command
 from bot.context import Context
 from bot.messages import Reply
@@ -15,9 +15,10 @@ from bot.texts import directive as texts
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from bot.web.links import page_url
 from handlers.numbered import find, resolve
+from handlers.targeting import recipients_line, resolve_scope, take_scope_line
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, issue
 from models.numbers import ItemKind
-from models.outbox import OutboxChannel, enqueue
+from models.outbox import OutboxChannel, OutboxMessage, enqueue
 
 NUDGE_INTERVAL = timedelta(minutes=30)
 USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（可选，例如：截止 12月1日17:00；也可写在标题后：发布 标题 截止 12月1日）"
@@ -26,6 +27,7 @@ USAGE = "发布格式：\n发布 标题\n正文（可多行）\n截止 时间（
 def handle_publish(cmd: Command, ctx: Context) -> Reply:
     title = cmd.free_text.strip()
     lines = [line for line in cmd.body.split("\n") if line.strip()]
+    lines, scope_text = take_scope_line(lines)
     deadline = None
     try:
         title, when = _title_deadline(title, ctx)
@@ -40,11 +42,16 @@ def handle_publish(cmd: Command, ctx: Context) -> Reply:
     if len(title) > 200:
         return Reply("未发布：标题太长（最多 200 字），请把细节写在正文里。")
     org = _issuing_org(ctx)
+    scope, problem = resolve_scope(ctx, org, scope_text)
+    if problem:
+        return Reply(f"未发布：{problem}")
     directive = issue(ctx.session, org=org, issuer=ctx.person, title=title, body="\n".join(lines),
                       deadline=deadline, now=ctx.now, render=lambda d, role, channel: texts.push(
-                          d, role, channel, ctx.settings.tz, url=page_url(ctx.settings, f"d/{d.id}")))
+                          d, role, channel, ctx.settings.tz, url=page_url(ctx.settings, f"d/{d.id}")),
+                      targets=scope.parts, committees_only=scope.committees_only)
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
-    return Reply(f"已发布 #{directive.number}，推送 {directive.recipient_count} 人{due}。发送「进度 {directive.number}」查看确认情况。")
+    sent = recipients_line(ctx, directive, scope)
+    return Reply(f"已发布 #{directive.number}，{sent}{due}。发送「进度 {directive.number}」查看确认情况。")
 
 
 # `截止 12月20日`, `截止时间：12月20日`, `截至12月20日前`: the label and the time after it.
@@ -131,8 +138,6 @@ def directive_or_study_progress(ctx: Context, kind: ItemKind, item: Directive, c
 
 def _recent_progress(ctx: Context) -> Reply:
     """`进度` alone: the sender's latest directives, each with its acknowledgement rate."""
-    from sqlalchemy import func
-
     from models.directive import DirectiveKind
 
     recent = ctx.session.execute(
@@ -194,34 +199,68 @@ def handle_nudge(cmd: Command, ctx: Context) -> Reply:
     directive, problem = _find_visible(ctx, number)
     if problem:
         return Reply(problem)
-    if not may_nudge(ctx.person, directive):
-        return Reply(f"只有发布组织的书记和支委可以催办 #{number}。")
+    scopes = nudge_scopes(ctx.person, directive)
+    if not scopes:
+        return Reply(f"只有发布组织和所涉组织的书记、副书记、支委可以催办 #{number}（各自催办本组织范围内的同志）。")
     if directive.withdrawn_at is not None:
         return Reply(f"#{number} 已于 {ctx.fmt(directive.withdrawn_at)} 撤回，无需催办。")
-    if directive.last_nudged_at and ctx.now - directive.last_nudged_at < NUDGE_INTERVAL:
-        wait = directive.last_nudged_at + NUDGE_INTERVAL
-        return Reply(f"#{number} 已于 {ctx.fmt(directive.last_nudged_at)} 催办过，{ctx.fmt(wait)} 后才能再次催办。")
     from models.identity import ChannelIdentity
+    from models.org import Organisation
 
-    pending = ctx.session.execute(
+    # Two secretaries chasing at once: one after the other, so nobody is reminded twice.
+    ctx.session.execute(select(Directive.id).where(Directive.id == directive.id).with_for_update())
+    whole = scopes == [directive.organisation]
+    in_part = or_(*(or_(Organisation.id == o.id, Organisation.path.startswith(o.path + "/", autoescape=True))
+                    for o in scopes))
+    query = (
         select(Delivery.id, Delivery.person_id, ChannelIdentity.channel, ChannelIdentity.external_id)
         .join(ChannelIdentity, ChannelIdentity.person_id == Delivery.person_id)
         .where(Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK,
                Delivery.acknowledged_at.is_(None), Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]))
-    ).all()
-    seen: set[int] = set()
+        .order_by(Delivery.id)
+    )
+    if not whole:
+        query = query.join(Organisation, Organisation.id == Delivery.organisation_id).where(in_part)
+        has_part = ctx.session.scalar(
+            select(func.count()).select_from(Delivery).join(Organisation, Organisation.id == Delivery.organisation_id)
+            .where(Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK, in_part))
+        if not has_part:
+            return Reply(f"#{number} 没有发给{'、'.join(o.name for o in scopes)}，无需您催办。")
+    pending = ctx.session.execute(query.where(Delivery.person_id != ctx.person.id)).all()
+    # Whoever chases, a person is reminded of one item at most once per NUDGE_INTERVAL: the nudges
+    # already queued for these deliveries say when each was last reminded.
+    since = ctx.now - NUDGE_INTERVAL
+    recent = dict(ctx.session.execute(
+        select(OutboxMessage.subject_id, func.max(OutboxMessage.created_at))
+        .where(OutboxMessage.subject_type == "nudge",
+               OutboxMessage.subject_id.in_([row[0] for row in pending] or [0]),
+               OutboxMessage.created_at > since)
+        .group_by(OutboxMessage.subject_id)).all())
+    reminded: set[int] = set()
+    skipped: set[int] = set()
     payload = texts.nudge(directive, ctx.settings.tz)
     for delivery_id, person_id, channel, external_id in pending:
-        if person_id in seen:
+        if person_id in reminded or person_id in skipped:
             continue
-        seen.add(person_id)
+        if delivery_id in recent:
+            skipped.add(person_id)
+            continue
+        reminded.add(person_id)
         enqueue(ctx.session, OutboxChannel(channel.value), external_id, payload, person_id=person_id, at=ctx.now,
                 subject_type="nudge", subject_id=delivery_id)
-    directive.last_nudged_at = ctx.now
+    if reminded:
+        directive.last_nudged_at = ctx.now
     from models.event import record
 
-    record(ctx.session, "directive.nudged", actor=ctx.person, subject=directive, at=ctx.now, data={"reminded": len(seen)})
-    if not seen:
-        return Reply(f"#{number} 所有人都已确认，无需催办。")
-    return Reply(f"已向 {len(seen)} 位尚未确认的同志推送 #{number} 的催办提醒。")
-
+    record(ctx.session, "directive.nudged", actor=ctx.person, subject=directive, at=ctx.now,
+           data={"reminded": len(reminded), "skipped": len(skipped),
+                 "scopes": None if whole else [o.path for o in scopes]})
+    part = "" if whole else "、".join(o.name for o in scopes)
+    if not reminded and not skipped:
+        return Reply(f"#{number}{'（' + part + '）' if part else ''} 所有人都已确认，无需催办。")
+    if not reminded:
+        wait = min(recent.values()) + NUDGE_INTERVAL
+        return Reply(f"#{number}{'（' + part + '）' if part else ''} 尚未确认的 {len(skipped)} 位同志刚被催办过，"
+                     f"每人 30 分钟内只提醒一次，{ctx.fmt(wait)} 后才能再次催办。")
+    also = f"；{len(skipped)} 位 30 分钟内刚被催办过，这次未再提醒" if skipped else ""
+    return Reply(f"已向{part} {len(reminded)} 位尚未确认的同志推送 #{number} 的催办提醒{also}。")

@@ -73,7 +73,7 @@ def _meeting_text(ctx: Context, meeting: Meeting) -> str | None:
     group = f" {meeting.group.name}" if meeting.group is not None else ""
     return "\n".join([
         f"[会议] #{meeting.number} {meeting.organisation.name}{group} {meeting.type.label}",
-        f"时间：{ctx.fmt(meeting.starts_at)}",
+        f"时间：{ctx.fmt(meeting.starts_at)} 至 {ctx.fmt(meeting.ends_at)}",
         f"地点：{where}",
         f"召集人：{meeting.convener.name}",
-    ])
+    ] + ([f"议题：{meeting.topic}"] if meeting.topic else []))

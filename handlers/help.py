@@ -22,6 +22,8 @@ MOST_USED = {
     "member": ("help", "todo", "ack", "complete", "study_list", "study_confirm", "checkin", "leave", "detail"),
 }
 MOST_SHOWN = 9
+# What one passive reply holds (bot/dispatch.py's REPLY_LIMIT_BYTES): 帮助 全部 stays one message.
+ONE_MESSAGE_BYTES = 2000
 # Below this similarity (0–1) nothing is close: the answer offers 帮助 instead of a guess.
 CLOSE_ENOUGH = 0.5
 _MARKUP = re.compile(r"[<>]|]]")
@@ -39,7 +41,12 @@ def handle(cmd: Command, ctx: Context, *, table: Callable[[], Sequence[Route]]) 
     usable = _usable(table(), ctx)
     head = f"{ctx.person.name}您好，我是直通车。{_role_line(ctx)}您可以发送："
     if cmd.args.startswith("全部"):
-        return Reply("\n".join([head, *("· " + r.usage for r in usable)]))
+        full = "\n".join([head, *("· " + r.usage for r in usable)])
+        if len(full.encode("utf-8")) <= ONE_MESSAGE_BYTES:
+            return Reply(full)
+        # Too long for one message (a secretary may use every command): the forms alone, one screen.
+        forms = [r.usage.split(" — ", 1)[0] for r in usable]
+        return Reply("\n".join([head, *("· " + f for f in forms), "发送「帮助」查看常用命令的说明。"]))
     shown = _most_used(usable, ctx)
     lines = [head, *("· " + r.usage for r in shown)]
     if rest := len(usable) - len(shown):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from handlers.numbered import find, resolve
 from models.identity import Channel
 from models.meeting import (
+    MAX_DURATION,
     MEETING_TYPE_BY_LABEL,
     MEETING_TYPE_LABELS,
     Attendance,
@@ -48,17 +51,27 @@ from models.numbers import ItemKind
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, enqueue, text_payload
 
-USAGE = "格式：会议 类型 时间 [地点]，例如：会议 支部党员大会 明天19:00 党员活动室；线上会议在最后写「线上」"
+USAGE = ("格式：会议 类型 时间 [地点] [时长 2小时]，例如：会议 支部党员大会 明天19:00 党员活动室 时长 2小时；"
+         "线上会议在最后写「线上」；议题写在第二行起；不写时长按 90 分钟计")
 TYPES = "、".join(MEETING_TYPE_LABELS.values())
 # Other names people use for the same meetings; the labels above are what we show.
 _ALIASES = {"党员大会": MeetingType.GENERAL_ASSEMBLY, "支部委员会": MeetingType.COMMITTEE,
-            "小组会": MeetingType.GROUP, "主题党日活动": MeetingType.THEME_DAY}
+            "小组会": MeetingType.GROUP, "主题党日活动": MeetingType.THEME_DAY,
+            "民主评议": MeetingType.DEMOCRATIC_REVIEW, "民主评议党员大会": MeetingType.DEMOCRATIC_REVIEW}
 _ONLINE_WORDS = {"线上", "在线", "网上", "线上会议"}
 
 
 # -- 会议: scheduling ---------------------------------------------------------------------------
 
 def handle_schedule(cmd: Command, ctx: Context) -> Reply:
+    duration, problem = _duration(cmd.args)
+    if problem:
+        return Reply(f"未安排：{problem}\n{USAGE}")
+    if duration is not None:  # out of the words, as typed too, so the place lines up
+        cmd = replace(cmd, args=_DURATION.sub(" ", cmd.args).strip(), text=_DURATION.sub(" ", cmd.text).strip())
+    topic = cmd.body.strip() or None
+    if topic and len(topic) > 2000:
+        return Reply("未安排：议题太长（最多 2000 字），请精简后再发。")
     meeting_type, rest = _meeting_type(cmd.args)
     if meeting_type is None:
         given = cmd.args.split(" ")[0] if cmd.args else ""
@@ -79,13 +92,17 @@ def handle_schedule(cmd: Command, ctx: Context) -> Reply:
     try:
         meeting = schedule(ctx.session, branch=branch, meeting_type=meeting_type, starts_at=starts_at,
                            convener=ctx.person, now=ctx.now, location=location, online=online, group=group,
-                           render=lambda m, channel: texts.notice(m, channel, ctx.settings.tz))
+                           render=lambda m, channel: texts.notice(m, channel, ctx.settings.tz),
+                           duration=duration, topic=topic)
     except MeetingClash as clash:
         other = clash.other
-        return Reply(f"未安排：{branch.name}在 {ctx.fmt(starts_at)} 已有会议 #{other.number} {other.title}"
-                     f"（{texts.place(other)}），时间冲突。请换一个时间。")
-    lines = [f"已安排 #{meeting.number} {meeting.title}", f"时间：{ctx.fmt(meeting.starts_at)}",
-             texts.place_line(meeting), f"已通知 {meeting.invited_count} 人。"]
+        return Reply(f"未安排：{branch.name}在 {ctx.fmt(other.starts_at)} 至 {ctx.fmt(other.ends_at)} "
+                     f"已有会议 #{other.number} {other.title}（{texts.place(other)}），与这次的时间重叠（时间冲突）。请换一个时间。")
+    lines = [f"已安排 #{meeting.number} {meeting.title}", f"时间：{texts.time_span(meeting, ctx.settings.tz)}",
+             texts.place_line(meeting)]
+    if meeting.topic:
+        lines.append(f"议题：{meeting.topic}")
+    lines.append(f"已通知 {meeting.invited_count} 人。")
     window = texts.checkin_window(meeting, ctx.settings.tz)
     if meeting.online:
         lines.append(f"线上会议无需签到码，签到时间 {window}，参会同志发送「签到」即可。")
@@ -93,6 +110,32 @@ def handle_schedule(cmd: Command, ctx: Context) -> Reply:
         lines.append(f"签到码：{meeting.checkin_code}（请在会上公布），签到时间 {window}。"
                      f"发送「会议码 {meeting.number}」可再次查看。")
     return Reply("\n".join(lines))
+
+
+# `时长 2小时`, `时长90分钟`, `时长 1.5小时`, `时长 一个半小时`, `时长 半小时`.
+_DURATION = re.compile(r"时长[\s:：]*(?P<n>[0-9.]+|[一二两三四五六七八九十]+)?\s*(?:个)?(?P<half>半)?\s*"
+                       r"(?P<unit>小时|钟头|h|H|分钟|min)")
+_CN_NUMBERS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+def _duration(args: str) -> tuple[timedelta | None, str | None]:
+    """`时长 …` in the argument: the meeting's length (15 minutes to 12 hours), or a refusal."""
+    m = _DURATION.search(args)
+    if m is None:
+        if "时长" in args:
+            return None, "时长看不懂，请写成「时长 2小时」或「时长 90分钟」。"
+        return None, None
+    n = m["n"]
+    try:
+        amount = float(n) if n and n[0].isdigit() else float(_CN_NUMBERS.get(n, 0) if n else 0)
+    except ValueError:
+        return None, "时长看不懂，请写成「时长 2小时」或「时长 90分钟」。"
+    if m["half"]:
+        amount += 0.5
+    minutes = amount * (60 if m["unit"] in ("小时", "钟头", "h", "H") else 1)
+    if not 15 <= minutes <= MAX_DURATION.total_seconds() / 60:
+        return None, "时长应在 15 分钟到 12 小时之间，例如：时长 2小时。"
+    return timedelta(minutes=round(minutes)), None
 
 
 def _meeting_type(args: str) -> tuple[MeetingType | None, str]:
@@ -313,6 +356,8 @@ def handle_leave(cmd: Command, ctx: Context) -> Reply:
                      f"如有特殊情况请直接联系支部书记。")
     if result is LeaveResult.NOT_INVITED:
         return Reply(f"{name} 不是您需要参加的会议，无需请假。")
+    if result is LeaveResult.CHECKED_IN:
+        return Reply(f"您已签到 {name}，签到后不能再请假。如需提前离会，请当面向支部书记说明。")
     if result is LeaveResult.ALREADY:
         if leave.status is LeaveStatus.APPROVED:
             return Reply(f"您对 {name} 的请假 #{leave.number} 已于 {ctx.fmt(leave.decided_at)} 批准，无需再次请假。")
@@ -405,6 +450,10 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
         leave = ctx.session.get(LeaveRequest, int(arg))
         if leave is None:
             return None
+        if prefix == "reject" and leave.status is LeaveStatus.PENDING and may_manage_meeting(ctx.person, leave.meeting):
+            # A rejection carries a reason: asked for in words, with no state kept between the two.
+            return Reply(f"请回复「驳回 {leave.number} 理由」驳回 {leave.person.name} 的请假 #{leave.number}，"
+                         f"例如：驳回 {leave.id} 会议重要，请调整安排。")
         text = _decide(ctx, leave, approve=prefix == "approve", note="")
         if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and leave.decided_at is not None:
             enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
@@ -447,8 +496,10 @@ def handle_minutes(cmd: Command, ctx: Context) -> Reply:
     if problem:
         return Reply(problem)
     text = "\n".join(part for part in (cmd.after_number(), cmd.body) if part).strip()
-    if not text:
-        return Reply(f"请写上纪要内容，例如：纪要 {meeting.number} 学习了全会精神，讨论了下季度工作。")
+    if not text:  # `纪要 12` alone reads the minutes back
+        from handlers.readback import minutes_text
+
+        return minutes_text(ctx, meeting)
     if ctx.now < meeting.starts_at:
         return Reply(f"#{meeting.number} {meeting.title} 将于 {ctx.fmt(meeting.starts_at)} 开始，会议开始后才能记录纪要。")
     add_minutes(ctx.session, meeting, ctx.person, text=text, now=ctx.now)
@@ -481,3 +532,15 @@ def todo_items(session, person, now, ids: list[int]):
         items.append(TodoItem("会议", m.number, m.title, m.checkin_closes_at, "签到" if m.online else "签到 会议码",
                               starts_at=m.starts_at, place=texts.place(m), checkin_opens_at=m.checkin_opens_at))
     return items
+
+
+def leave_todo_items(session, person):
+    """待办 of a branch secretary: the leave requests waiting for her decision, with the meeting's start
+    as their 截止 (a request not decided by then is moot)."""
+    from handlers.todo_item import TodoItem
+
+    if not led_branches(person):
+        return []
+    return [TodoItem("请假", leave.number, f"{leave.person.name} 请假：{leave.meeting.title}，理由：{leave.reason}",
+                     leave.meeting.starts_at, f"批准 {leave.number}」或「驳回 {leave.number} 理由")
+            for leave in pending_leaves_for(session, person)]

@@ -115,15 +115,16 @@ def _meetings(ctx: Context, branches: list[Organisation], scope: list[Organisati
     required: dict[MeetingType, int] = defaultdict(int)
     for branch in branches:
         for req in requirement_status(ctx.session, branch, ctx.now, tz=ctx.settings.tz):
-            if req.meeting_type is MeetingType.GROUP and branch.id not in with_groups:
+            if (req.meeting_type is MeetingType.GROUP and branch.id not in with_groups) or not req.required:
                 continue
             required[req.meeting_type] += 1
             held[req.meeting_type] += 1 if req.met else 0
     parts = []
-    for period in (Period.MONTH, Period.QUARTER):
+    names = {Period.MONTH: "本月", Period.QUARTER: "本季度", Period.YEAR: "本年"}
+    for period in (Period.MONTH, Period.QUARTER, Period.YEAR):
         items = [f"{t.label} {held[t]}/{required[t]}" for t in MeetingType if t.period is period and required[t]]
         if items:
-            parts.append(("本月" if period is Period.MONTH else "本季度") + " " + "、".join(items))
+            parts.append(names[period] + " " + "、".join(items))
     unit = "（按支部计）" if len(branches) > 1 else ""
     line = f"会议{unit}：" + "；".join(parts) if parts else None
     return line, _last_period_misses(ctx, branches, with_groups)
@@ -143,7 +144,9 @@ def _last_period_misses(ctx: Context, branches: list[Organisation], with_groups:
         for req in requirement_status(ctx.session, branch, previous, tz=ctx.settings.tz):
             if req.meeting_type is MeetingType.GROUP and branch.id not in with_groups:
                 continue
-            if req.period is Period.QUARTER and not quarter_ended:
+            if (req.period is Period.QUARTER and not quarter_ended) or not req.required:
+                continue
+            if req.period is Period.YEAR and previous.astimezone(ctx.settings.tz).month != 12:
                 continue
             if not req.met:
                 misses[req.meeting_type].append(branch.name)
@@ -151,6 +154,8 @@ def _last_period_misses(ctx: Context, branches: list[Organisation], with_groups:
     out = []
     for t, names in misses.items():
         when = f"{local.year}年第{(local.month - 1) // 3 + 1}季度" if t.period is Period.QUARTER else f"{local.year}年{local.month}月"
+        if t.period is Period.YEAR:
+            when = f"{local.year}年"
         who = "、".join(names[:SHOWN_PER_LINE]) + (f" 等 {len(names)} 个支部" if len(names) > SHOWN_PER_LINE else "")
         out.append(f"{when}{t.label}未召开：{who}")
     return out

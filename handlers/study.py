@@ -11,37 +11,64 @@ from bot.texts import study as texts
 from bot.texts.directive import note_addition
 from bot.texts.lifecycle import withdrawn_answer
 from bot.timeparse import TimeParseError, parse_future_time
+from bot.web.links import page_url
 from handlers.numbered import find, resolve
+from handlers.targeting import recipients_line, resolve_scope, take_scope_line
 from models.directive import AckResult, Delivery, Directive, DirectiveKind, complete, issue, open_items
 from models.numbers import ItemKind
 
-USAGE = "格式：学习资料 标题 链接 截止 时间，例如：学习资料 党章第一章 https://example.cn/a 截止 12月5日"
+USAGE = ("格式：学习资料 标题 [链接] [截止 时间]，例如：学习资料 党章第一章 https://example.cn/a 截止 12月5日；"
+         "书籍章节或纸质材料可不写链接，在下一行写明材料所在，如：纸质版已发至各支部")
 _URL = re.compile(r"https?://\S+")
+_DEADLINE = re.compile(r"(?:截止|截至)(?:时间|日期)?[\s:：]*")
 
 
 def handle_assign(cmd: Command, ctx: Context) -> Reply:
-    text = " ".join([cmd.free_text, *cmd.body.split("\n")]).strip()
-    url = _URL.search(text)
-    if url is None:
-        return Reply(f"未布置：缺少学习资料链接。\n{USAGE}")
-    title = text[: url.start()].strip()
-    rest = text[url.end():].strip()
+    lines = [line.strip() for line in cmd.body.split("\n") if line.strip()]
+    lines, scope_text = take_scope_line(lines)
+    first = cmd.free_text.strip()
+    url = _URL.search(first)
+    body_lines = lines
+    if url is None:  # the link may stand on a line of its own
+        for i, line in enumerate(lines):
+            if (found := _URL.fullmatch(line)) is not None:
+                url, body_lines = found, lines[:i] + lines[i + 1:]
+                first = f"{first} {line}"
+                url = _URL.search(first)
+                break
+    if url is not None:
+        title, rest = first[: url.start()].strip(), first[url.end():].strip()
+        if rest and not rest.startswith(("截止", "截至")):
+            return Reply(f"未布置：链接后面只能写「截止 时间」。\n{USAGE}")
+    else:
+        m = next(reversed(list(_DEADLINE.finditer(first))), None)
+        title, rest = (first[: m.start()].strip(" ,，。;；"), first[m.start():]) if m else (first, "")
+    if not rest:  # `截止 时间` on a line of its own
+        for i, line in enumerate(body_lines):
+            if _DEADLINE.match(line):
+                rest, body_lines = line, body_lines[:i] + body_lines[i + 1:]
+                break
     if not title:
         return Reply(f"未布置：缺少标题。\n{USAGE}")
     deadline = None
     if rest:
-        if not rest.startswith("截止"):
-            return Reply(f"未布置：链接后面只能写「截止 时间」。\n{USAGE}")
         try:
-            deadline = parse_future_time(rest[2:].strip(" :：\u3000"), now=ctx.now, tz=ctx.settings.tz)
+            deadline = parse_future_time(_DEADLINE.sub("", rest, count=1).strip(), now=ctx.now, tz=ctx.settings.tz)
         except TimeParseError as exc:
             return Reply(f"未布置：截止时间有误，{exc}。")
     org = min(ctx.person.led_organisations(), key=lambda o: (o.depth, o.path))
-    item = issue(ctx.session, org=org, issuer=ctx.person, title=title[:200], body="", deadline=deadline,
-                 now=ctx.now, render=lambda d, role, channel: texts.push(d, role, channel, ctx.settings.tz),
-                 kind=DirectiveKind.STUDY, link=url.group(0))
+    scope, problem = resolve_scope(ctx, org, scope_text)
+    if problem:
+        return Reply(f"未布置：{problem}")
+    item = issue(ctx.session, org=org, issuer=ctx.person, title=title[:200], body="\n".join(body_lines),
+                 deadline=deadline, now=ctx.now,
+                 render=lambda d, role, channel: texts.push(d, role, channel, ctx.settings.tz,
+                                                            url=page_url(ctx.settings, f"d/{d.id}")),
+                 kind=DirectiveKind.STUDY, link=url.group(0) if url else None,
+                 targets=scope.parts, committees_only=scope.committees_only)
     due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
-    return Reply(f"已布置学习 #{item.number}，推送 {item.recipient_count} 人{due}。发送「学习进度 {item.number}」查看完成情况。")
+    sent = recipients_line(ctx, item, scope)
+    return Reply(f"已布置学习 #{item.number}，{sent}{due}。发送「学习进度 {item.number}」查看完成情况。")
 
 
 def _open_items(ctx: Context) -> list[tuple[Directive, Delivery]]:
@@ -55,7 +82,8 @@ def handle_list(_cmd: Command, ctx: Context) -> Reply:
     lines = [f"您有 {len(items)} 项学习待完成："]
     for item, _ in items:
         due = f"，截止 {ctx.fmt(item.deadline)}" if item.deadline else ""
-        lines.append(f"· #{item.number} {item.title}{due}\n  {item.link}")
+        where = texts.material(item).replace("\n", "\n  ")
+        lines.append(f"· #{item.number} {item.title}{due}" + (f"\n  {where}" if where else ""))
     lines.append("学完后回复「已学 编号 心得」，心得可不写。")
     return Reply("\n".join(lines))
 

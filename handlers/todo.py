@@ -39,6 +39,8 @@ def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
     meetings = [number for source, number, _, _ in rows if source == "meeting"]
     if meetings:  # rare, and each needs a closer look
         items += meeting.todo_items(session, person, now, meetings)
+    if person.is_secretary():
+        items += meeting.leave_todo_items(session, person)
     far = datetime.max.replace(tzinfo=now.tzinfo)
     return sorted(items, key=lambda i: (i.due or far, i.kind, i.number))
 

@@ -143,19 +143,24 @@ def issue(
     render: callable,
     kind: DirectiveKind = DirectiveKind.DIRECTIVE,
     link: str | None = None,
+    targets: list[Organisation] | None = None,
+    committees_only: bool = False,
 ) -> Directive:
     """Create the directive, its deliveries and their outbox rows in one transaction.
 
     Task deliveries and outbox rows are built inside the database (INSERT … SELECT), so a
     directive to 100,000 members never passes their rows through Python. `render(directive,
     role, channel)` gives the neutral payload for one kind of recipient; the content is the same
-    for everyone of a kind, so the worker can send it in large batches."""
+    for everyone of a kind, so the worker can send it in large batches. `targets` (organisations
+    within `org`) narrows the recipients to those parts; `committees_only` to the branch
+    committees (书记、副书记、委员) beneath."""
+    parts = targets or [org]
     directive = Directive(organisation_id=org.id, issuer_id=issuer.id, title=title, body=body,
                           deadline=deadline, created_at=now, kind=kind, link=link)
     session.add(directive)
     session.flush()
-    _insert_task_deliveries(session, directive, org, now)
-    copies = _insert_copies(session, directive, org, issuer, now)
+    _insert_task_deliveries(session, directive, parts, now, committees_only=committees_only)
+    copies = _insert_copies(session, directive, org, issuer, now, parts=parts)
 
     # One pass over the new deliveries gives the counts and the kinds of content to render.
     kinds = session.execute(
@@ -171,7 +176,7 @@ def issue(
         payload = render(directive, DeliveryRole(role), channel)
         _enqueue_deliveries(session, directive.id, DeliveryRole(role), Channel(channel), payload, now)
     for group_org in subtree(session, org):
-        if group_org.webhook_key:
+        if group_org.webhook_key and not committees_only and any(group_org.is_within(p) for p in parts):
             payload = render(directive, DeliveryRole.COPY, OutboxChannel.WEBHOOK.value)
             session.add(OutboxMessage(
                 channel=OutboxChannel.WEBHOOK, recipient=group_org.webhook_key, payload=payload,
@@ -180,7 +185,8 @@ def issue(
             ))
     record(session, f"{kind.value}.issued", actor=issuer, subject=directive, at=now,
            data={"organisation": org.path, "title": title, "deadline": deadline.isoformat() if deadline else None,
-                 "recipients": directive.recipient_count, "copies": copies, "unreachable": unreachable})
+                 "recipients": directive.recipient_count, "copies": copies, "unreachable": unreachable,
+                 "targets": [p.path for p in parts] if targets else None, "committees_only": committees_only})
     schedule_directive(session, directive, now)  # reminder rows, in the same transaction
     return directive
 
@@ -189,9 +195,15 @@ def _in_subtree(org: Organisation, table=Organisation):
     return or_(table.id == org.id, table.path.startswith(org.path + "/", autoescape=True))
 
 
-def _insert_task_deliveries(session: Session, directive: Directive, org: Organisation, now: datetime) -> None:
-    """Every member and secretary of every branch under `org`, each person once: the home branch
-    is preferred over a temporary one; a 党小组 member is counted in the group's branch."""
+def _in_any(parts: list[Organisation], table=Organisation):
+    return or_(*(_in_subtree(p, table) for p in parts))
+
+
+def _insert_task_deliveries(session: Session, directive: Directive, parts: list[Organisation], now: datetime,
+                            *, committees_only: bool = False) -> None:
+    """Every member and secretary of every branch under `parts`, each person once: the home branch
+    is preferred over a temporary one; a 党小组 member is counted in the group's branch. With
+    `committees_only`, the branch committees alone."""
     parent = aliased(Organisation)
     branch_id = case(
         (Organisation.kind.in_(BRANCH_KINDS), Organisation.id),
@@ -203,15 +215,16 @@ def _insert_task_deliveries(session: Session, directive: Directive, org: Organis
                case((Membership.kind == MembershipKind.HOME, 0), else_=1).label("priority"))
         .join(Organisation, Organisation.id == Membership.organisation_id)
         .outerjoin(parent, parent.id == Organisation.parent_id)
-        .where(_in_subtree(org))
+        .where(_in_any(parts))
     )
     # A branch secretary without a membership row is still reached through that branch.
     leaders = (
-        select(OrgRole.person_id, Organisation.id, literal(2, Integer))
+        select(OrgRole.person_id.label("person_id"), Organisation.id.label("branch_id"),
+               literal(2, Integer).label("priority"))
         .join(Organisation, Organisation.id == OrgRole.organisation_id)
-        .where(_in_subtree(org), Organisation.kind.in_(BRANCH_KINDS), OrgRole.role.in_(COMMITTEE_ROLES))
+        .where(_in_any(parts), Organisation.kind.in_(BRANCH_KINDS), OrgRole.role.in_(COMMITTEE_ROLES))
     )
-    candidates = union_all(members, leaders).subquery()
+    candidates = (leaders if committees_only else union_all(members, leaders)).subquery()
     ranked = (
         select(candidates.c.person_id, candidates.c.branch_id,
                func.row_number().over(partition_by=candidates.c.person_id,
@@ -248,13 +261,20 @@ def _identity_people(channel: Channel, since: datetime | None = None):
     return select(ChannelIdentity.person_id).where(wanted).group_by(ChannelIdentity.person_id).subquery()
 
 
-def _insert_copies(session: Session, directive: Directive, org: Organisation, issuer: Person, now: datetime) -> int:
+def _insert_copies(session: Session, directive: Directive, org: Organisation, issuer: Person, now: datetime,
+                   *, parts: list[Organisation] | None = None) -> int:
     """抄送: secretaries of the organisations between the issuer and the branches get a copy
-    pointing at progress, not a task (unless they are already task recipients, or the issuer)."""
+    pointing at progress, not a task (unless they are already task recipients, or the issuer).
+    A targeted directive copies only the organisations on the way to its parts and within them."""
+    parts = parts or [org]
+    wanted = _in_subtree(org)
+    if parts != [org]:
+        wanted = Organisation.id.in_([o.id for o in subtree(session, org)
+                                      if any(p.is_within(o) or o.is_within(p) for p in parts)])
     leaders = session.execute(
         select(OrgRole.person_id, func.min(OrgRole.organisation_id))
         .join(Organisation, Organisation.id == OrgRole.organisation_id)
-        .where(_in_subtree(org), Organisation.kind.not_in(BRANCH_KINDS | {OrgKind.GROUP}),
+        .where(wanted, Organisation.kind.not_in(BRANCH_KINDS | {OrgKind.GROUP}),
                OrgRole.role.in_(COMMITTEE_ROLES), OrgRole.person_id != issuer.id)
         .group_by(OrgRole.person_id)
     ).all()

@@ -27,7 +27,7 @@ def prune_inbound_receipts(runtime: Runtime) -> int:
 
 
 def close_meetings(runtime: Runtime) -> int:
-    """Close meetings 3 hours past their start: absentees recorded, the summary pushed to the branch."""
+    """Close meetings 30 minutes past their end: absentees recorded, the summary pushed to the branch."""
     from bot.texts import meeting as texts
     from models.meeting import close_due_meetings, notify_closed
 

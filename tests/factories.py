@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from models.identity import Channel, ChannelIdentity
 from models.org import Organisation, kind_from_name
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
+
+# When the test organisations came into the bot: well before the injected clock's 2026年11月21日,
+# so the required-meeting watch counts their past months.
+IN_THE_BOT_SINCE = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def org(session, path: str) -> Organisation:
@@ -16,7 +22,7 @@ def org(session, path: str) -> Organisation:
         found = session.query(Organisation).filter_by(path=p).one_or_none()
         if found is None:
             found = Organisation(name=names[i], path=p, kind=kind_from_name(names[i], parent.kind if parent else None),
-                                 parent=parent)
+                                 parent=parent, created_at=IN_THE_BOT_SINCE)
             session.add(found)
             session.flush()
         parent = found

@@ -35,12 +35,20 @@ def checkin_window(meeting: Meeting, tz: ZoneInfo) -> str:
     return f"{format_time(meeting.checkin_opens_at, tz)} 至 {format_time(meeting.checkin_closes_at, tz)}"
 
 
+def time_span(meeting: Meeting, tz: ZoneInfo) -> str:
+    """`2026年11月22日 19:00 至 2026年11月22日 20:30（90 分钟）`."""
+    minutes = meeting.duration_minutes
+    length = f"{minutes // 60} 小时" if minutes % 60 == 0 else f"{minutes} 分钟"
+    return f"{format_time(meeting.starts_at, tz)} 至 {format_time(meeting.ends_at, tz)}（{length}）"
+
+
 # -- the notice ---------------------------------------------------------------------------------
 
 def notice(meeting: Meeting, channel: Channel, tz: ZoneInfo) -> Payload:
     """The notice every invitee gets: a card with a 请假 button in WeCom, text elsewhere."""
     how = "发送「签到」" if meeting.online else "发送「签到 会议码」（会议码在会上公布）"
-    details = (f"时间：{format_time(meeting.starts_at, tz)}\n{place_line(meeting)}\n"
+    topic = f"\n议题：{meeting.topic}" if meeting.topic else ""
+    details = (f"时间：{time_span(meeting, tz)}\n{place_line(meeting)}{topic}\n"
                f"签到：{checkin_window(meeting, tz)}，{how}")
     if channel is Channel.WECOM:
         return card_payload(title=f"会议通知 #{meeting.number} {meeting.title}",

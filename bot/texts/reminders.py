@@ -99,6 +99,8 @@ def meeting_reminder(meeting: Meeting, kind: ReminderKind, tz: ZoneInfo) -> str:
 def required_meeting(meeting_type: MeetingType, period_key: str) -> str:
     """`2026年11月的支委会` / `2026年第4季度的党课`, for the period `2026-11` its type is counted in."""
     year, month = (int(x) for x in period_key.split("-"))
+    if meeting_type.period is Period.YEAR:
+        return f"{year}年的{meeting_type.label}"
     if meeting_type.period is Period.QUARTER:
         return f"{year}年第{(month - 1) // 3 + 1}季度的{meeting_type.label}"
     return f"{year}年{month}月的{meeting_type.label}"

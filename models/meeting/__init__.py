@@ -23,6 +23,7 @@ from models.meeting.queries import (
     pending_leaves_for,
     period_bounds,
     requirement_status,
+    watched_in,
 )
 from models.meeting.tables import (
     AUTO_CLOSE_AFTER,
@@ -31,6 +32,8 @@ from models.meeting.tables import (
     CHECKIN_FAILURE_WINDOW,
     CHECKIN_LOCK,
     CHECKIN_MAX_FAILURES,
+    DEFAULT_DURATION,
+    MAX_DURATION,
     MEETING_TYPE_BY_LABEL,
     MEETING_TYPE_LABELS,
     MP_WINDOW,
@@ -75,6 +78,8 @@ __all__ = [
     "CHECKIN_FAILURE_WINDOW",
     "CHECKIN_LOCK",
     "CHECKIN_MAX_FAILURES",
+    "DEFAULT_DURATION",
+    "MAX_DURATION",
     "MEETING_TYPE_BY_LABEL",
     "MEETING_TYPE_LABELS",
     "MP_WINDOW",
@@ -125,6 +130,7 @@ __all__ = [
     "push",
     "request_leave",
     "requirement_status",
+    "watched_in",
     "schedule",
     "window_state",
 ]

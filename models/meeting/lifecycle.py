@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -112,8 +112,9 @@ def reschedule(session: Session, meeting: Meeting, *, by: Person, starts_at: dat
     old = locked.starts_at
     if old == starts_at:
         return MeetingChangeResult(MeetingChange.SAME_TIME, locked, old_start=old)
-    other = clashing(session, locked.organisation_id, starts_at, locked.group_id)
-    if other is not None and other.id != locked.id:
+    other = clashing(session, locked.organisation_id, starts_at, locked.group_id,
+                     timedelta(minutes=locked.duration_minutes), ignore_id=locked.id)
+    if other is not None:
         return MeetingChangeResult(MeetingChange.CLASH, locked, old_start=old, other=other)
     locked.starts_at = starts_at
     session.flush()

@@ -4,7 +4,7 @@ attendance, and the meetings held toward a branch's requirements (三会一课, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, bindparam, case, exists, func, literal_column, or_, select, union
@@ -13,6 +13,8 @@ from sqlalchemy.sql import Select
 
 from models.meeting.tables import (
     AUTO_CLOSE_AFTER,
+    DEFAULT_DURATION,
+    MAX_DURATION,
     SHANGHAI,
     Attendance,
     AttendanceStatus,
@@ -86,13 +88,17 @@ def is_invitee(session: Session, meeting: Meeting, person: Person) -> bool:
 
 # -- scheduling and closing ---------------------------------------------------------------------
 
-def clashing(session: Session, branch_id: int, starts_at: datetime, group_id: int | None) -> Meeting | None:
-    """A meeting of the branch at the same start; two 党小组会 of different groups do not clash, nor
-    does a cancelled meeting."""
-    for other in session.scalars(select(Meeting).where(Meeting.organisation_id == branch_id,
-                                                       Meeting.starts_at == starts_at,
-                                                       Meeting.status != MeetingStatus.CANCELLED)
-                                 .order_by(Meeting.id)):
+def clashing(session: Session, branch_id: int, starts_at: datetime, group_id: int | None,
+             duration: timedelta = DEFAULT_DURATION, *, ignore_id: int | None = None) -> Meeting | None:
+    """A meeting of the branch whose time overlaps [starts_at, starts_at + duration); two 党小组会
+    of different groups do not clash, nor does a cancelled meeting."""
+    ends_at = starts_at + duration
+    nearby = session.scalars(select(Meeting).where(
+        Meeting.organisation_id == branch_id, Meeting.starts_at > starts_at - MAX_DURATION,
+        Meeting.starts_at < ends_at, Meeting.status != MeetingStatus.CANCELLED).order_by(Meeting.starts_at, Meeting.id))
+    for other in nearby:
+        if other.id == ignore_id or not (other.starts_at < ends_at and starts_at < other.ends_at):
+            continue
         both_groups = group_id is not None and other.group_id is not None
         if not both_groups or other.group_id == group_id:
             return other
@@ -100,14 +106,16 @@ def clashing(session: Session, branch_id: int, starts_at: datetime, group_id: in
 
 
 def due_to_close(session: Session, now: datetime) -> list[Meeting]:
-    """Scheduled meetings 3 hours past their start, locked with SKIP LOCKED, so several scheduler
-    processes close each one once."""
-    return list(session.scalars(
+    """Scheduled meetings 30 minutes past their end, locked with SKIP LOCKED, so several scheduler
+    processes close each one once. The end depends on each meeting's duration: the candidates are
+    those that began at least the grace period ago, and each is checked."""
+    candidates = session.scalars(
         select(Meeting).where(Meeting.status == MeetingStatus.SCHEDULED,
                               Meeting.starts_at <= now - AUTO_CLOSE_AFTER)
         .order_by(Meeting.starts_at, Meeting.id)
         .with_for_update(skip_locked=True)
-    ).all())
+    ).all()
+    return [m for m in candidates if m.closes_by_itself_at <= now]
 
 
 # -- a person's meetings ------------------------------------------------------------------------
@@ -237,8 +245,11 @@ def attendance_elsewhere(session: Session, home_branch_id: int, period_start: da
 
 
 def period_bounds(period: Period, on: date | datetime, tz: ZoneInfo = SHANGHAI) -> tuple[datetime, datetime]:
-    """The calendar month or quarter (in local time) containing `on`, as aware UTC [start, end)."""
+    """The calendar month, quarter or year (in local time) containing `on`, as aware UTC [start, end)."""
     day = on.astimezone(tz).date() if isinstance(on, datetime) else on
+    if period is Period.YEAR:
+        return (datetime(day.year, 1, 1, tzinfo=tz).astimezone(UTC),
+                datetime(day.year + 1, 1, 1, tzinfo=tz).astimezone(UTC))
     first_month = day.month if period is Period.MONTH else 3 * ((day.month - 1) // 3) + 1
     months = 1 if period is Period.MONTH else 3
     start = datetime(day.year, first_month, 1, tzinfo=tz)
@@ -274,10 +285,18 @@ class Requirement:
 
 def requirement_status(session: Session, branch: Organisation, on_date: date | datetime, *,
                        tz: ZoneInfo = SHANGHAI) -> list[Requirement]:
-    """Per meeting type: the current period around `on_date`, required 1, and how many were held."""
+    """Per meeting type: the current period around `on_date`, required 1 (0 for a period that began
+    before the branch came into the bot), and how many were held."""
     found = []
     for meeting_type in MeetingType:
         start, end = period_bounds(meeting_type.period, on_date, tz)
         held = len(held_meetings(session, branch.id, meeting_type, start, end))
-        found.append(Requirement(meeting_type, meeting_type.period, start, end, 1, held))
+        found.append(Requirement(meeting_type, meeting_type.period, start, end,
+                                 1 if watched_in(branch, start) else 0, held))
     return found
+
+
+def watched_in(branch: Organisation, period_start: datetime) -> bool:
+    """Whether a period counts toward the branch's required meetings: only periods that began once
+    the branch was in the bot (a fresh install does not report last month's meetings as missed)."""
+    return branch.created_at is None or branch.created_at <= period_start

@@ -21,7 +21,9 @@ from models.person import Person
 
 CHECKIN_BEFORE = timedelta(minutes=30)
 CHECKIN_AFTER = timedelta(minutes=30)
-AUTO_CLOSE_AFTER = timedelta(hours=3)
+AUTO_CLOSE_AFTER = timedelta(minutes=30)  # after the meeting's end
+DEFAULT_DURATION = timedelta(minutes=90)
+MAX_DURATION = timedelta(hours=12)
 CHECKIN_MAX_FAILURES = 5
 CHECKIN_FAILURE_WINDOW = timedelta(minutes=10)
 CHECKIN_LOCK = timedelta(minutes=10)
@@ -32,6 +34,7 @@ MP_WINDOW = timedelta(hours=48)  # Official Account customer-service messages re
 class Period(StrEnum):
     MONTH = "month"
     QUARTER = "quarter"
+    YEAR = "year"
 
 
 class MeetingType(StrEnum):
@@ -40,6 +43,8 @@ class MeetingType(StrEnum):
     GROUP = "group"  # 党小组会
     LECTURE = "lecture"  # 党课
     THEME_DAY = "theme_day"  # 主题党日
+    ORG_LIFE = "org_life"  # 组织生活会
+    DEMOCRATIC_REVIEW = "democratic_review"  # 民主评议党员
 
     @property
     def label(self) -> str:
@@ -57,6 +62,8 @@ MEETING_TYPE_LABELS = {
     MeetingType.GROUP: "党小组会",
     MeetingType.LECTURE: "党课",
     MeetingType.THEME_DAY: "主题党日",
+    MeetingType.ORG_LIFE: "组织生活会",
+    MeetingType.DEMOCRATIC_REVIEW: "民主评议党员",
 }
 MEETING_TYPE_BY_LABEL = {label: t for t, label in MEETING_TYPE_LABELS.items()}
 REQUIRED_PERIOD = {
@@ -65,6 +72,8 @@ REQUIRED_PERIOD = {
     MeetingType.GROUP: Period.MONTH,
     MeetingType.LECTURE: Period.QUARTER,
     MeetingType.THEME_DAY: Period.MONTH,
+    MeetingType.ORG_LIFE: Period.YEAR,
+    MeetingType.DEMOCRATIC_REVIEW: Period.YEAR,
 }
 
 
@@ -116,6 +125,8 @@ class Meeting(Base):
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))  # none: closed automatically
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 取消 (status cancelled)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    duration_minutes: Mapped[int] = mapped_column(default=90, server_default="90")
+    topic: Mapped[str | None] = mapped_column(Text)  # 议题: the lines under `会议 …`
 
     organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
     group: Mapped[Organisation | None] = relationship(foreign_keys=[group_id])
@@ -128,6 +139,15 @@ class Meeting(Base):
     @property
     def checkin_closes_at(self) -> datetime:
         return self.starts_at + CHECKIN_AFTER
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.duration_minutes or 90)
+
+    @property
+    def closes_by_itself_at(self) -> datetime:
+        """30 minutes after the end: absentees are recorded then, unless 结束 came first."""
+        return self.ends_at + AUTO_CLOSE_AFTER
 
     @property
     def title(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +36,7 @@ from models.meeting.tables import (
     CHECKIN_FAILURE_WINDOW,
     CHECKIN_LOCK,
     CHECKIN_MAX_FAILURES,
+    DEFAULT_DURATION,
     MP_WINDOW,
     Attendance,
     AttendanceStatus,
@@ -54,10 +55,10 @@ from models.person import Person
 # -- scheduling ---------------------------------------------------------------------------------
 
 class MeetingClash(Exception):
-    """Another meeting of the same branch starts at the same time."""
+    """Another meeting of the same branch overlaps in time."""
 
     def __init__(self, other: Meeting) -> None:
-        super().__init__(f"meeting #{other.id} starts at the same time")
+        super().__init__(f"meeting #{other.id} overlaps in time")
         self.other = other
 
 
@@ -66,7 +67,8 @@ Render = Callable[[Meeting, Channel], dict[str, Any]]
 
 def schedule(session: Session, *, branch: Organisation, meeting_type: MeetingType, starts_at: datetime,
              convener: Person, now: datetime, render: Render, location: str | None = None,
-             online: bool = False, group: Organisation | None = None) -> Meeting:
+             online: bool = False, group: Organisation | None = None, duration: timedelta | None = None,
+             topic: str | None = None) -> Meeting:
     """Create the meeting, snapshot its invitees and queue a notice to each, in one transaction.
 
     Raises MeetingClash when the branch already has a meeting at that start. `render(meeting,
@@ -75,11 +77,13 @@ def schedule(session: Session, *, branch: Organisation, meeting_type: MeetingTyp
         raise ValueError("a meeting must start in the future")
     if branch.kind not in BRANCH_KINDS:
         raise ValueError(f"{branch.path} is not a branch")
-    other = clashing(session, branch.id, starts_at, group.id if group else None)
+    duration = duration or DEFAULT_DURATION
+    other = clashing(session, branch.id, starts_at, group.id if group else None, duration)
     if other is not None:
         raise MeetingClash(other)
     meeting = Meeting(organisation_id=branch.id, group_id=group.id if group else None, type=meeting_type,
                       starts_at=starts_at, location=location or None, online=online,
+                      duration_minutes=int(duration.total_seconds() // 60), topic=topic or None,
                       checkin_code=None if online else f"{secrets.randbelow(10_000):04d}",
                       status=MeetingStatus.SCHEDULED, convener_id=convener.id, created_at=now)
     session.add(meeting)
@@ -99,7 +103,7 @@ def schedule(session: Session, *, branch: Organisation, meeting_type: MeetingTyp
     record(session, "meeting.scheduled", actor=convener, subject=meeting, at=now, data={
         "organisation": branch.path, "group": group.path if group else None, "type": meeting_type.value,
         "starts_at": starts_at.isoformat(), "location": meeting.location, "online": online,
-        "invited": meeting.invited_count,
+        "invited": meeting.invited_count, "duration_minutes": meeting.duration_minutes, "topic": meeting.topic,
     })
     counts = {channel.value: _enqueue_notices(session, meeting, channel, render(meeting, channel), now)
               for channel in (Channel.WECOM, Channel.MP)}
@@ -292,6 +296,7 @@ class LeaveResult(StrEnum):
     STARTED = "started"
     CLOSED = "closed"
     NOT_INVITED = "not_invited"
+    CHECKED_IN = "checked_in"  # already checked in (check-in opens before the start)
 
 
 def request_leave(session: Session, meeting: Meeting, person: Person, *, reason: str,
@@ -303,6 +308,10 @@ def request_leave(session: Session, meeting: Meeting, person: Person, *, reason:
         return LeaveResult.STARTED, None
     if not is_invitee(session, meeting, person):
         return LeaveResult.NOT_INVITED, None
+    if session.scalar(select(Attendance.id).where(Attendance.meeting_id == meeting.id,
+                                                  Attendance.person_id == person.id,
+                                                  Attendance.status == AttendanceStatus.PRESENT)) is not None:
+        return LeaveResult.CHECKED_IN, None
     open_request = session.scalar(select(LeaveRequest).where(
         LeaveRequest.meeting_id == meeting.id, LeaveRequest.person_id == person.id,
         LeaveRequest.status.in_([LeaveStatus.PENDING, LeaveStatus.APPROVED])).order_by(LeaveRequest.id.desc()))
@@ -407,7 +416,7 @@ def notify_closed(session: Session, summary: CloseSummary, *, now: datetime, to_
 
 def close_due_meetings(session: Session, now: datetime, *,
                        notify: Callable[[CloseSummary], object] | None = None) -> int:
-    """Close every meeting 3 hours past its start; `notify(summary)` queues each one's pushes in
+    """Close every meeting 30 minutes past its end; `notify(summary)` queues each one's pushes in
     this transaction. Returns how many closed. Rows are claimed with SKIP LOCKED, so several
     scheduler processes close each meeting once."""
     closed = 0

@@ -65,9 +65,10 @@ def month_bounds(key: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 def types_ending(key: str, tz: ZoneInfo) -> list[MeetingType]:
     """The meeting types whose period ends with this month: monthly ones always, quarterly ones
-    in March, June, September and December."""
+    in March, June, September and December, yearly ones (组织生活会, 民主评议党员) in December."""
     month = int(key.split("-")[1])
-    return [t for t in MeetingType if t.period is Period.MONTH or month % 3 == 0]
+    return [t for t in MeetingType if t.period is Period.MONTH or (t.period is Period.QUARTER and month % 3 == 0)
+            or (t.period is Period.YEAR and month == 12)]
 
 
 def plan_required_meetings(runtime: Runtime) -> int:

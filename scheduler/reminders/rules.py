@@ -26,6 +26,7 @@ from models.meeting import (
     MeetingType,
     period_bounds,
     requirement_status,
+    watched_in,
 )
 from models.org import BRANCH_KINDS, Organisation, OrgKind, path_within
 from models.person import COMMITTEE_ROLES, Liaison, OrgRole, Person, Role
@@ -252,6 +253,8 @@ def fire_required_due(f: Firing, row: Reminder) -> None:
     missing = []
     for meeting_type in applicable_types(f.session, branch, row.period, f.tz):
         start, end = period_bounds(meeting_type.period, month_bounds(row.period, f.tz)[0], f.tz)
+        if not watched_in(branch, start):
+            continue
         scheduled = f.session.scalar(select(func.count()).where(
             Meeting.organisation_id == branch.id, Meeting.type == meeting_type,
             Meeting.status != MeetingStatus.CANCELLED,
@@ -276,7 +279,7 @@ def fire_required_missed(f: Firing, row: Reminder) -> None:
     types = applicable_types(f.session, branch, row.period, f.tz)
     missed = [texts.required_meeting(r.meeting_type, row.period)
               for r in requirement_status(f.session, branch, last_day, tz=f.tz)
-              if r.meeting_type in types and not r.met]
+              if r.meeting_type in types and r.required and not r.met]
     if not missed:
         skip(row, f.now, SkipReason.ALL_HELD)
         return

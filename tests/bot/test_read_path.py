@@ -215,7 +215,8 @@ def test_every_read_only_route_answers_on_the_read_path(chat, db, people, paths,
     from bot.router import routes
 
     flagged = {r.name for r in routes() if r.read_only}
-    assert flagged == {"help", "todo", "progress", "overview", "study_progress", "study_list", "meeting_code"}
+    assert flagged == {"help", "todo", "progress", "overview", "study_progress", "study_list", "meeting_code",
+                       "receipts", "published"}
     directive(db, "报送党费收缴情况", [people["zhangwei"]], deadline=datetime(2026, 12, 1, tzinfo=UTC))
     chat.say("wangsj", "帮助")
     chat.say("sunll", "帮助")
@@ -228,6 +229,9 @@ def test_every_read_only_route_answers_on_the_read_path(chat, db, people, paths,
     assert answers[3] == "您目前没有待完成的学习。"
     assert answers[4].startswith("#1 是通知，不是会议。")
     assert paths == ["read"] * 5
+    readback = [chat.say("wangsj", "回执 1"), chat.say("wangsj", "我发布的")]
+    assert readback[0].startswith("通知 #1「报送党费收缴情况」的回执：已完成 0/1")
+    assert readback[1].startswith("您") and paths == ["read"] * 7
 
 
 def test_a_wecom_userid_is_recognised_whatever_its_case(chat, db, paths):

@@ -300,18 +300,21 @@ def test_leave_goes_to_the_branch_committee_and_the_member_hears_the_decision(ch
         ["leave.requested", "leave.approved"]
 
 
-def test_reject_by_card_button_updates_the_card_and_tells_the_member(chat, db, people):
+def test_reject_button_asks_for_the_reason_in_words_and_changes_nothing(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("liuyang", "请假 家中有事")  # the only coming meeting: number left out
-    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("已驳回 刘洋 的请假 #2")
+    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("请回复「驳回 2 理由」驳回 刘洋 的请假 #2")
+    with db.session() as s:
+        assert s.get(LeaveRequest, 1).status is LeaveStatus.PENDING
+    assert not [m for m in outbox_to(db, "zhouqiang") if m.payload["type"] == "card_update"]
+    assert chat.say("zhouqiang", "驳回 2 会议重要").startswith("已驳回 刘洋 的请假 #2")
     with db.session() as s:
         leave = s.get(LeaveRequest, 1)
         assert leave.status is LeaveStatus.REJECTED and leave.decided_by.name == "周强"
-    update = [m for m in outbox_to(db, "zhouqiang") if m.payload["type"] == "card_update"]
-    assert update[0].payload["replace_text"] == "已驳回 2026年11月21日 19:45"
     told = [m for m in outbox_to(db, "liuyang") if m.subject_type == "leave_request"][0].payload["text"]
     assert "已驳回" in told and "请按时参加" in told
     assert len(events(db, "leave.rejected")) == 1
+    assert "无需再次审批" in chat.tap("lina", "leave-1", "reject:1")
 
 
 def test_reject_by_text_with_a_reason(chat, db, people):
@@ -404,16 +407,16 @@ def test_close_is_for_the_meetings_branch_committee(chat, db, people, clock):
     assert count(db, Meeting, Meeting.status == MeetingStatus.CLOSED) == 0
 
 
-def test_automatic_close_three_hours_after_the_start_pushes_the_attendance_line(app, chat, db, people, clock):
+def test_automatic_close_thirty_minutes_after_the_end_pushes_the_attendance_line(app, chat, db, people, clock):
     from scheduler.jobs import tick
 
     runtime = app.extensions["zhitong"]
-    code = code_in(chat.say("lina", "会议 支部党员大会 今天20:00"))
+    code = code_in(chat.say("lina", "会议 支部党员大会 今天20:00"))  # 90 minutes: ends 21:30
     chat.say("zhangwei", f"签到 {code}")
-    clock.set(local(21, 22, 59))
+    clock.set(local(21, 21, 59))
     tick(runtime)
     assert count(db, Meeting, Meeting.status == MeetingStatus.CLOSED) == 0
-    clock.set(local(21, 23, 0))
+    clock.set(local(21, 22, 0))
     tick(runtime)
     tick(runtime)  # a second tick finds nothing to close
     with db.session() as s:
@@ -422,9 +425,9 @@ def test_automatic_close_three_hours_after_the_start_pushes_the_attendance_line(
         pushed = [m for m in outbox_to(db, secretary) if m.subject_type == "meeting"]
         assert len(pushed) == 1
         text = pushed[0].payload["text"]
-        assert "应到 5 实到 1 请假 0 缺席 4" in text and "实到：张伟" in text and "已于 2026年11月21日 23:00 自动结束" in text
+        assert "应到 5 实到 1 请假 0 缺席 4" in text and "实到：张伟" in text and "已于 2026年11月21日 22:00 自动结束" in text
     assert len(events(db, "meeting.closed")) == 1 and events(db, "meeting.closed")[0].data["automatic"] is True
-    assert "已于 2026年11月21日 23:00 结束" in chat.say("liuyang", f"签到 {code}")
+    assert "已于 2026年11月21日 22:00 结束" in chat.say("liuyang", f"签到 {code}")
 
 
 def test_minutes_are_dated_and_several_are_kept(chat, db, people, clock):

@@ -33,7 +33,7 @@ def test_assign_pushes_a_study_card_to_every_member(chat, db):
 
 def test_assign_refusals_change_nothing(chat, db):
     _seed(db)
-    assert "缺少学习资料链接" in chat.say("wangsj", "学习资料 党章第一章 截止 12月5日")
+    assert "缺少标题" in chat.say("wangsj", "学习资料 截止 12月5日")
     assert "已经过去" in chat.say("wangsj", "学习资料 党章 https://example.cn/a 截止 今天8:00")
     assert "书记" in chat.say("zhangwei", ASSIGN)
     with db.session() as s:

@@ -51,7 +51,7 @@ def test_period_bounds_are_shanghai_calendar_periods(period, on, start, end):
 def test_each_type_has_its_required_period():
     assert {t.label: t.period for t in MeetingType} == {
         "支部党员大会": Period.QUARTER, "支委会": Period.MONTH, "党小组会": Period.MONTH,
-        "党课": Period.QUARTER, "主题党日": Period.MONTH,
+        "党课": Period.QUARTER, "主题党日": Period.MONTH, "组织生活会": Period.YEAR, "民主评议党员": Period.YEAR,
     }
 
 
@@ -71,6 +71,8 @@ def test_requirement_status_counts_closed_meetings_of_the_branch_in_the_period(d
         ("党小组会", 0, 1, False),
         ("党课", 0, 1, False),
         ("主题党日", 0, 1, False),
+        ("组织生活会", 0, 1, False),
+        ("民主评议党员", 0, 1, False),
     ]
     assert status[MeetingType.COMMITTEE].period_start == shanghai(2026, 11, 1)
     assert status[MeetingType.COMMITTEE].period_end == shanghai(2026, 12, 1)
@@ -83,7 +85,7 @@ def test_a_meeting_counts_in_the_shanghai_month_it_started_in(db):
         people = small_tree(s)
         branch = org(s, BRANCH_A)
         late_november = _held(s, people, BRANCH_A, MeetingType.THEME_DAY, shanghai(2026, 11, 30, 23, 30))
-        early_december = _held(s, people, BRANCH_A, MeetingType.THEME_DAY, shanghai(2026, 12, 1, 0, 30))
+        early_december = _held(s, people, BRANCH_A, MeetingType.THEME_DAY, shanghai(2026, 12, 1, 1, 0))  # after the first's 90 minutes
         assert early_december.starts_at.day == 30  # still 30 November in UTC
         nov = period_bounds(Period.MONTH, date(2026, 11, 15))
         dec = period_bounds(Period.MONTH, date(2026, 12, 15))
@@ -93,19 +95,19 @@ def test_a_meeting_counts_in_the_shanghai_month_it_started_in(db):
         assert december[MeetingType.THEME_DAY] == 1
 
 
-def test_close_due_meetings_closes_each_once_three_hours_after_the_start(db):
+def test_close_due_meetings_closes_each_once_thirty_minutes_after_its_end(db):
     with db.session() as s:
         people = small_tree(s)
         start = shanghai(2026, 11, 21, 20)
-        _held(s, people, BRANCH_A, MeetingType.LECTURE, start, close=False)
+        _held(s, people, BRANCH_A, MeetingType.LECTURE, start, close=False)  # 90 minutes: ends 21:30
         _held(s, people, BRANCH_B, MeetingType.LECTURE, start + timedelta(hours=1), close=False)
     with db.session() as s:
-        assert close_due_meetings(s, start + timedelta(hours=2, minutes=59)) == 0
+        assert close_due_meetings(s, start + timedelta(hours=1, minutes=59)) == 0
     with db.session() as s:
+        assert close_due_meetings(s, start + timedelta(hours=2)) == 1
+    with db.session() as s:
+        assert close_due_meetings(s, start + timedelta(hours=2, minutes=30)) == 0
         assert close_due_meetings(s, start + timedelta(hours=3)) == 1
-    with db.session() as s:
-        assert close_due_meetings(s, start + timedelta(hours=3, minutes=30)) == 0
-        assert close_due_meetings(s, start + timedelta(hours=4)) == 1
     with db.session() as s:
         nov = period_bounds(Period.QUARTER, date(2026, 11, 21))
         assert len(held_meetings(s, org(s, BRANCH_A).id, MeetingType.LECTURE, *nov)) == 1
