@@ -20,6 +20,9 @@ from models.numbers import ItemKind, ItemNumber
 from models.options import OrgOption
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
+from models.points import PointsCap, PointsEntry, PointsPeriod, PointsRate
+from models.publication import Publication
+from models.self_report import SelfReport
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
 from models.reminder import Reminder, ReminderKind, ReminderStatus
 
@@ -59,10 +62,16 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "PointsCap",
+    "PointsEntry",
+    "PointsPeriod",
+    "PointsRate",
+    "Publication",
     "Reminder",
     "ReminderKind",
     "ReminderStatus",
     "Role",
+    "SelfReport",
     "UTCDateTime",
     "record",
     "utcnow",
