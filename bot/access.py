@@ -59,3 +59,17 @@ def liaison_organisations(person: Person | None) -> list[Organisation]:
 
 def may_view_overview(person: Person | None, org: Organisation) -> bool:
     return any(o.id == org.id for o in liaison_organisations(person))
+
+
+def may_view_points(viewer: Person | None, member: Person) -> bool:
+    """积分 姓名: the member themself, or a 书记, 副书记 or 委员 of the member's home branch."""
+    if viewer is None:
+        return False
+    branch = member.home_branch()
+    return viewer.id == member.id or (branch is not None and any(
+        r.organisation_id == branch.id and r.role.is_committee for r in viewer.roles))
+
+
+def may_decide_self_report(person: Person | None, branch_id: int) -> bool:
+    """核实 / 驳回 a self-report: the committee of the branch it was made in."""
+    return person is not None and any(r.organisation_id == branch_id and r.role.is_committee for r in person.roles)

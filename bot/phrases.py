@@ -24,6 +24,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "study_confirm": ("学完了", "已学习", "学习完毕", "已学完", "学完", "学好了", "已经学了", "已学习完毕"),
     "leave": ("我请假", "我要请假", "请个假", "想请假", "申请请假", "要请假", "请假一下"),
     "leave_approve": ("同意", "准假", "同意请假"),
+    "points": ("我的积分", "查积分", "查看积分", "积分查询"),
     "leave_reject": ("不同意", "不批准", "不准假"),
     "meeting": ("开会",),
     "checkin": ("签个到", "我签到", "打卡", "已到"),
@@ -47,6 +48,7 @@ EXAMPLES: dict[str, str] = {
     "meeting": "会议 支委会 下周一19:00 党员活动室", "leave_approve": "批准 3", "leave_reject": "驳回 3 人手不足",
     "meeting_close": "结束 3", "meeting_minutes": "纪要 3 学习了全会精神", "binding_code": "绑定码 张伟",
     "bind": "绑定 123456",
+    "points": "积分", "self_report": "申报 工作履职 协助社区开展防汛值守", "self_report_verify": "核实 12 2",
 }
 
 # WeChat's own emoji are typed as `[抱拳]`, `[强]`: a bracketed name of up to four characters.
