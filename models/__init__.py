@@ -20,11 +20,11 @@ from models.numbers import ItemKind, ItemNumber
 from models.options import OrgOption
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
+from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
 from models.points import PointsCap, PointsEntry, PointsPeriod, PointsRate
 from models.publication import Publication
-from models.self_report import SelfReport
-from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
 from models.reminder import Reminder, ReminderKind, ReminderStatus
+from models.self_report import SelfReport
 
 __all__ = [
     "Attendance",

@@ -35,11 +35,11 @@ from sqlalchemy import (
     bindparam,
     case,
     event,
+    false,
     func,
     insert,
     literal,
     select,
-    false,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column

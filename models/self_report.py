@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy import ForeignKey, Integer, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from config.points_rules import Category, Claim

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
