@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import String, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from config.points_rules import Category, Rules
@@ -188,24 +188,29 @@ def organisation_figures(session: Session, top: Organisation | None, period: Per
     threshold = (rules.year_stars[0] if period.kind is PublicationKind.YEARLY and rules.year_stars
                  else rules.month_stars[0] * period.months if rules.month_stars else None)
     entry = PointsEntry.__table__
+    # One statement, one scan of the period's entries: per person and category (a CTE both
+    # halves read), then per branch the members, points and stars, and per branch and category.
     per_person = (select(entry.c.person_id, entry.c.category, func.sum(entry.c.points).label("points"))
                   .where(entry.c.period >= period.first, entry.c.period <= period.last)
-                  .group_by(entry.c.person_id, entry.c.category).subquery())
+                  .group_by(entry.c.person_id, entry.c.category).cte("per_person"))
     person_total = (select(per_person.c.person_id, func.sum(per_person.c.points).label("total"))
-                    .group_by(per_person.c.person_id).subquery())
+                    .group_by(per_person.c.person_id).cte("person_total"))
     home = (select(Membership.person_id, Membership.organisation_id)
             .join(Person, Person.id == Membership.person_id)
-            .where(Membership.kind == MembershipKind.HOME, Person.left_on.is_(None)).subquery())
-    starred = case((person_total.c.total >= threshold, 1), else_=0) if threshold is not None else 0
-    branch_rows = session.execute(
-        select(home.c.organisation_id, func.count(), func.coalesce(func.sum(person_total.c.total), 0),
-               func.coalesce(func.sum(starred), 0))
-        .select_from(home).outerjoin(person_total, person_total.c.person_id == home.c.person_id)
-        .group_by(home.c.organisation_id)).all()
-    category_rows = session.execute(
-        select(home.c.organisation_id, per_person.c.category, func.sum(per_person.c.points))
-        .select_from(home).join(per_person, per_person.c.person_id == home.c.person_id)
-        .group_by(home.c.organisation_id, per_person.c.category)).all()
+            .where(Membership.kind == MembershipKind.HOME, Person.left_on.is_(None)).cte("home"))
+    starred = case((person_total.c.total >= threshold, 1), else_=0) if threshold is not None else literal(0)
+    by_branch = (select(home.c.organisation_id, literal(None, String).label("category"), func.count().label("n"),
+                        func.coalesce(func.sum(person_total.c.total), 0).label("points"),
+                        func.coalesce(func.sum(starred), 0).label("starred"))
+                 .select_from(home).outerjoin(person_total, person_total.c.person_id == home.c.person_id)
+                 .group_by(home.c.organisation_id))
+    by_category = (select(home.c.organisation_id, per_person.c.category, literal(0).label("n"),
+                          func.sum(per_person.c.points).label("points"), literal(0).label("starred"))
+                   .select_from(home).join(per_person, per_person.c.person_id == home.c.person_id)
+                   .group_by(home.c.organisation_id, per_person.c.category))
+    rows = session.execute(union_all(by_branch, by_category)).all()
+    branch_rows = [(o, n, p, st) for o, c, n, p, st in rows if c is None]
+    category_rows = [(o, c, p) for o, c, _n, p, _st in rows if c is not None]
     start, end = period.bounds(tz)
     report_rows = session.execute(
         select(SelfReport.branch_id, func.count()).where(
@@ -215,12 +220,20 @@ def organisation_figures(session: Session, top: Organisation | None, period: Per
     orgs = {o.id: o for o in session.scalars(select(Organisation))}
     figures: dict[int, OrgFigures] = {}
 
-    def chain(org_id: int):
-        org = orgs.get(org_id)
-        while org is not None:
-            if top is None or org.id == top.id or org.is_within(top):
-                yield figures.setdefault(org.id, OrgFigures(org))
-            org = orgs.get(org.parent_id) if org.parent_id else None
+    chains: dict[int, list[OrgFigures]] = {}
+
+    def chain(org_id: int) -> list[OrgFigures]:
+        """The figures of the organisation and of every ancestor within `top` (built once per branch)."""
+        if org_id not in chains:
+            found, org = [], orgs.get(org_id)
+            while org is not None:
+                if top is None or org.id == top.id or org.is_within(top):
+                    if org.id not in figures:
+                        figures[org.id] = OrgFigures(org)
+                    found.append(figures[org.id])
+                org = orgs.get(org.parent_id) if org.parent_id else None
+            chains[org_id] = found
+        return chains[org_id]
 
     for org_id, members, points, with_stars in branch_rows:
         for f in chain(org_id):
