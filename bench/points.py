@@ -32,6 +32,7 @@ for p in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(p))
 
 from fanout_seed import recreate_database  # noqa: E402
+from proctools import replace_section  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_points"
 DOCS = ROOT / "docs" / "BENCHMARKS.md"
@@ -149,15 +150,7 @@ the entries once (one statement: a per-person-and-category CTE that both the per
 the per-category sums read), so it costs about one plain GROUP BY plus the join to 100,000 home
 memberships; the tree above the branches is summed in Python (5,051 organisations).
 """
-    text_ = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    if SECTION in text_:
-        start = text_.index(SECTION)
-        nxt = text_.find("\n## ", start + len(SECTION))
-        text_ = text_[:start] + body + (text_[nxt + 1:] if nxt != -1 else "")
-    else:
-        text_ = text_.rstrip("\n") + "\n\n" + body
-    DOCS.write_text(text_, encoding="utf-8")
-
+    replace_section(DOCS, SECTION, body)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

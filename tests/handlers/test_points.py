@@ -70,38 +70,46 @@ def test_study_confirmed_and_meeting_attendance_count(chat, db, clock):
 def test_self_report_verified_through_the_card_and_the_member_told(chat, db, clock):
     _seed(db)
     reply = chat.say("zhangwei", "申报 工作履职 协助社区开展防汛值守")
-    assert reply.startswith("已提交积分申报 #1（工作履职：协助社区开展防汛值守），已转支部书记核实")
+    n = _number(reply)
+    assert reply.startswith(f"已提交积分申报 #{n}（工作履职：协助社区开展防汛值守），已转支部书记核实")
     assert "无需提供照片或截图" in reply
     with db.session() as s:
         card = s.scalar(select(OutboxMessage).where(OutboxMessage.subject_type == "self_report"))
         assert card.recipient == "lina"
-        assert card.payload["buttons"] == [{"key": "claim_ok:1", "text": "核实"}, {"key": "claim_no:1", "text": "驳回"}]
-    assert "请回复「驳回 1 理由」" in chat.tap("lina", "self-report-1", "claim_no:1")
-    assert "工作履职可申报 1–5 分" in chat.say("lina", "核实 1 9")  # out of range: nothing changes
+        assert card.payload["buttons"] == [{"key": f"claim_ok:{n}", "text": "核实"}, {"key": f"claim_no:{n}", "text": "驳回"}]
+    assert "请回复「驳回 1 理由」" in chat.tap("lina", "self-report-1", f"claim_no:{n}")
+    assert "工作履职可申报 1–5 分" in chat.say("lina", f"核实 {n} 9")  # out of range: nothing changes
     assert _entries(db) == []
-    assert chat.say("lina", "核实 1 3").startswith("已核实 张伟 的积分申报 #1（工作履职），记 3 分。已通知本人")
-    assert "无需再次处理" in chat.say("lina", "核实 1")
+    assert chat.say("lina", f"核实 {n} 3").startswith(f"已核实 张伟 的积分申报 #{n}（工作履职），记 3 分。已通知本人")
+    assert "无需再次处理" in chat.say("lina", f"核实 {n}")
     assert _entries(db, "张伟") == [("self_report", 3, None)]
     with db.session() as s:
         told = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "zhangwei",
                                                      OutboxMessage.subject_type == "self_report")).all()
         assert len(told) == 1 and "已由李娜核实，记 3 分" in told[0].payload["text"]
-    assert "申报核实 #1 工作履职 +3" in chat.say("zhangwei", "积分")
+    assert f"申报核实 #{n} 工作履职 +3" in chat.say("zhangwei", "积分")
 
 
 def test_self_report_rejected_with_a_reason_and_refusals(chat, db):
     _seed(db)
     assert "请先写类别" in chat.say("zhangwei", "申报 协助社区")
     assert "请写明申报的内容" in chat.say("zhangwei", "申报 诚信品德")
-    chat.say("zhangwei", "申报 诚信 拾金不昧")
-    assert "只有该支部的书记" in chat.say("chenjing", "驳回 1 不是本支部")  # another branch's secretary
-    assert "请写明驳回理由" in chat.say("lina", "驳回 1")
-    reply = chat.say("lina", "驳回 1 情况不属实")
-    assert reply.startswith("已驳回 张伟 的积分申报 #1，理由：情况不属实。")
+    n = _number(chat.say("zhangwei", "申报 诚信 拾金不昧"))
+    assert "只有该支部的书记" in chat.say("chenjing", f"驳回 {n} 不是本支部")  # another branch's secretary
+    assert "请写明驳回理由" in chat.say("lina", f"驳回 {n}")
+    reply = chat.say("lina", f"驳回 {n} 情况不属实")
+    assert reply.startswith(f"已驳回 张伟 的积分申报 #{n}，理由：情况不属实。")
     with db.session() as s:
         report = s.scalar(select(SelfReport))
         assert report.status is ReportStatus.REJECTED and report.reason == "情况不属实"
         assert s.scalar(select(func.count()).select_from(PointsEntry)) == 0
+
+
+def _number(reply: str) -> int:
+    """The number a 申报 was given (numbers are shared by every kind of item)."""
+    import re
+
+    return int(re.search(r"积分申报 #(\d+)", reply).group(1))
 
 
 def test_points_by_name_for_the_branch_secretaries_only(chat, db):
