@@ -76,7 +76,7 @@ def seed(url: str, entries: int) -> None:
             conn.execute(text(
                 "INSERT INTO points_entry (person_id, category, points, rule, source_type, source_id, capped, "
                 "reverses_id, period, created_at) "
-                f"SELECT 1 + (g * 7919) % :members, ({categories})[1 + g % 4], 1 + g % 3, ({rules})[1 + g % 4], "
+                f"SELECT 1 + ((g::bigint * 7919) % :members)::int, ({categories})[1 + g % 4], 1 + g % 3, ({rules})[1 + g % 4], "
                 "'directive', g, NULL, NULL, '2026-1' || (g % 3), "
                 "timestamptz '2026-10-01 00:00+08' + (g % 7776000) * interval '1 second' "
                 "FROM generate_series(:a, :b) g"),

@@ -215,19 +215,21 @@ def test_every_read_only_route_answers_on_the_read_path(chat, db, people, paths,
     from bot.router import routes
 
     flagged = {r.name for r in routes() if r.read_only}
-    assert flagged == {"help", "todo", "progress", "overview", "study_progress", "study_list", "meeting_code"}
+    assert flagged == {"help", "todo", "progress", "overview", "study_progress", "study_list", "meeting_code",
+                       "points"}
     directive(db, "报送党费收缴情况", [people["zhangwei"]], deadline=datetime(2026, 12, 1, tzinfo=UTC))
     chat.say("wangsj", "帮助")
     chat.say("sunll", "帮助")
     paths.clear()
     answers = [chat.say("wangsj", "进度 1"), chat.say("sunll", "概况"), chat.say("wangsj", "学习进度 1"),
-               chat.say("zhangwei", "学习"), chat.say("wangsj", "会议码 1")]
+               chat.say("zhangwei", "学习"), chat.say("wangsj", "会议码 1"), chat.say("zhangwei", "积分")]
     assert answers[0].startswith("已确认 0/1") and "综合处党支部：已确认 0/1；未确认：张伟" in answers[0]
     assert answers[1].startswith("概况（2026年11月21日 19:45）") and "#1「报送党费收缴情况」已确认 0/1" in answers[1]
     assert answers[2] == "没有编号为 #1 的学习资料。"
     assert answers[3] == "您目前没有待完成的学习。"
     assert answers[4] == "没有编号为 #1 的会议。"
-    assert paths == ["read"] * 5
+    assert answers[5].startswith("张伟的积分\n2026年11月：0 分")
+    assert paths == ["read"] * 6
 
 
 def test_a_wecom_userid_is_recognised_whatever_its_case(chat, db, paths):
