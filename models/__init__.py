@@ -21,7 +21,7 @@ from models.options import OrgOption
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
-from models.points import PointsCap, PointsEntry, PointsPeriod, PointsRate
+from models.points import PointsCap, PointsEntry, PointsMonthTotal, PointsPeriod, PointsRate
 from models.publication import Publication
 from models.reminder import Reminder, ReminderKind, ReminderStatus
 from models.self_report import SelfReport
@@ -64,6 +64,7 @@ __all__ = [
     "Person",
     "PointsCap",
     "PointsEntry",
+    "PointsMonthTotal",
     "PointsPeriod",
     "PointsRate",
     "Publication",

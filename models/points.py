@@ -20,7 +20,7 @@ PostgreSQL a trigger (migration 0020) refuses UPDATE, DELETE and TRUNCATE."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -40,6 +40,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    union_all,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -77,6 +78,21 @@ class PointsPeriod(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     rules: Mapped[dict] = mapped_column(JSON)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the month's totals were written to `points_month_total` (after the month ended).
+    summarised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PointsMonthTotal(Base):
+    """A finished month's points per person and category: what reports over many months read
+    instead of every entry. Written once, after the month is over (`summarise`); an ended month
+    gets no new entries (compensations go into the open month), so it never drifts."""
+
+    __tablename__ = "points_month_total"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[Category] = mapped_column(str_enum(Category, 12), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer)
 
 
 class PointsRate(Base):
@@ -285,6 +301,59 @@ def reverse(session: Session, source_type: str, source_id: int, at: datetime, *,
     if rows:
         session.execute(insert(entry), rows)
     return len(rows)
+
+
+# -- month totals --------------------------------------------------------------------------------
+
+# A month is summarised this long after it ends, so a transaction that began in it has committed.
+SUMMARY_GRACE = timedelta(hours=1)
+
+
+def month_start(period: str) -> datetime:
+    year, month = (int(x) for x in period.split("-"))
+    return datetime(year, month, 1, tzinfo=_tz)
+
+
+def next_month(period: str) -> str:
+    year, month = (int(x) for x in period.split("-"))
+    return f"{year + 1}-01" if month == 12 else f"{year}-{month + 1:02d}"
+
+
+def summarise(session: Session, period: str, *, at: datetime) -> bool:
+    """Write the month's totals per person and category once it is over (and the grace passed);
+    True when they are there. Several callers at once: the period row's lock lets one write."""
+    if at < month_start(next_month(period)) + SUMMARY_GRACE:
+        return False
+    open_period(session, period, at=at)
+    row = session.get(PointsPeriod, period, with_for_update=True, populate_existing=True)
+    if row.summarised_at is not None:
+        return True
+    entry = PointsEntry.__table__
+    session.execute(insert(PointsMonthTotal.__table__).from_select(
+        ["period", "person_id", "category", "points"],
+        select(entry.c.period, entry.c.person_id, entry.c.category, func.sum(entry.c.points))
+        .where(entry.c.period == period).group_by(entry.c.period, entry.c.person_id, entry.c.category)))
+    row.summarised_at = at
+    return True
+
+
+def summarised(session: Session, first: str, last: str) -> set[str]:
+    return set(session.scalars(select(PointsPeriod.period).where(
+        PointsPeriod.period >= first, PointsPeriod.period <= last, PointsPeriod.summarised_at.is_not(None))))
+
+
+def period_points(session: Session, first: str, last: str):
+    """(person_id, category, points) over the months `first`..`last`: the totals of summarised
+    months and the entries of the others, as one selectable to group further."""
+    done = summarised(session, first, last)
+    entry, total = PointsEntry.__table__, PointsMonthTotal.__table__
+    raw = (select(entry.c.person_id, entry.c.category, entry.c.points)
+           .where(entry.c.period >= first, entry.c.period <= last))
+    if not done:
+        return raw
+    return union_all(
+        select(total.c.person_id, total.c.category, total.c.points).where(total.c.period.in_(sorted(done))),
+        raw.where(entry.c.period.not_in(sorted(done))))
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from bot.reports.points import last_complete
 from bot.reports.publish import PUBLISH_AT, send, was_sent
 from bot.runtime import Runtime
-from models.points import open_period, period_of
+from models.points import open_period, period_of, summarise
 from models.publication import PublicationKind
 from scheduler.calendar import first_working_day
 from scheduler.reminders import quiet_release
@@ -38,6 +38,8 @@ def publish_points(runtime: Runtime) -> int:
     local = now.astimezone(tz)
     with runtime.db.session() as session:
         open_period(session, period_of(now), at=now)
+    with runtime.db.session() as session:  # last month's totals, once, an hour into the new month
+        summarise(session, last_complete(PublicationKind.MONTHLY, now, tz).key, at=now)
     if local.time() < PUBLISH_AT:
         return 0
     sent = 0

@@ -19,7 +19,7 @@ from config.points_rules import Category, Rules
 from models.options import effective_many
 from models.org import BRANCH_KINDS, Organisation
 from models.person import Membership, MembershipKind, Person
-from models.points import PointsEntry, Totals, rules_for, totals
+from models.points import PointsEntry, Totals, period_points, rules_for, summarise, totals
 from models.publication import PublicationKind
 from models.self_report import ReportStatus, SelfReport
 
@@ -91,6 +91,12 @@ def last_complete(kind: PublicationKind, now: datetime, tz: ZoneInfo) -> Period:
         quarter = (local.month - 1) // 3
         return make_period(kind, local.year - 1, 4) if quarter == 0 else make_period(kind, local.year, quarter)
     return make_period(kind, local.year - 1)
+
+
+def summarise_period(session: Session, period: Period, now: datetime) -> None:
+    """Write the month totals of the period's months that are over (each once)."""
+    for month in range(period.first_month, period.last_month + 1):
+        summarise(session, f"{period.year}-{month:02d}", at=now)
 
 
 def period_rules(session: Session, period: Period) -> Rules:
@@ -187,12 +193,11 @@ def organisation_figures(session: Session, top: Organisation | None, period: Per
     rules = period_rules(session, period)
     threshold = (rules.year_stars[0] if period.kind is PublicationKind.YEARLY and rules.year_stars
                  else rules.month_stars[0] * period.months if rules.month_stars else None)
-    entry = PointsEntry.__table__
-    # One statement, one scan of the period's entries: per person and category (a CTE both
+    # One statement, one pass over the period's month totals (entries for a month not summarised): per person and category (a CTE both
     # halves read), then per branch the members, points and stars, and per branch and category.
-    per_person = (select(entry.c.person_id, entry.c.category, func.sum(entry.c.points).label("points"))
-                  .where(entry.c.period >= period.first, entry.c.period <= period.last)
-                  .group_by(entry.c.person_id, entry.c.category).cte("per_person"))
+    source = period_points(session, period.first, period.last).subquery("source")
+    per_person = (select(source.c.person_id, source.c.category, func.sum(source.c.points).label("points"))
+                  .group_by(source.c.person_id, source.c.category).cte("per_person"))
     person_total = (select(per_person.c.person_id, func.sum(per_person.c.points).label("total"))
                     .group_by(per_person.c.person_id).cte("person_total"))
     home = (select(Membership.person_id, Membership.organisation_id)

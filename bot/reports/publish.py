@@ -23,6 +23,7 @@ from bot.reports.points import (
     commendation_candidates,
     organisation_figures,
     period_rules,
+    summarise_period,
 )
 from bot.reports.quarterly import QuarterlyScope, quarterly_message
 from bot.texts import points as texts
@@ -43,7 +44,11 @@ class Copy:
 
 
 def render(session: Session, period: Period, org: Organisation | None, tz: ZoneInfo) -> str:
-    """The publication as the command line prints it (all of it, for `org` or the whole tree)."""
+    """The publication as the command line prints it (all of it, for `org` or the whole tree).
+    Writes the month totals of the period's months that are over, once."""
+    from models.base import utcnow
+
+    summarise_period(session, period, utcnow())
     if period.kind is PublicationKind.MONTHLY:
         tables = branch_tables(session, branches_under(session, org), period)
         return "\n\n".join(texts.branch_table(t) for t in tables) or "没有支部。"
@@ -107,6 +112,7 @@ def send(session: Session, period: Period, org: Organisation | None, *, now: dat
     """Queue every recipient's copy not sent before (all of them with `force`); returns how many.
     Opens the period's last month so its rules are fixed from now on."""
     open_period(session, period.last, at=now)
+    summarise_period(session, period, now)
     due = release(now) or now
     sent = 0
     for c in copies(session, period, org, tz):

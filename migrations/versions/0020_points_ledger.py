@@ -1,4 +1,4 @@
-"""points ledger: entries, monthly rule snapshots, self-reports, publications
+"""points ledger: entries, monthly rule snapshots and totals, self-reports, publications
 
 Revision ID: 0020
 Revises: 0008
@@ -26,7 +26,16 @@ def upgrade() -> None:
         sa.Column('period', sa.String(length=7), nullable=False),
         sa.Column('rules', sa.JSON(), nullable=False),
         sa.Column('opened_at', models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('summarised_at', models.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint('period', name=op.f('pk_points_period')),
+    )
+    op.create_table(
+        'points_month_total',
+        sa.Column('period', sa.String(length=7), nullable=False),
+        sa.Column('person_id', sa.Integer(), nullable=False),
+        sa.Column('category', sa.String(length=12), nullable=False),
+        sa.Column('points', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('period', 'person_id', 'category', name=op.f('pk_points_month_total')),
     )
     op.create_table(
         'points_rate',
@@ -137,4 +146,5 @@ def downgrade() -> None:
     op.drop_table('points_entry')
     op.drop_table('points_cap')
     op.drop_table('points_rate')
+    op.drop_table('points_month_total')
     op.drop_table('points_period')

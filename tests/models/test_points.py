@@ -210,3 +210,35 @@ def test_points_rules_setting_replaces_the_built_in_file(tmp_path):
     path.write_text("不是 TOML", encoding="utf-8")
     with pytest.raises(SettingsError, match="POINTS_RULES"):
         Settings.from_env({"DATABASE_URL": "sqlite://", "POINTS_RULES": str(path)}, read_dotenv=False)
+
+
+def test_a_finished_month_is_summarised_once_and_reports_read_the_same(db, people):
+    from zoneinfo import ZoneInfo
+
+    from bot.reports.points import make_period, organisation_figures
+    from models.org import Organisation
+    from models.points import PointsMonthTotal, summarise
+    from models.publication import PublicationKind
+
+    me, other = people["zhangwei"], people["liuyang"]
+    with db.session() as s:
+        award(s, me, RuleName.MEETING_ATTENDED, "meeting", 1, at=NOV)
+        award(s, me, RuleName.DIRECTIVE_ACKNOWLEDGED, "directive", 1, at=NOV)
+        award(s, other, RuleName.MEETING_ABSENT, "meeting", 1, at=NOV)
+    period, tz = make_period(PublicationKind.QUARTERLY, 2026, 4), ZoneInfo("Asia/Shanghai")
+
+    def figures():
+        with db.session() as s:
+            top = s.scalar(select(Organisation).where(Organisation.parent_id.is_(None)))
+            return [(f.organisation.name, f.members, f.points, f.by_category) for f in
+                    organisation_figures(s, top, period, tz)]
+
+    before = figures()
+    with db.session() as s:
+        assert not summarise(s, "2026-11", at=datetime(2026, 11, 30, 16, 30, tzinfo=UTC))  # 00:30 on 1 Dec: too soon
+        assert summarise(s, "2026-11", at=datetime(2026, 11, 30, 17, 0, tzinfo=UTC))
+        assert summarise(s, "2026-11", at=DEC)  # once
+        rows = s.execute(select(PointsMonthTotal.person_id, PointsMonthTotal.category, PointsMonthTotal.points)
+                         .order_by(PointsMonthTotal.person_id, PointsMonthTotal.category)).all()
+    assert sorted(rows) == sorted([(me, Category.ACTIVITY, 3), (me, Category.DUTY, 1), (other, Category.ACTIVITY, -2)])
+    assert figures() == before
