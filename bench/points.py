@@ -23,8 +23,8 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
