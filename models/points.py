@@ -346,14 +346,19 @@ def period_points(session: Session, first: str, last: str):
     """(person_id, category, points) over the months `first`..`last`: the totals of summarised
     months and the entries of the others, as one selectable to group further."""
     done = summarised(session, first, last)
+    months, month = [], first
+    while month <= last:
+        months.append(month)
+        month = next_month(month)
     entry, total = PointsEntry.__table__, PointsMonthTotal.__table__
-    raw = (select(entry.c.person_id, entry.c.category, entry.c.points)
-           .where(entry.c.period >= first, entry.c.period <= last))
+    raw = select(entry.c.person_id, entry.c.category, entry.c.points)
+    summed = select(total.c.person_id, total.c.category, total.c.points).where(total.c.period.in_(sorted(done)))
+    rest = [m for m in months if m not in done]
     if not done:
-        return raw
-    return union_all(
-        select(total.c.person_id, total.c.category, total.c.points).where(total.c.period.in_(sorted(done))),
-        raw.where(entry.c.period.not_in(sorted(done))))
+        return raw.where(entry.c.period >= first, entry.c.period <= last)
+    if not rest:  # every month summarised: the entries are not read at all
+        return summed
+    return union_all(summed, raw.where(entry.c.period.in_(rest)))
 
 
 # -- reading -------------------------------------------------------------------------------------
