@@ -40,7 +40,7 @@ def report_command(kind: str, period_text: str | None, org_text: str | None, sen
         sys.exit(1)
     with runtime.db.session() as session:
         org = resolve_org_or_exit(session, org_text) if org_text else None
-        click.echo(render(session, period, org, tz))
+        click.echo(render(session, period, org, tz, now=now))
         if output is not None:
             tops = [org] if org is not None else top_organisations(session)
             output.write_bytes(workbook(session, period, org, tops, tz))

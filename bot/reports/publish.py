@@ -43,12 +43,10 @@ class Copy:
     text: str
 
 
-def render(session: Session, period: Period, org: Organisation | None, tz: ZoneInfo) -> str:
+def render(session: Session, period: Period, org: Organisation | None, tz: ZoneInfo, *, now: datetime) -> str:
     """The publication as the command line prints it (all of it, for `org` or the whole tree).
     Writes the month totals of the period's months that are over, once."""
-    from models.base import utcnow
-
-    summarise_period(session, period, utcnow())
+    summarise_period(session, period, now)
     if period.kind is PublicationKind.MONTHLY:
         tables = branch_tables(session, branches_under(session, org), period)
         return "\n\n".join(texts.branch_table(t) for t in tables) or "没有支部。"
