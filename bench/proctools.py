@@ -78,3 +78,15 @@ def stop(proc: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def replace_section(docs: Path, heading: str, body: str) -> None:
+    """Put `body` (which starts with `heading`) in place of that section of `docs`, or append it."""
+    text = docs.read_text(encoding="utf-8") if docs.exists() else "# Benchmarks\n"
+    if heading in text:
+        start = text.index(heading)
+        nxt = text.find("\n## ", start + len(heading))
+        text = text[:start] + body + (text[nxt + 1:] if nxt != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    docs.write_text(text, encoding="utf-8")

@@ -40,7 +40,7 @@ for p in (ROOT, ROOT / "bench"):
 # Shared with the fan-out benchmark.
 from fanout import app_env  # noqa: E402
 from fanout_seed import SECTIONS, BulkSeed, cn_ordinal, recreate_database  # noqa: E402
-from proctools import free_port, http_json, stop, wait_http, wait_log  # noqa: E402
+from proctools import free_port, http_json, replace_section, stop, wait_http, wait_log  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_reminders"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
@@ -323,14 +323,7 @@ def write_docs(f: dict, command: str) -> None:
         "the worker starts only after the firing commit; the two phases do not overlap.",
         "",
     ])
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[nxt + 1:] if nxt != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text)
+    replace_section(DOCS, SECTION, section)
     log(f"wrote {DOCS} section {SECTION!r}")
 
 

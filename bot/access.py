@@ -84,3 +84,17 @@ def may_correct(person: Person | None, directive: Directive) -> bool:
         return False
     return person.id == directive.issuer_id or any(
         o.id == directive.organisation_id or directive.organisation.is_within(o) for o in person.led_organisations())
+
+
+def may_view_points(viewer: Person | None, member: Person) -> bool:
+    """积分 姓名: the member themself, or a 书记, 副书记 or 委员 of the member's home branch."""
+    if viewer is None:
+        return False
+    branch = member.home_branch()
+    return viewer.id == member.id or (branch is not None and any(
+        r.organisation_id == branch.id and r.role.is_committee for r in viewer.roles))
+
+
+def may_decide_self_report(person: Person | None, branch_id: int) -> bool:
+    """核实 / 驳回 a self-report: the committee of the branch it was made in."""
+    return person is not None and any(r.organisation_id == branch_id and r.role.is_committee for r in person.roles)

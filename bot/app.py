@@ -31,6 +31,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     from scheduler import calendar
 
     calendar.configure(settings.holidays)  # HOLIDAYS_FILE's dates beside the built-in calendar
+    from models import points
+
+    points.configure(settings.points_rules, settings.tz)  # POINTS_RULES, and the zone months count in
 
     from bot import views
 

@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import set_option_command
+from bot.report_commands import report_command
 from config.settings import Settings, SettingsError
 
 _FACTORY = "zhitong.create_app"
@@ -279,6 +280,7 @@ COMMANDS = [
     member_group,
     set_webhook_command,
     set_option_command,
+    report_command,
     holidays_command,
     demo_command,
     chat_command,

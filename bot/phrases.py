@@ -24,6 +24,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "study_confirm": ("学完了", "已学习", "学习完毕", "已学完", "学完", "学好了", "已经学了", "已学习完毕"),
     "leave": ("我请假", "我要请假", "请个假", "想请假", "申请请假", "要请假", "请假一下"),
     "leave_approve": ("同意", "准假", "同意请假"),
+    "points": ("我的积分", "查积分", "查看积分", "积分查询"),
     "leave_reject": ("不同意", "不批准", "不准假"),
     "meeting": ("开会",),
     "checkin": ("签个到", "我签到", "打卡", "已到"),
@@ -54,6 +55,7 @@ EXAMPLES: dict[str, str] = {
     "bind": "绑定 123456", "withdraw": "撤回 3 内容有误", "reschedule": "改期 3 12月5日17:00",
     "meeting_cancel": "取消 3 与上级会议冲突",
     "receipts": "回执 3", "published": "我发布的",
+    "points": "积分", "self_report": "申报 工作履职 协助社区开展防汛值守", "self_report_verify": "核实 12 2",
 }
 
 # WeChat's own emoji are typed as `[抱拳]`, `[强]`: a bracketed name of up to four characters.

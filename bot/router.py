@@ -22,7 +22,22 @@ from bot.command import (
 from bot.context import Context
 from bot.messages import InboundKind, InboundMessage, Reply
 from bot.phrases import EXAMPLES, SYNONYMS, strip_decoration
-from handlers import ack, binding, broadcast, detail, help, lifecycle, meeting, overview, readback, study, todo, welcome
+from handlers import (
+    ack,
+    binding,
+    broadcast,
+    detail,
+    help,
+    lifecycle,
+    meeting,
+    overview,
+    points,
+    readback,
+    reject,
+    study,
+    todo,
+    welcome,
+)
 
 
 def normalise(text: str) -> str:
@@ -51,6 +66,8 @@ def _table() -> list[Route]:
         # Meeting buttons first: the general card route below takes every other key.
         Route("meeting_card_tap", (), meeting.handle_card_tap, event="template_card_event",
               keys=("leave:", "approve:", "reject:")),
+        Route("self_report_card_tap", (), points.handle_card_tap, event="template_card_event",
+              keys=("claim_ok:", "claim_no:")),
         Route("card_tap", (), ack.handle_card_tap, event="template_card_event", detached_sender=True),
         Route("checkin_code", (), meeting.handle_bare_code, pattern=CHECKIN_CODE),
         Route("todo", ("待办",), todo.handle, usage="待办 — 查看我还需要处理的事项", read_only=True,
@@ -79,6 +96,9 @@ def _table() -> list[Route]:
         Route("study_confirm", ("已学",), study.handle_confirm, numbered=True, usage="已学 编号 [心得] — 确认学完"),
         Route("checkin", ("签到",), meeting.handle_checkin, numbered=True, usage="签到 [会议码] — 会议签到（开会前后 30 分钟内）"),
         Route("leave", ("请假",), meeting.handle_leave, numbered=True, usage="请假 [编号] 理由 — 会前请假"),
+        Route("points", ("积分",), points.handle_record, usage="积分 [姓名] — 查看本月和本年的积分（书记可查本支部党员）",
+              read_only=True),
+        Route("self_report", ("申报",), points.handle_submit, usage="申报 类别 内容 — 申报积分事项，由支部核实"),
         Route("detail", ("详情",), detail.handle, numbered=True, usage="详情 编号 — 查看通知、学习或会议的全文"),
         # 会议码 before 会议 for clarity (会议 would not match `会议码 3` anyway: 码 is no boundary).
         Route("meeting_code", ("会议码",), meeting.handle_code, audience=secretaries,
@@ -88,8 +108,10 @@ def _table() -> list[Route]:
                     "组织生活会、民主评议党员并通知参会人"),
         Route("leave_approve", ("批准",), meeting.handle_approve, audience=branch_committees,
               numbered=True, usage="批准 编号 — 批准请假"),
-        Route("leave_reject", ("驳回",), meeting.handle_reject, audience=branch_committees,
-              numbered=True, usage="驳回 编号 [理由] — 驳回请假"),
+        Route("leave_reject", ("驳回",), reject.handle, audience=branch_committees,
+              numbered=True, usage="驳回 编号 [理由] — 驳回请假或积分申报"),
+        Route("self_report_verify", ("核实",), points.handle_verify, audience=branch_committees,
+              numbered=True, usage="核实 编号 [分值] — 核实党员的积分申报"),
         Route("meeting_close", ("结束",), meeting.handle_close, audience=branch_committees,
               numbered=True, usage="结束 编号 — 结束会议，记录缺席并查看出勤"),
         Route("meeting_minutes", ("纪要",), meeting.handle_minutes, audience=branch_committees,

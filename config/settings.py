@@ -10,6 +10,9 @@ from datetime import date, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from config.points_rules import Rules
+from config.points_rules import load as load_points_rules
+
 DEFAULT_INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 WECOM_DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 MP_DEFAULT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
@@ -68,6 +71,8 @@ class Settings:
     # Extra public holidays and adjusted working days (SPEC §5), for years the built-in calendar
     # does not cover yet.
     holidays_file: Path | None = None
+    # A TOML file that replaces the built-in points rules (SPEC §8); None: the built-in ones.
+    points_rules_file: Path | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -81,6 +86,16 @@ class Settings:
             raise SettingsError(f"PUBLIC_BASE_URL 应以 http:// 或 https:// 开头，现在是 {self.public_base_url!r}")
         if self.holidays_file is not None:
             read_holidays_file(self.holidays_file)  # a bad file stops start-up, line by line
+        if self.points_rules_file is not None:
+            try:
+                load_points_rules(self.points_rules_file)  # a bad file stops start-up, naming the fault
+            except ValueError as exc:
+                raise SettingsError(f"POINTS_RULES：{exc}") from None
+
+    @property
+    def points_rules(self) -> Rules:
+        """The points rules in force for months that open from now on."""
+        return load_points_rules(self.points_rules_file)
 
     @property
     def holidays(self) -> dict[date, bool]:
@@ -127,6 +142,7 @@ class Settings:
             scheduler_tick_seconds=tick_seconds,
             quiet_hours=env.get("QUIET_HOURS", "22:00-07:30"),
             holidays_file=Path(env["HOLIDAYS_FILE"]) if "HOLIDAYS_FILE" in env else None,
+            points_rules_file=Path(env["POINTS_RULES"]) if "POINTS_RULES" in env else None,
             secret_key=env.get("SECRET_KEY") or _instance_secret(instance_dir),
             instance_dir=instance_dir,
             public_base_url=env["PUBLIC_BASE_URL"].rstrip("/") if "PUBLIC_BASE_URL" in env else None,

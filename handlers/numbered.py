@@ -15,10 +15,12 @@ from bot.texts.numbers import wrong_kind
 from models.directive import Directive
 from models.meeting import LeaveRequest, Meeting
 from models.numbers import ItemKind, ItemNumber
+from models.self_report import SelfReport
 
 # The table behind each kind. A kind added later (self-reported points items) adds its row here.
 MODELS: dict[ItemKind, type] = {ItemKind.DIRECTIVE: Directive, ItemKind.STUDY: Directive,
-                                ItemKind.MEETING: Meeting, ItemKind.LEAVE: LeaveRequest}
+                                ItemKind.MEETING: Meeting, ItemKind.LEAVE: LeaveRequest,
+                                ItemKind.SELF_REPORT: SelfReport}
 
 
 _IDENTIFY = (select(ItemNumber.__table__.c.kind, ItemNumber.__table__.c.item_id)

@@ -21,7 +21,10 @@ from models.options import OrgOption
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
+from models.points import PointsCap, PointsEntry, PointsMonthTotal, PointsPeriod, PointsRate
+from models.publication import Publication
 from models.reminder import Reminder, ReminderKind, ReminderStatus
+from models.self_report import SelfReport
 
 __all__ = [
     "Attendance",
@@ -59,10 +62,17 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "PointsCap",
+    "PointsEntry",
+    "PointsMonthTotal",
+    "PointsPeriod",
+    "PointsRate",
+    "Publication",
     "Reminder",
     "ReminderKind",
     "ReminderStatus",
     "Role",
+    "SelfReport",
     "UTCDateTime",
     "record",
     "utcnow",

@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.sql import Select, Update
 
+from config.points_rules import RuleName
+from models import points
 from models.base import Base, UTCDateTime, str_enum, utcnow
 from models.event import record
 from models.identity import Channel, ChannelIdentity
@@ -434,7 +436,8 @@ def _ack_update() -> Update:
                 status=case((row.status == DeliveryStatus.COMPLETED.value, row.status),
                             else_=DeliveryStatus.ACKNOWLEDGED.value))
         .returning(row.id, select(directive.number).where(of_this).scalar_subquery(),
-                   select(directive.title).where(of_this).scalar_subquery(), row.late)
+                   select(directive.title).where(of_this).scalar_subquery(), row.late,
+                   select(directive.kind).where(of_this).scalar_subquery())
     )
 
 
@@ -461,9 +464,11 @@ def acknowledge(session: Session, directive_id: int, person_id: int, *, at: date
                                withdrawn_at=state.withdrawn_at)
     won = session.execute(_ack_update(), params).first()
     if won is not None:
-        delivery_id, number, title, late = won
+        delivery_id, number, title, late, kind = won
         record(session, "delivery.acknowledged", actor_id=person_id, subject_type="delivery", subject_id=delivery_id,
                at=at, data={"directive_id": directive_id, "late": bool(late), "via": via})
+        if not late and kind == DirectiveKind.DIRECTIVE.value:
+            points.award(session, person_id, RuleName.DIRECTIVE_ACKNOWLEDGED, "directive", directive_id, at=at)
         return Acknowledgement(AckResult.ACKNOWLEDGED, directive_id, number, title, delivery_id, at, bool(late))
     found = session.execute(_task_lookup(), params).first()
     if found is None:
@@ -500,6 +505,9 @@ def complete(session: Session, directive: Directive, person: Person, *, at: date
     kind = "study.confirmed" if directive.kind is DirectiveKind.STUDY else "delivery.completed"
     record(session, kind, actor=person, subject=delivery, at=at,
            data={"directive_id": directive.id, "note": note or ""})
+    study = directive.kind is DirectiveKind.STUDY
+    points.award(session, person.id, RuleName.STUDY_CONFIRMED if study else RuleName.DIRECTIVE_COMPLETED,
+                 "directive", directive.id, at=at)
     return AckResult.ACKNOWLEDGED, delivery
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import JSON, Integer, String, and_, exists, func, insert, litera
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from models import points
 from models.base import UTCDateTime
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
 from models.event import record
@@ -92,6 +93,7 @@ def withdraw(session: Session, directive: Directive, *, by: Person, reason: str 
         "reason": reason or "", "told": told, "acknowledged": acknowledged,
         "recipients": locked.recipient_count, "reminders_cancelled": cancelled, "cards_updated": cards,
     })
+    points.reverse(session, "directive", locked.id, now)  # its points, by compensating entries
     return Withdrawal(Outcome.DONE, locked, told, acknowledged, cancelled)
 
 

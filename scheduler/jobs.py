@@ -45,7 +45,14 @@ def _reminder_jobs() -> list[Callable[[Runtime], object]]:
     return [plan_meeting_reminders, plan_required_meetings, fire_due_reminders]
 
 
-TICK_JOBS: list[Callable[[Runtime], object]] = [prune_inbound_receipts, close_meetings, *_reminder_jobs()]
+def _points_jobs() -> list[Callable[[Runtime], object]]:
+    from scheduler.publications import publish_points
+
+    return [publish_points]
+
+
+TICK_JOBS: list[Callable[[Runtime], object]] = [prune_inbound_receipts, close_meetings, *_reminder_jobs(),
+                                                *_points_jobs()]
 
 
 def tick(runtime: Runtime) -> None:

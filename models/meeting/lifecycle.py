@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from models import points
 from models.event import Event, record
 from models.lifecycle import tell
 from models.meeting.queries import clashing
@@ -97,6 +98,7 @@ def cancel(session: Session, meeting: Meeting, *, by: Person, reason: str | None
         "reason": reason or "", "told": told, "leaves_closed": len(closed), "reminders_cancelled": cancelled,
         "starts_at": locked.starts_at.isoformat(),
     })
+    points.reverse(session, "meeting", locked.id, now)  # a check-in in the window before the start
     return MeetingChangeResult(MeetingChange.DONE, locked, told, len(closed))
 
 

@@ -19,6 +19,8 @@ from sqlalchemy import JSON, Integer, String, and_, exists, func, insert, litera
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from config.points_rules import RuleName
+from models import points
 from models.base import UTCDateTime
 from models.event import Event, record
 from models.identity import Channel, ChannelIdentity
@@ -255,6 +257,7 @@ def check_in(session: Session, meeting: Meeting, person: Person, *, at: datetime
         return CheckIn(CheckInResult.ALREADY if won else CheckInResult.CLOSED, row)
     record(session, "checkin.recorded", actor=person, subject=row, at=at,
            data={"meeting_id": meeting.id, "online": meeting.online})
+    points.award(session, person.id, RuleName.MEETING_ATTENDED, "meeting", meeting.id, at=at)
     return CheckIn(CheckInResult.CHECKED_IN, row)
 
 
@@ -375,6 +378,8 @@ def close_meeting(session: Session, meeting: Meeting, *, by: Person | None, now:
              "kind": "attendance.absent", "data": {"meeting_id": meeting.id, "person_id": person_id}}
             for attendance_id, person_id in absent
         ])
+        points.deduct_many(session, sorted(p for _a, p in absent), RuleName.MEETING_ABSENT, "meeting", meeting.id,
+                           at=now)
     locked.status = MeetingStatus.CLOSED
     locked.closed_at = now
     locked.closed_by_id = by.id if by else None

@@ -66,7 +66,7 @@ def test_the_demo_names_the_venv_python_it_runs_on_relative_to_here(tmp_path, mo
     banner = welcome_text("http://127.0.0.1:5000", "http://127.0.0.1:5001", tmp_path / "demo.sqlite3", SUMMARY)
     assert "  .venv/bin/python -m bot chat --as 张伟\n" in banner
     assert "终端二：.venv/bin/python -m bot chat --as 王建国，" in banner
-    assert banner.count("python -m bot") == banner.count(".venv/bin/python -m bot") == 3
+    assert banner.count("python -m bot") == banner.count(".venv/bin/python -m bot") == 5
 
 
 @pytest.mark.parametrize(("executable", "shown"), [

@@ -216,22 +216,23 @@ def test_every_read_only_route_answers_on_the_read_path(chat, db, people, paths,
 
     flagged = {r.name for r in routes() if r.read_only}
     assert flagged == {"help", "todo", "progress", "overview", "study_progress", "study_list", "meeting_code",
-                       "receipts", "published"}
+                       "receipts", "published", "points"}
     directive(db, "报送党费收缴情况", [people["zhangwei"]], deadline=datetime(2026, 12, 1, tzinfo=UTC))
     chat.say("wangsj", "帮助")
     chat.say("sunll", "帮助")
     paths.clear()
     answers = [chat.say("wangsj", "进度 1"), chat.say("sunll", "概况"), chat.say("wangsj", "学习进度 1"),
-               chat.say("zhangwei", "学习"), chat.say("wangsj", "会议码 1")]
+               chat.say("zhangwei", "学习"), chat.say("wangsj", "会议码 1"), chat.say("zhangwei", "积分")]
     assert answers[0].startswith("已确认 0/1") and "综合处党支部：已确认 0/1；未确认：张伟" in answers[0]
     assert answers[1].startswith("概况（2026年11月21日 19:45）") and "#1「报送党费收缴情况」已确认 0/1" in answers[1]
     assert answers[2] == answers[0]  # one number: 学习进度 of a directive is its 进度
     assert answers[3] == "您目前没有待完成的学习。"
     assert answers[4].startswith("#1 是通知，不是会议。")
-    assert paths == ["read"] * 5
+    assert answers[5].startswith("张伟的积分\n2026年11月：0 分")
+    assert paths == ["read"] * 6
     readback = [chat.say("wangsj", "回执 1"), chat.say("wangsj", "我发布的")]
     assert readback[0].startswith("通知 #1「报送党费收缴情况」的回执：已完成 0/1")
-    assert readback[1].startswith("您") and paths == ["read"] * 7
+    assert readback[1].startswith("您") and paths == ["read"] * 8
 
 
 def test_a_wecom_userid_is_recognised_whatever_its_case(chat, db, paths):

@@ -1,0 +1,132 @@
+"""Sending the points publications (SPEC §8) as the scheduler and `report … --send` do.
+
+月度公示: each branch's committee gets the branch table, each member their own line. 季度通报 and
+the yearly summary: the top committee's secretaries get the whole tree, every liaison their own
+organisations. Each recipient's copy is claimed in `points_publication` in the same transaction
+that queues it, so any number of senders push it once; `force` sends again regardless. Pushes in
+quiet hours are held until they end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.reports.points import (
+    Period,
+    branch_tables,
+    branches_under,
+    commendation_candidates,
+    organisation_figures,
+    period_rules,
+    summarise_period,
+)
+from bot.reports.quarterly import QuarterlyScope, quarterly_message
+from bot.texts import points as texts
+from models.meeting import branch_leaders, push
+from models.org import Organisation
+from models.outbox import text_payload
+from models.person import COMMITTEE_ROLES, Liaison, OrgRole, Person
+from models.points import open_period
+from models.publication import PublicationKind, already_sent, claim
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One recipient's text of a publication."""
+
+    person_id: int
+    text: str
+
+
+def render(session: Session, period: Period, org: Organisation | None, tz: ZoneInfo, *, now: datetime) -> str:
+    """The publication as the command line prints it (all of it, for `org` or the whole tree).
+    Writes the month totals of the period's months that are over, once."""
+    summarise_period(session, period, now)
+    if period.kind is PublicationKind.MONTHLY:
+        tables = branch_tables(session, branches_under(session, org), period)
+        return "\n\n".join(texts.branch_table(t) for t in tables) or "没有支部。"
+    tops = [org] if org is not None else top_organisations(session)
+    if period.kind is PublicationKind.QUARTERLY:
+        return quarterly_message(session, QuarterlyScope(tops, tz), period)
+    return _yearly_text(session, tops, period, tz)
+
+
+def top_organisations(session: Session) -> list[Organisation]:
+    return list(session.scalars(select(Organisation).where(Organisation.parent_id.is_(None))
+                                .order_by(Organisation.path)))
+
+
+def _yearly_text(session: Session, tops: list[Organisation], period: Period, tz: ZoneInfo) -> str:
+    figures = [f for top in tops for f in organisation_figures(session, top, period, tz)]
+    candidates = [c for top in tops for c in commendation_candidates(session, top, period)]
+    return texts.yearly(figures, candidates, period.key, period_rules(session, period).commendation)
+
+
+def copies(session: Session, period: Period, org: Organisation | None, tz: ZoneInfo) -> list[Copy]:
+    """Who gets what: one text per recipient, in a stable order."""
+    if period.kind is PublicationKind.MONTHLY:
+        out = []
+        for table in branch_tables(session, branches_under(session, org), period):
+            whole = texts.branch_table(table)
+            out += [Copy(p.id, whole) for p in branch_leaders(session, table.branch.id)]
+            out += [Copy(line.person.id, texts.member_line(line, period.key)) for line in table.lines]
+        return _first_each(out)
+    tops = [org] if org is not None else top_organisations(session)
+
+    def text_for(scope: list[Organisation]) -> str:
+        if period.kind is PublicationKind.QUARTERLY:
+            return quarterly_message(session, QuarterlyScope(scope, tz), period)
+        return _yearly_text(session, scope, period, tz)
+
+    out = []
+    for top in tops:
+        whole = text_for([top])
+        secretaries = session.scalars(select(OrgRole.person_id).where(
+            OrgRole.organisation_id == top.id, OrgRole.role.in_(COMMITTEE_ROLES)).order_by(OrgRole.person_id))
+        out += [Copy(pid, whole) for pid in dict.fromkeys(secretaries)]
+    liaisons: dict[int, list[Organisation]] = {}
+    for row in session.scalars(select(Liaison).order_by(Liaison.person_id, Liaison.id)):
+        if org is None or row.organisation.id == org.id or row.organisation.is_within(org):
+            liaisons.setdefault(row.person_id, []).append(row.organisation)
+    out += [Copy(pid, text_for(sorted(orgs, key=lambda o: o.path))) for pid, orgs in liaisons.items()]
+    return _first_each(out)
+
+
+def _first_each(copies_: list[Copy]) -> list[Copy]:
+    """A person who is both (a secretary who is also a member) gets the first, fuller copy only."""
+    seen: dict[int, Copy] = {}
+    for c in copies_:
+        seen.setdefault(c.person_id, c)
+    return list(seen.values())
+
+
+def send(session: Session, period: Period, org: Organisation | None, *, now: datetime, tz: ZoneInfo,
+         release: Callable[[datetime], datetime | None] = lambda _now: None, force: bool = False) -> int:
+    """Queue every recipient's copy not sent before (all of them with `force`); returns how many.
+    Opens the period's last month so its rules are fixed from now on."""
+    open_period(session, period.last, at=now)
+    summarise_period(session, period, now)
+    due = release(now) or now
+    sent = 0
+    for c in copies(session, period, org, tz):
+        if not claim(session, period.key, period.kind, c.person_id, at=now) and not force:
+            continue
+        person = session.get(Person, c.person_id)
+        if person is None or person.has_left:
+            continue
+        if push(session, c.person_id, lambda _channel, t=c.text: text_payload(t), now=due,
+                subject_type="points_publication", subject_id=None):
+            sent += 1
+    return sent
+
+
+def was_sent(session: Session, period: Period) -> bool:
+    return already_sent(session, period.key, period.kind)
+
+
+PUBLISH_AT = time(9, 0)

@@ -1,0 +1,45 @@
+"""The one quarterly push (季度通报, SPEC §8 and §11): a message built from sections.
+
+Each function in `QUARTERLY_SECTIONS` takes the session, the recipient's scope (the organisations
+they receive the report for) and the quarter, and returns its part of the message, or None to
+leave it out. The points figures are the first section; the quarterly observation points of the
+portrait feature (§11) are appended here as another section, so the top committee and the liaisons
+get one message, not two."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.reports.points import Period, organisation_figures
+from bot.texts import points as texts
+from models.org import Organisation
+
+
+@dataclass(frozen=True)
+class QuarterlyScope:
+    """Who a copy is for: the organisations it covers (a committee's tree or a liaison's units)."""
+
+    organisations: list[Organisation]
+    tz: ZoneInfo
+
+
+Section = Callable[[Session, QuarterlyScope, Period], str | None]
+
+
+def points_section(session: Session, scope: QuarterlyScope, period: Period) -> str | None:
+    """Per organisation: members, average points, share with stars, self-reports verified."""
+    figures = [f for top in scope.organisations for f in organisation_figures(session, top, period, scope.tz)]
+    return texts.organisation_lines(figures, period.key)
+
+
+QUARTERLY_SECTIONS: list[Section] = [points_section]
+
+
+def quarterly_message(session: Session, scope: QuarterlyScope, period: Period) -> str:
+    parts = [texts.quarterly_title(period.key)]
+    parts += [part for section in QUARTERLY_SECTIONS if (part := section(session, scope, period))]
+    return "\n\n".join(parts)
