@@ -59,3 +59,18 @@ def liaison_organisations(person: Person | None) -> list[Organisation]:
 
 def may_view_overview(person: Person | None, org: Organisation) -> bool:
     return any(o.id == org.id for o in liaison_organisations(person))
+
+
+def may_export(person: Person | None, item: Directive | Meeting) -> bool:
+    """导出 (一事一档): a directive's or study item's issuing leaders (as for 催办), a meeting's
+    branch committee, and liaisons of the item's organisation or one above it."""
+    from models.directive import Directive
+
+    if person is None:
+        return False
+    if isinstance(item, Directive):
+        if may_nudge(person, item):
+            return True
+    elif may_manage_meeting(person, item):
+        return True
+    return any(item.organisation.is_within(o) for o in liaison_organisations(person))

@@ -22,7 +22,7 @@ from bot.command import (
 from bot.context import Context
 from bot.messages import InboundKind, InboundMessage, Reply
 from bot.phrases import EXAMPLES, SYNONYMS, strip_decoration
-from handlers import ack, binding, broadcast, detail, help, meeting, overview, study, todo, welcome
+from handlers import ack, binding, broadcast, detail, export, help, meeting, overview, study, todo, welcome
 
 
 def normalise(text: str) -> str:
@@ -76,6 +76,8 @@ def _table() -> list[Route]:
         Route("checkin", ("签到",), meeting.handle_checkin, numbered=True, usage="签到 [会议码] — 会议签到（开会前后 30 分钟内）"),
         Route("leave", ("请假",), meeting.handle_leave, numbered=True, usage="请假 [编号] 理由 — 会前请假"),
         Route("detail", ("详情",), detail.handle, numbered=True, usage="详情 编号 — 查看通知、学习或会议的全文"),
+        Route("export", ("导出",), export.handle, audience=secretaries_or_liaisons, numbered=True,
+              usage="导出 编号 — 生成通知、学习或会议的一事一档文件"),
         # 会议码 before 会议 for clarity (会议 would not match `会议码 3` anyway: 码 is no boundary).
         Route("meeting_code", ("会议码",), meeting.handle_code, audience=secretaries,
               numbered=True, usage="会议码 编号 — 再次查看会议签到码", read_only=True),
