@@ -56,11 +56,12 @@ def matter_docx(matter: Matter, tz: ZoneInfo) -> bytes:
 
     if matter.summaries:
         doc.add_heading("四、各组织情况", level=2)
+        bullet = doc.styles["List Bullet"].style_id  # looked up once: python-docx's lookup by name is slow
         for path, lines in matter.summaries:
             p = doc.add_paragraph()
             p.add_run(path).bold = True
             for line in lines:
-                doc.add_paragraph(line, style="List Bullet")
+                doc.add_paragraph(line)._p.get_or_add_pPr().get_or_add_pStyle().val = bullet
 
     doc.add_heading("五、合计" if matter.summaries else "四、合计", level=2)
     _pairs(doc, matter.totals)
