@@ -89,13 +89,18 @@ class NoSuchMatter(LookupError):
     pass
 
 
-def find_item(session: Session, number: int) -> Directive | Meeting | None:
-    """The directive, study item or meeting that carries `number`."""
+def find_item(session: Session, number: int, kind: str | None = None) -> Directive | Meeting | None:
+    """The directive, study item or meeting that carries `number`; `kind` ("directive" covers
+    study items, or "meeting") picks one where a page already knows which it shows."""
+    if kind == "meeting":
+        return session.get(Meeting, number)
+    if kind == "directive":
+        return session.get(Directive, number)
     return session.get(Directive, number) or session.get(Meeting, number)
 
 
-def matter_of(session: Session, number: int, tz: ZoneInfo) -> Matter:
-    item = find_item(session, number)
+def matter_of(session: Session, number: int, tz: ZoneInfo, kind: str | None = None) -> Matter:
+    item = find_item(session, number, kind)
     if item is None:
         raise NoSuchMatter(number)
     if isinstance(item, Directive):

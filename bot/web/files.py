@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from flask import Blueprint, Response
-from itsdangerous import BadSignature, URLSafeSerializer
 
 from bot.access import may_export
 from bot.reports.docx_file import matter_docx
@@ -19,6 +18,7 @@ from bot.reports.matter import find_item, matter_of
 from bot.reports.period import matter_filename
 from bot.runtime import current_runtime
 from bot.web.auth import refuse
+from bot.web.links import read_dated, sign_dated
 from config.settings import Settings
 from models.person import Person
 
@@ -29,29 +29,23 @@ DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 bp = Blueprint("files", __name__)
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key, salt=_SALT)
+def sign_file(settings: Settings, number: int, person_id: int, now: datetime, kind: str | None = None) -> str:
+    data = {"n": number, "p": person_id, **({"k": kind} if kind else {})}
+    return sign_dated(settings, _SALT, data, now)
 
 
-def sign_file(settings: Settings, number: int, person_id: int, now: datetime) -> str:
-    return _serializer(settings).dumps({"n": number, "p": person_id, "at": int(now.timestamp())})
-
-
-def read_file_token(settings: Settings, token: str, now: datetime) -> tuple[int, int] | None:
-    """(number, person id) of a valid, unexpired token; None for a forged or expired one."""
+def read_file_token(settings: Settings, token: str, now: datetime) -> tuple[int, int, str | None] | None:
+    """(number, person id, kind or None) of a valid, unexpired token; None for a forged or expired one."""
+    data = read_dated(settings, _SALT, token, now, FILE_VALID)
     try:
-        data = _serializer(settings).loads(token)
-        number, person_id, at = int(data["n"]), int(data["p"]), int(data["at"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+        return (int(data["n"]), int(data["p"]), data.get("k")) if data is not None else None
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    age = now.timestamp() - at
-    if age < -60 or age > FILE_VALID.total_seconds():
-        return None
-    return number, person_id
 
 
-def file_path(settings: Settings, number: int, person_id: int, now: datetime) -> str:
-    return f"/files/{sign_file(settings, number, person_id, now)}"
+def file_path(settings: Settings, number: int, person_id: int, now: datetime, kind: str | None = None) -> str:
+    """The download path; `kind` ("directive" or "meeting") when the caller knows which item it is."""
+    return f"/files/{sign_file(settings, number, person_id, now, kind)}"
 
 
 def file_url(settings: Settings, number: int, person_id: int, now: datetime) -> str | None:
@@ -68,14 +62,16 @@ def download(token: str):
     found = read_file_token(runtime.settings, token, now)
     if found is None:
         return refuse(404, "下载链接无效或已过期（24 小时内有效），请重新发送「导出 编号」。")
-    number, person_id = found
+    number, person_id, kind = found
+    if kind not in (None, "directive", "meeting"):
+        return refuse(404, "下载链接无效或已过期（24 小时内有效），请重新发送「导出 编号」。")
     tz = runtime.settings.tz
     with runtime.db.read_session() as s:
         person = s.get(Person, person_id)
-        item = find_item(s, number)
+        item = find_item(s, number, kind)
         if item is None or not may_export(person, item):
             return refuse(403, f"您无权下载 #{number} 的档案文件。")
-        matter = matter_of(s, number, tz)
+        matter = matter_of(s, number, tz, kind)
         data = matter_docx(matter, tz)
     name = matter_filename(matter, tz)
     return Response(data, mimetype=DOCX_TYPE, headers={

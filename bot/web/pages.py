@@ -299,7 +299,9 @@ def _export_path(ctx: Context, item) -> str | None:
     """导出: the signed download of the item's file, for those who may export it."""
     from bot.web.files import file_path
 
-    return file_path(ctx.settings, item.id, ctx.person.id, ctx.now) if access.may_export(ctx.person, item) else None
+    if not access.may_export(ctx.person, item):
+        return None
+    return file_path(ctx.settings, item.id, ctx.person.id, ctx.now, "directive" if isinstance(item, Directive) else "meeting")
 
 
 # -- a liaison's organisations -------------------------------------------------------------------

@@ -19,8 +19,8 @@ from bot.web.files import file_path
 from models.event import Event
 from models.export import ExportRequest, ExportStatus, claim_exports, finish_export
 from models.outbox import OutboxMessage
-from tests.bot.conftest import wechat_settings  # noqa: F401  (fixture)
-from tests.conftest import Chat, redis_prefix
+from tests.bot.conftest import wechat_settings, wired_chat  # noqa: F401  (fixtures)
+from tests.conftest import Chat
 from tests.factories import small_tree
 from tests.fakewx.conftest import fake_wechat  # noqa: F401  (fixture)
 
@@ -28,17 +28,12 @@ PUBLISH = "发布 学习贯彻全会精神\n请各支部组织专题学习。\n�
 
 
 @pytest.fixture
-def wired(wechat_settings, clock):  # noqa: F811
-    from bot.app import create_app
-
-    app = create_app(wechat_settings, clock=clock)
-    runtime = app.extensions["zhitong"]
-    if hasattr(runtime.store, "prefix"):
-        runtime.store.prefix = redis_prefix()
+def wired(wired_chat):  # noqa: F811
+    """(app, runtime, chat, person ids) with the small tree, pushing to the fake server."""
+    runtime, chat = wired_chat
     with runtime.db.session() as s:
         ids = {k: p.id for k, p in small_tree(s).items()}
-    yield app, runtime, Chat(app.test_client(), clock), ids
-    runtime.db.dispose()
+    return chat.client.application, runtime, chat, ids
 
 
 def _story(chat: Chat, runtime, clock) -> None:
