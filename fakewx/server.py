@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -284,6 +285,16 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         except ValueError:
             after = 0
         return jsonify(state.messages_for(user, after))
+
+    @app.get("/_fake/media/<media_id>")
+    def fake_media(media_id: str) -> Response:
+        """An uploaded temporary file, for the demo's chat client to save what a file message names."""
+        with state.lock:
+            media = state.media.get(media_id)
+        if media is None:
+            return _error(40007, "invalid media_id")
+        return Response(media.data, mimetype="application/octet-stream", headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(media.filename)}"})
 
     @app.get("/_fake/stats")
     def fake_stats() -> Response:

@@ -206,3 +206,45 @@ def test_pushes_render_readably(demo_server):
     ]
     assert text == "【推送】2026年11月22日 06:32\n  【催办】#3 还未确认"
     assert client.find_button("收到")[1] == "ack:3"
+
+
+def test_export_in_the_demo_returns_a_file_message_with_the_whole_story(tmp_path):
+    """`导出 1` in the demo: answered at once, then a file message whose DOCX tells the directive."""
+    import io
+
+    from docx import Document
+
+    from bot.app import create_app
+    from bot.worker import run_worker
+    from fakewx.server import FakeServer
+
+    with FakeServer() as fake:
+        app = create_app(demo_settings(tmp_path, api_base=fake.base_url))
+        runtime = app.extensions["zhitong"]
+        seed_demo(runtime)
+        stop = threading.Event()
+        worker = threading.Thread(target=run_worker, args=(runtime, stop), kwargs={"idle_sleep": 0.05}, daemon=True)
+        worker.start()
+        try:
+            with serving(app, tmp_path, fake.root_url) as info_path:
+                said: list[str] = []
+                run_chat("王建国", lines=["发布 学习贯彻全会精神 \\", "请各支部组织党员认真学习。"], out=said.append,
+                         info_path=info_path)
+                run_chat("张伟", lines=["收到 1"], out=said.append, info_path=info_path)
+                said = []
+                run_chat("王建国", lines=["导出 1"], out=said.append, info_path=info_path, wait=3.0)
+                assert "正在生成 #1 的档案文件，稍后发给您。" in said[0]
+                files = wait_until(lambda: [m for m in fake.state.messages_for("wangjianguo")
+                                            if m["msgtype"] == "file"])
+                assert len(files) == 1
+                assert any(line.startswith("【推送】") and "[文件] 2026-" in line and "学习贯彻全会精神.docx" in line
+                           for line in said)
+                media = fake.state.media[files[0]["body"]["file"]["media_id"]]
+                doc = Document(io.BytesIO(media.data))
+                steps = [row.cells[1].text for row in doc.tables[2].rows[1:]]
+                assert steps[0].startswith("发布，应确认 60 人")
+                assert any(s.startswith("张伟（") and s.endswith("确认收到") for s in steps)
+        finally:
+            stop.set()
+            worker.join(timeout=5)
+            runtime.db.dispose()
