@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Index, String, Text, func, select, update
+from sqlalchemy import Index, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
+from models.event import record
 
 EXPORT_LEASE = timedelta(minutes=5)  # a 100,000-recipient file takes seconds; a dead worker's row comes back
 EXPORT_MAX_ATTEMPTS = 5
@@ -63,6 +64,7 @@ def request_export(session: Session, *, number: int, person_id: int, channel: st
                         status=ExportStatus.PENDING, attempts=0, lease_until=now, created_at=now)
     session.add(row)
     session.flush()
+    record(session, "export.requested", actor_id=person_id, subject=row, at=now, data={"number": number, "channel": channel})
     return row
 
 
@@ -113,10 +115,3 @@ def retry_export(session: Session, claim: ClaimedExport, reason: str, *, now: da
         return True
     row.status, row.lease_until = ExportStatus.PENDING, now + delay
     return False
-
-
-def pending_count(session: Session) -> int:
-    """Requests not yet done or failed (for tests and the worker's log)."""
-    c = ExportRequest.__table__.c
-    return session.scalar(select(func.count()).where(
-        c.status.in_([ExportStatus.PENDING.value, ExportStatus.BUILDING.value]))) or 0

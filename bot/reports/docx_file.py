@@ -112,6 +112,21 @@ def _row(tbl, values, *, bold: bool = False) -> None:
 
 
 def _set_fonts(doc) -> None:
+    # The document defaults name theme fonts (minorEastAsia…), which Word prefers to a style's
+    # named font; name 宋体 there too, without the theme attributes.
+    defaults = doc.styles.element.find(qn("w:docDefaults"))
+    rpr_default = defaults.find(qn("w:rPrDefault")) if defaults is not None else None
+    if rpr_default is not None and rpr_default.find(qn("w:rPr")) is not None:
+        fonts = rpr_default.find(qn("w:rPr")).find(qn("w:rFonts"))
+        if fonts is not None:
+            for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+                fonts.attrib.pop(qn(attr), None)
+            fonts.set(qn("w:ascii"), LATIN_FONT)
+            fonts.set(qn("w:hAnsi"), LATIN_FONT)
+            fonts.set(qn("w:eastAsia"), BODY_FONT)
+        lang = rpr_default.find(qn("w:rPr")).find(qn("w:lang"))
+        if lang is not None:
+            lang.set(qn("w:eastAsia"), "zh-CN")
     for name, font in (("Normal", BODY_FONT), ("Heading 1", HEADING_FONT), ("Heading 2", HEADING_FONT),
                        ("List Bullet", BODY_FONT), ("Table Grid", BODY_FONT)):
         style = doc.styles[name]
