@@ -14,7 +14,7 @@ from docx import Document
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Pt
+from docx.shared import Cm, Pt
 
 from bot.reports.matter import Matter
 from bot.timefmt import format_time
@@ -22,6 +22,8 @@ from bot.timefmt import format_time
 BODY_FONT = "宋体"
 HEADING_FONT = "黑体"
 LATIN_FONT = "Times New Roman"
+TEXT_WIDTH = Cm(15.9)  # the default page's text width (A4/Letter less margins), shared by the columns
+FIRST_COLUMN = Cm(4.6)  # room for `2026年11月21日 19:45`
 
 
 def matter_docx(matter: Matter, tz: ZoneInfo) -> bytes:
@@ -47,7 +49,7 @@ def matter_docx(matter: Matter, tz: ZoneInfo) -> bytes:
     word = "应到" if matter.kind == "会议" else "接收"
     total = sum(n for _, n in matter.recipients)
     doc.add_paragraph(f"共 {total} 人，涉及 {len(matter.recipients)} 个组织。")
-    _table(doc, ["组织", f"{word}人数"], [(path, str(n)) for path, n in matter.recipients])
+    _table(doc, ["组织", f"{word}人数"], [(path, str(n)) for path, n in matter.recipients], first=Cm(12.9))
     if matter.copies:
         doc.add_paragraph("抄送：" + "；".join(matter.copies))
 
@@ -74,13 +76,19 @@ def _pairs(doc, pairs: list[tuple[str, str]]) -> None:
     _table(doc, None, pairs)
 
 
-def _table(doc, head: list[str] | None, rows: list[tuple[str, ...]]) -> None:
-    """A bordered table. Cells are filled through their first paragraph's XML directly: adding a
-    row with python-docx's cell API costs ~1 ms a cell, too slow for thousands of rows."""
+def _table(doc, head: list[str] | None, rows: list[tuple[str, ...]], first=None) -> None:
+    """A bordered table; of two columns the first is `first` wide (default: narrow, for labels
+    and times). Cells are filled through their
+    XML directly: adding a row with python-docx's cell API costs ~1 ms a cell, too slow for
+    thousands of rows."""
     width = len(head) if head else 2
     table = doc.add_table(rows=0, cols=width)
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    if width == 2:
+        table.autofit = False
+        first = first or FIRST_COLUMN
+        table.columns[0].width, table.columns[1].width = first, TEXT_WIDTH - first
     tbl = table._tbl
     if head:
         _row(tbl, head, bold=True)
