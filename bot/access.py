@@ -98,3 +98,19 @@ def may_view_points(viewer: Person | None, member: Person) -> bool:
 def may_decide_self_report(person: Person | None, branch_id: int) -> bool:
     """核实 / 驳回 a self-report: the committee of the branch it was made in."""
     return person is not None and any(r.organisation_id == branch_id and r.role.is_committee for r in person.roles)
+
+
+def may_export(person: Person | None, item: Directive | Meeting) -> bool:
+    """导出 (一事一档): a directive's or study item's issuing leaders (as for 撤回: the issuing
+    organisation's committee or one above it, and the issuer), a meeting's branch committee, and
+    liaisons of the item's organisation or one above it."""
+    from models.directive import Directive
+
+    if person is None:
+        return False
+    if isinstance(item, Directive):
+        if may_correct(person, item):
+            return True
+    elif may_manage_meeting(person, item):
+        return True
+    return any(item.organisation.is_within(o) for o in liaison_organisations(person))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import click
 
@@ -193,6 +194,8 @@ class ChatClient:
                 card.status = text
                 return f"【卡片更新】{when}\n  卡片 [{card.number}] 的按钮变为：{text}"
             return f"【卡片更新】{when}\n  按钮变为：{text}"
+        if kind == "file" and isinstance(body.get("file"), dict):
+            return f"{head}\n{_indent(self._render_file(body['file'].get('media_id', '')))}"
         for name in ("text", "markdown"):
             part = body.get(name)
             if isinstance(part, dict) and part.get("content"):
@@ -201,6 +204,20 @@ class ChatClient:
         if isinstance(card, dict):
             return f"{head}\n{_indent(card.get('title', ''))}\n{_indent(card.get('description', ''))}"
         return f"{head}\n{_indent(json.dumps(body, ensure_ascii=False))}"
+
+    def _render_file(self, media_id: str) -> str:
+        """A file message: its name and size, and where the fake keeps it (WeCom shows a file to tap)."""
+        import requests
+
+        url = f"{self.fake_root}/_fake/media/{media_id}"
+        try:
+            response = self.poll_http.get(url, timeout=5)
+        except requests.RequestException:
+            return f"[文件] 下载：{url}"
+        if response.status_code != 200 or response.headers.get("Content-Type", "").startswith("application/json"):
+            return "[文件] 已过期或不存在"
+        name = unquote(response.headers.get("Content-Disposition", "").partition("UTF-8''")[2]) or "文件"
+        return f"[文件] {name}（{len(response.content) / 1024:.0f} KB）\n下载：{url}"
 
     def _render_card(self, card: dict[str, Any]) -> str:
         main = card.get("main_title") or {}

@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import set_option_command
+from bot.export_command import export_command
 from bot.report_commands import report_command
 from config.settings import Settings, SettingsError
 
@@ -285,6 +286,7 @@ COMMANDS = [
     demo_command,
     chat_command,
     db_group,
+    export_command,
 ]
 
 

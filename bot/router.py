@@ -27,6 +27,7 @@ from handlers import (
     binding,
     broadcast,
     detail,
+    export,
     help,
     lifecycle,
     meeting,
@@ -100,6 +101,8 @@ def _table() -> list[Route]:
               read_only=True),
         Route("self_report", ("申报",), points.handle_submit, usage="申报 类别 内容 — 申报积分事项，由支部核实"),
         Route("detail", ("详情",), detail.handle, numbered=True, usage="详情 编号 — 查看通知、学习或会议的全文"),
+        Route("export", ("导出",), export.handle, audience=secretaries_or_liaisons, numbered=True,
+              usage="导出 编号 — 生成通知、学习或会议的一事一档文件"),
         # 会议码 before 会议 for clarity (会议 would not match `会议码 3` anyway: 码 is no boundary).
         Route("meeting_code", ("会议码",), meeting.handle_code, audience=secretaries,
               numbered=True, usage="会议码 编号 — 再次查看会议签到码", read_only=True),

@@ -563,10 +563,13 @@ def _next_window(now: datetime) -> datetime:
 def run_worker(runtime: Runtime, stop: threading.Event, *, idle_sleep: float = 0.25, limit: int | None = None) -> None:
     """Drain until `stop` is set; sleep `idle_sleep` seconds whenever a round finds nothing to do.
     A failing round (database down…) is logged and retried after the sleep."""
+    from bot.exports import export_once
+
     senders = build_senders(runtime)
     while not stop.is_set():
         try:
-            handled = drain_once(runtime, limit=limit, senders=senders)
+            # Export requests (导出) first: the file message they write goes out in this same round.
+            handled = export_once(runtime, senders) + drain_once(runtime, limit=limit, senders=senders)
         except Exception:
             log.exception("outbox drain failed; retrying in %.1fs", idle_sleep)
             handled = 0

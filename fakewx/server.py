@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from fakewx.rules import check_task_id, lower_ids, open_mp_window, set_credentials, spend_mp_window
-from fakewx.state import MAX_DUPLICATE_CHECK_INTERVAL, FakeState
+from fakewx.state import MAX_DUPLICATE_CHECK_INTERVAL, MEDIA_TTL, FakeState, Media
 
 MAX_USERS_PER_CALL = 1000  # WeCom: touser "最多支持1000个"; beyond it 40032 (invalid userid list size)
 WECOM_MSGTYPES = frozenset({"text", "image", "voice", "video", "file", "textcard", "news", "mpnews",
@@ -127,6 +128,10 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
             problem = check_task_id(state, body["template_card"])
             if problem:
                 return _error(*problem)
+        if msgtype in MEDIA_MSGTYPES:
+            problem = _check_media_id(state, body[msgtype].get("media_id"))
+            if problem:
+                return _error(*problem)
         interval = None
         if body.get("enable_duplicate_check") in (1, "1", True):
             try:
@@ -141,6 +146,27 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         if msgtype == "template_card" and body["template_card"].get("card_type") in CALLBACK_CARD_TYPES:
             extra["response_code"] = secrets.token_urlsafe(24)
         return _ok(**extra)
+
+    @app.post("/cgi-bin/media/upload")
+    @api("media/upload", "wecom")
+    def wecom_media_upload() -> Response:
+        """上传临时素材 (document/path/90253): multipart form-data, the file under "media"; every
+        file must be larger than 5 bytes, a `file` at most 20 MB; the media_id lives 3 days."""
+        kind = request.args.get("type", "")
+        if kind not in MEDIA_LIMITS:
+            return _error(40004, "invalid media type")
+        upload = request.files.get("media")
+        if upload is None or not upload.filename:
+            return _error(41005, "media data missing")
+        data = upload.read()
+        if len(data) <= MEDIA_MIN_BYTES or len(data) > MEDIA_LIMITS[kind]:
+            return _error(40006, f"invalid file size, must be larger than {MEDIA_MIN_BYTES} bytes "
+                                 f"and at most {MEDIA_LIMITS[kind]} bytes")
+        media_id = "fake-media-" + secrets.token_urlsafe(24)
+        with state.lock:
+            state.media[media_id] = Media(kind, upload.filename, data, state.clock())
+        return jsonify({"errcode": 0, "errmsg": "", "type": kind, "media_id": media_id,
+                        "created_at": str(int(time.time()))})
 
     @app.post("/cgi-bin/message/update_template_card")
     @api("message/update_template_card", "wecom")
@@ -260,6 +286,16 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
             after = 0
         return jsonify(state.messages_for(user, after))
 
+    @app.get("/_fake/media/<media_id>")
+    def fake_media(media_id: str) -> Response:
+        """An uploaded temporary file, for the demo's chat client to save what a file message names."""
+        with state.lock:
+            media = state.media.get(media_id)
+        if media is None:
+            return _error(40007, "invalid media_id")
+        return Response(media.data, mimetype="application/octet-stream", headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(media.filename)}"})
+
     @app.get("/_fake/stats")
     def fake_stats() -> Response:
         return jsonify(state.stats())
@@ -319,11 +355,29 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
     return app
 
 
+# Temporary media (document/path/90253): "所有文件size必须大于5个字节"; 图片 10MB, 语音 2MB, 视频 10MB,
+# 普通文件 20MB. A message naming a media_id that is unknown or older than 3 days gets 40007.
+MEDIA_MIN_BYTES = 5
+MEDIA_LIMITS = {"image": 10 * 1024 * 1024, "voice": 2 * 1024 * 1024, "video": 10 * 1024 * 1024,
+                "file": 20 * 1024 * 1024}
+MEDIA_MSGTYPES = frozenset({"image", "voice", "video", "file"})
+
+
+def _check_media_id(state: FakeState, media_id: Any) -> tuple[int, str] | None:
+    with state.lock:
+        media = state.media.get(str(media_id or ""))
+    if media is None or state.clock() - media.created_at > MEDIA_TTL:
+        return 40007, "invalid media_id"
+    return None
+
+
 def _check_wecom_content(msgtype: str, content: Any) -> tuple[int, str] | None:
     if not isinstance(content, dict):
         return 40058, f"invalid parameter, {msgtype} missing"
     if msgtype in ("text", "markdown") and not content.get("content"):
         return 44004, "empty content"
+    if msgtype in MEDIA_MSGTYPES and not content.get("media_id"):
+        return 40007, "invalid media_id"
     if msgtype == "textcard" and not (content.get("title") and content.get("description") and content.get("url")):
         return 40058, "invalid parameter, textcard needs title, description and url"
     if msgtype == "template_card":

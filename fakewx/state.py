@@ -70,6 +70,19 @@ class _Credentials:
     mp: dict[str, set[str]] = field(default_factory=dict)  # appid → accepted secrets
 
 
+@dataclass
+class Media:
+    """A temporary file uploaded with media/upload: its media_id is valid MEDIA_TTL seconds."""
+
+    type: str
+    filename: str
+    data: bytes
+    created_at: float
+
+
+MEDIA_TTL = 3 * 86400  # "media_id媒体文件上传后获取的唯一标识，3天内有效" (document/path/90253)
+
+
 class FakeState:
     """Thread-safe memory of the fake server. Configuration survives `reset()`; traffic does not.
 
@@ -123,6 +136,7 @@ class FakeState:
             self.member_sends: dict[str, deque[float]] = {}  # member (lower case) → send times, last hour
             self.member_limit_dropped: Counter[str] = Counter()  # member → messages dropped by the limit
             self.mp_windows: dict[str, list] = {}  # openid → [window end, messages left]
+            self.media: dict[str, Media] = {}  # media_id → an uploaded temporary file (media/upload)
             self._seq = 0
 
     # -- fault injection -------------------------------------------------------------------

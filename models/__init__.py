@@ -3,6 +3,7 @@
 from models.base import Base, Database, UTCDateTime, utcnow
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
 from models.event import Event, record
+from models.export import ExportRequest, ExportStatus
 from models.identity import BindingAttempt, BindingCode, Channel, ChannelIdentity
 from models.inbound import InboundReceipt
 from models.meeting import (
@@ -42,6 +43,8 @@ __all__ = [
     "Directive",
     "DirectiveKind",
     "Event",
+    "ExportRequest",
+    "ExportStatus",
     "InboundReceipt",
     "ItemKind",
     "ItemNumber",

@@ -35,6 +35,18 @@ from models.identity import Channel
 DUPLICATE_CHECK_SECONDS = 1800
 # Recipient-level reasons (kept short, English: they are stored in outbox.last_error).
 # Reasons are stored on the delivery and shown to secretaries in progress views: Chinese.
+MEDIA_MIN_BYTES = 5  # "所有文件size必须大于5个字节" (document/path/90253)
+FILE_MAX_BYTES = 20 * 1024 * 1024  # 普通文件(file): 20MB
+
+
+class UploadRefused(Exception):
+    """WeCom refused the file for good (size, type, permissions); the reason is Chinese."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 REASON_INVALID_USER = "企业微信账号不存在或不在应用可见范围内（invaliduser）"
 REASON_UNLICENSED = "企业微信账号未激活（unlicenseduser）"
 
@@ -143,6 +155,23 @@ class WeComChannel:
         return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed,
                           response_code=_str(result.get("response_code")))
 
+    def upload_file(self, filename: str, data: bytes) -> str:
+        """上传临时素材 (media/upload, type file; developer.work.weixin.qq.com/document/path/90253):
+        the media_id a `file` message names, valid 3 days. A file must be larger than 5 bytes and
+        at most 20 MB. Raises TransientSendError when a retry may work, UploadRefused otherwise."""
+        if not MEDIA_MIN_BYTES < len(data) <= FILE_MAX_BYTES:
+            raise UploadRefused(f"文件大小 {len(data)} 字节超出企业微信的限制（须大于 5 字节、不超过 20 MB）")
+        try:
+            result = call_api(lambda: self.client.post(
+                "media/upload", params={"type": "file"},
+                files={"media": (filename, data, "application/octet-stream")}))
+        except ApiError as exc:
+            raise UploadRefused(_reason(exc)) from exc
+        media_id = result.get("media_id")
+        if not media_id:
+            raise UploadRefused("企业微信未返回文件标识（media_id）")
+        return str(media_id)
+
     def _update_card(self, recipients: list[str], payload: dict[str, Any]) -> SendResult:
         """Turn the tapped button into grey, unclickable text (e.g. 已确认 2026年11月21日 19:45)."""
         code, text = payload.get("response_code"), payload.get("replace_text")
@@ -177,6 +206,9 @@ def render_message(payload: dict[str, Any], batch: list[str] | None = None, *,
         text = str(payload.get("text") or "")
         limit = markdown_limit if kind == "markdown" else TEXT_LIMIT_BYTES
         return {"msgtype": kind, kind: {"content": fit_bytes(text, limit, text_number(text))}}
+    if kind == "file":
+        # 文件消息 (document/path/90236): {"msgtype": "file", "file": {"media_id": …}} from media/upload.
+        return {"msgtype": "file", "file": {"media_id": str(payload.get("media_id") or "")}}
     if kind == "card":
         # 按钮交互型模板卡片: the tap comes back as a template_card_event with the button's key.
         # Over-long title or text: a summary, and the 详情 command for the full text.

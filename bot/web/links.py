@@ -18,25 +18,34 @@ LINK_VALID = timedelta(hours=24)
 _SALT = "zhitong-page-link"
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key, salt=_SALT)
+def sign_dated(settings: Settings, salt: str, data: dict, now: datetime) -> str:
+    """`data` signed with SECRET_KEY under `salt`, dated `now` (the bot's clock)."""
+    return URLSafeSerializer(settings.secret_key, salt=salt).dumps({**data, "at": int(now.timestamp())})
+
+
+def read_dated(settings: Settings, salt: str, token: str, now: datetime, valid: timedelta) -> dict | None:
+    """The data of a token `sign_dated` made, when genuine and younger than `valid`; else None."""
+    try:
+        data = URLSafeSerializer(settings.secret_key, salt=salt).loads(token)
+        age = now.timestamp() - int(data["at"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or age < -60 or age > valid.total_seconds():
+        return None
+    return data
 
 
 def sign_link(settings: Settings, person_id: int, openid: str, now: datetime) -> str:
-    return _serializer(settings).dumps({"p": person_id, "o": openid, "at": int(now.timestamp())})
+    return sign_dated(settings, _SALT, {"p": person_id, "o": openid}, now)
 
 
 def read_link(settings: Settings, token: str, now: datetime) -> tuple[int, str] | None:
     """(person id, openid) of a valid, unexpired token; None for a forged or expired one."""
+    data = read_dated(settings, _SALT, token, now, LINK_VALID)
     try:
-        data = _serializer(settings).loads(token)
-        person_id, openid, at = int(data["p"]), str(data["o"]), int(data["at"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+        return (int(data["p"]), str(data["o"])) if data is not None else None
+    except (KeyError, TypeError, ValueError):
         return None
-    age = now.timestamp() - at
-    if age < -60 or age > LINK_VALID.total_seconds():
-        return None
-    return person_id, openid
 
 
 def page_url(settings: Settings, path: str, *, channel: Channel | None = None, person_id: int | None = None,

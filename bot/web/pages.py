@@ -177,7 +177,8 @@ def directive_page(number: int):
             view = _progress_view(ctx, item, scopes, metric, scope_totals)
         return render_template("directive.html", item=item, study=study, mine=mine, view=view,
                                may_nudge=not study and item.withdrawn_at is None and access.may_nudge(ctx.person, item),
-                               now=ctx.now)
+                               now=ctx.now,
+                               export_path=_export_path(ctx, item))
 
 
 def _progress_view(ctx: Context, item: Directive, scopes: list[Organisation], metric: str, scope_totals) -> dict:
@@ -295,7 +296,16 @@ def meeting_page(number: int):
         for row in attendance:
             counts[row.status.value] = counts.get(row.status.value, 0) + 1
         return render_template("meeting.html", meeting=meeting, attendance=attendance, leaves=leaves,
-                               minutes=minutes, counts=counts, now=ctx.now)
+                               minutes=minutes, counts=counts, now=ctx.now, export_path=_export_path(ctx, meeting))
+
+
+def _export_path(ctx: Context, item) -> str | None:
+    """导出: the signed download of the item's file, for those who may export it."""
+    from bot.web.files import file_path
+
+    if not access.may_export(ctx.person, item):
+        return None
+    return file_path(ctx.settings, item.id, ctx.person.id, ctx.now, "directive" if isinstance(item, Directive) else "meeting")
 
 
 # -- a liaison's organisations -------------------------------------------------------------------

@@ -67,6 +67,29 @@ def demo_server(demo_app, tmp_path):
         yield info_path
 
 
+@contextmanager
+def running_demo(tmp_path: Path) -> Iterator[tuple]:
+    """The demo with its worker, pushing to a fake WeCom server: yields (fake, info_path)."""
+    from bot.app import create_app
+    from bot.worker import run_worker
+    from fakewx.server import FakeServer
+
+    with FakeServer() as fake:
+        app = create_app(demo_settings(tmp_path, api_base=fake.base_url))
+        runtime = app.extensions["zhitong"]
+        seed_demo(runtime)
+        stop = threading.Event()
+        worker = threading.Thread(target=run_worker, args=(runtime, stop), kwargs={"idle_sleep": 0.05}, daemon=True)
+        worker.start()
+        try:
+            with serving(app, tmp_path, fake.root_url) as info_path:
+                yield fake, info_path
+        finally:
+            stop.set()
+            worker.join(timeout=5)
+            runtime.db.dispose()
+
+
 def wait_until(condition, timeout: float = 5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -149,38 +172,22 @@ def test_chat_without_a_running_demo_says_how_to_start_one(tmp_path):
 def test_directive_card_pushed_to_member_and_tapped(tmp_path):
     """The demo's main flow: 王建国 publishes, the worker pushes a card through the fake WeCom
     server, 张伟 sees it in the chat client and taps 收到, the card is updated."""
-    from bot.app import create_app
-    from bot.worker import run_worker
-    from fakewx.server import FakeServer
+    with running_demo(tmp_path) as (fake, info_path):
+        said: list[str] = []
+        run_chat("王建国", lines=["发布 学习贯彻全会精神 \\", "请各支部组织党员认真学习。"], out=said.append,
+                 info_path=info_path)
+        assert said == [said[0]] and "已发布 #1，推送 60 人" in said[0]
 
-    with FakeServer() as fake:
-        app = create_app(demo_settings(tmp_path, api_base=fake.base_url))
-        runtime = app.extensions["zhitong"]
-        seed_demo(runtime)
-        stop = threading.Event()
-        worker = threading.Thread(target=run_worker, args=(runtime, stop), kwargs={"idle_sleep": 0.05}, daemon=True)
-        worker.start()
-        try:
-            with serving(app, tmp_path, fake.root_url) as info_path:
-                said: list[str] = []
-                run_chat("王建国", lines=["发布 学习贯彻全会精神 \\", "请各支部组织党员认真学习。"], out=said.append,
-                         info_path=info_path)
-                assert said == [said[0]] and "已发布 #1，推送 60 人" in said[0]
+        wait_until(lambda: fake.state.messages_for("zhangwei"))
+        said = []
+        run_chat("张伟", lines=["/卡片", "/点 收到"], out=said.append, info_path=info_path, wait=3.0)
+        assert said[0].startswith("[1] #1 学习贯彻全会精神  [收到]")
+        # WeCom ignores a passive reply to a tap: the answer arrives as a push.
+        assert any(line.startswith("【推送】") and "已确认收到 #1「学习贯彻全会精神」" in line for line in said)
 
-                wait_until(lambda: fake.state.messages_for("zhangwei"))
-                said = []
-                run_chat("张伟", lines=["/卡片", "/点 收到"], out=said.append, info_path=info_path, wait=3.0)
-                assert said[0].startswith("[1] #1 学习贯彻全会精神  [收到]")
-                # WeCom ignores a passive reply to a tap: the answer arrives as a push.
-                assert any(line.startswith("【推送】") and "已确认收到 #1「学习贯彻全会精神」" in line for line in said)
-
-                updates = wait_until(lambda: [m for m in fake.state.messages_for("zhangwei")
-                                              if m["msgtype"] == "update_template_card"])
-                assert updates[0]["body"]["button"]["replace_name"].startswith("已确认")
-        finally:
-            stop.set()
-            worker.join(timeout=5)
-            runtime.db.dispose()
+        updates = wait_until(lambda: [m for m in fake.state.messages_for("zhangwei")
+                                      if m["msgtype"] == "update_template_card"])
+        assert updates[0]["body"]["button"]["replace_name"].startswith("已确认")
 
 
 def test_pushes_render_readably(demo_server):
@@ -217,3 +224,29 @@ def test_the_fake_authorize_page_names_the_organisation_of_each_role(demo_app):
     assert listed["彭涛"] == "科研一处党支部（驻村工作队临时党支部书记）"
     assert listed["吴磊"] == "综合处党支部（机关党委联络员）"
     assert listed["张伟"] == "综合处党支部"
+
+
+def test_export_in_the_demo_returns_a_file_message_with_the_whole_story(tmp_path):
+    """`导出 1` in the demo: answered at once, then a file message whose DOCX tells the directive."""
+    import io
+
+    from docx import Document
+
+    with running_demo(tmp_path) as (fake, info_path):
+        said: list[str] = []
+        run_chat("王建国", lines=["发布 学习贯彻全会精神 \\", "请各支部组织党员认真学习。"], out=said.append,
+                 info_path=info_path)
+        run_chat("张伟", lines=["收到 1"], out=said.append, info_path=info_path)
+        said = []
+        run_chat("王建国", lines=["导出 1"], out=said.append, info_path=info_path, wait=3.0)
+        assert "正在生成 #1 的档案文件，稍后发给您。" in said[0]
+        files = wait_until(lambda: [m for m in fake.state.messages_for("wangjianguo")
+                                    if m["msgtype"] == "file"])
+        assert len(files) == 1
+        assert any(line.startswith("【推送】") and "[文件] 2026-" in line and "学习贯彻全会精神.docx" in line
+                   for line in said)
+        media = fake.state.media[files[0]["body"]["file"]["media_id"]]
+        doc = Document(io.BytesIO(media.data))
+        steps = [row.cells[1].text for row in doc.tables[2].rows[1:]]
+        assert steps[0].startswith("发布，应确认 60 人")
+        assert any(s.startswith("张伟（") and s.endswith("确认收到") for s in steps)

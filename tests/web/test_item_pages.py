@@ -163,3 +163,29 @@ def test_python_m_bot_worker_stops_naming_public_base_url(tmp_path):
     result = run_bot({**base, **WECOM_ENV}, tmp_path, "worker")
     assert result.returncode == 2
     assert "启动失败" in result.stderr and "PUBLIC_BASE_URL" in result.stderr
+
+
+def test_the_export_button_downloads_the_matter_file_for_those_who_may_export_it(browser, chat, db):
+    import io
+    import re
+
+    from docx import Document
+
+    with db.session() as s:
+        small_tree(s)
+    chat.say("wangsj", "发布 学习贯彻全会精神\n请各支部组织专题学习。\n截止 12月1日17:00")
+    chat.say("lina", "会议 支部党员大会 明天 19:00 党员活动室")
+    browser.login("wangsj")
+    page = browser.client.get("/m/d/1").get_data(as_text=True)
+    href = re.search(r'href="(/files/[^"]+)"[^>]*>导出一事一档文件', page).group(1)
+    got = browser.client.get(href)
+    assert got.status_code == 200
+    assert Document(io.BytesIO(got.data)).paragraphs[0].text == "通知档案 #1 学习贯彻全会精神"
+    browser.client.delete_cookie("zt_session", path="/m/")
+    browser.login("zhangwei")
+    assert "导出一事一档文件" not in browser.client.get("/m/d/1").get_data(as_text=True)  # a recipient only
+    browser.client.delete_cookie("zt_session", path="/m/")
+    browser.login("lina")
+    meeting = browser.client.get("/m/meeting/1").get_data(as_text=True)
+    href = re.search(r'href="(/files/[^"]+)"[^>]*>导出一事一档文件', meeting).group(1)
+    assert Document(io.BytesIO(browser.client.get(href).data)).paragraphs[0].text.startswith("会议档案 #2")  # after directive #1: one number space
