@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import set_option_command
+from bot.portrait_commands import portrait_command, report_group, set_portrait_command
 from config.settings import Settings, SettingsError
 
 _FACTORY = "zhitong.create_app"
@@ -263,6 +264,9 @@ COMMANDS = [
     member_group,
     set_webhook_command,
     set_option_command,
+    portrait_command,
+    set_portrait_command,
+    report_group,
     holidays_command,
     demo_command,
     chat_command,

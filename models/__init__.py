@@ -21,6 +21,7 @@ from models.options import OrgOption
 from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
+from models.portrait import PortraitScore
 from models.reminder import Reminder, ReminderKind, ReminderStatus
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "PortraitScore",
     "Reminder",
     "ReminderKind",
     "ReminderStatus",
