@@ -29,6 +29,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "checkin": ("签个到", "我签到", "打卡", "已到"),
     "progress": ("进度?", "查进度", "看进度", "确认情况"),
     "study_list": ("学习任务", "我的学习", "学习?"),
+    "portrait": ("组织画像", "查看画像", "看画像"),
 }
 
 # A phrase that carries its own argument: what the handler reads as the argument before the rest.
@@ -46,7 +47,7 @@ EXAMPLES: dict[str, str] = {
     "checkin": "签到 1234", "leave": "请假 3 出差在外", "detail": "详情 12", "meeting_code": "会议码 3",
     "meeting": "会议 支委会 下周一19:00 党员活动室", "leave_approve": "批准 3", "leave_reject": "驳回 3 人手不足",
     "meeting_close": "结束 3", "meeting_minutes": "纪要 3 学习了全会精神", "binding_code": "绑定码 张伟",
-    "bind": "绑定 123456",
+    "bind": "绑定 123456", "portrait": "画像 科研一处党支部",
 }
 
 # WeChat's own emoji are typed as `[抱拳]`, `[强]`: a bracketed name of up to four characters.

@@ -12,8 +12,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import resolve_org_or_exit
-from models.options import PORTRAIT_FEATURES
-from models.portrait import ALWAYS_DERIVED, SETTABLE, ScoreError, ScoreProblem, set_score
+from bot.texts.portrait import score_refusal
+from models.portrait import ScoreError, set_score
 
 
 def _runtime():
@@ -65,16 +65,6 @@ def set_portrait_command(org_text: str, feature: str, score: str) -> None:
             sys.exit(1)
     click.echo(f"已将「{org.path}」的「{result.feature}」评为 {result.score} 分"
                + (f"（原为 {result.before} 分）" if result.before is not None and result.before != result.score else ""))
-
-
-def score_refusal(exc: ScoreError, feature: str, score: str) -> str:
-    """Why a score was refused and what to write instead (the command line and the page)."""
-    if exc.problem is ScoreProblem.UNKNOWN_FEATURE:
-        return f"没有「{feature}」这一项。画像的七项是：{'、'.join(PORTRAIT_FEATURES)}；可手工评分的是：{'、'.join(SETTABLE)}"
-    if exc.problem is ScoreProblem.DERIVED:
-        return (f"「{feature}」由记录计算得出，不能手工评分（{'、'.join(sorted(ALWAYS_DERIVED))}均是）。"
-                f"可手工评分的是：{'、'.join(SETTABLE)}")
-    return f"分数「{score}」不对：请写 0 到 100 之间的整数，例如 55"
 
 
 @click.group("report")

@@ -45,7 +45,7 @@ def portrait_svg(portrait: Portrait) -> str:
         cx = x0 + slot / 2
         state = "unset" if feature.score is None else ("below" if feature.below else "ok")
         height = 0 if feature.score is None else PLOT * feature.score / 100
-        classes = "bar" + ("" if state == "ok" else f" {state}") + (" furthest" if feature.name in furthest else "")
+        classes = "feature" + ("" if state == "ok" else f" {state}") + (" furthest" if feature.name in furthest else "")
         parts.append(
             f'<rect class="{classes}" data-feature={quoteattr(feature.name)} data-score="{score_text(feature)}" '
             f'data-baseline="{feature.baseline}" x="{cx - BAR / 2:.1f}" y="{TOP + PLOT - height:.1f}" width="{BAR}" '

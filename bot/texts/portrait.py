@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.timefmt import format_time
+from models.options import PORTRAIT_FEATURES
+from models.portrait import ALWAYS_DERIVED, SETTABLE, ScoreError, ScoreProblem
 
 if TYPE_CHECKING:
     from bot.reports.portrait import Feature, Portrait
@@ -108,3 +110,13 @@ def minutes_text(minutes: int | None) -> str:
         return f"{hours}小时{rest}分" if rest else f"{hours}小时"
     days, hours = divmod(hours, 24)
     return f"{days}天{hours}小时" if hours else f"{days}天"
+
+
+def score_refusal(exc: ScoreError, feature: str, score: str) -> str:
+    """Why a score was refused and what to write instead (the command line and the page)."""
+    if exc.problem is ScoreProblem.UNKNOWN_FEATURE:
+        return f"没有「{feature}」这一项。画像的七项是：{'、'.join(PORTRAIT_FEATURES)}；可手工评分的是：{'、'.join(SETTABLE)}"
+    if exc.problem is ScoreProblem.DERIVED:
+        return (f"「{feature}」由记录计算得出，不能手工评分（{'、'.join(sorted(ALWAYS_DERIVED))}均是）。"
+                f"可手工评分的是：{'、'.join(SETTABLE)}")
+    return f"分数「{score}」不对：请写 0 到 100 之间的整数，例如 55"

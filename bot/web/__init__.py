@@ -11,6 +11,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from bot.web.auth import bp as auth_bp
     from bot.web.pages import bp as pages_bp
+    from bot.web.portrait import bp as portrait_bp
     from bot.web.session import PagesSessions
 
     settings = app.extensions["zhitong"].settings
@@ -26,3 +27,4 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(portrait_bp)
