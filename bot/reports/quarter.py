@@ -126,7 +126,9 @@ class Figures:
 def _lag_minutes(session: Session):
     """Whole minutes from a directive's issue to a delivery's acknowledgement, in SQL."""
     if session.get_bind().dialect.name == "sqlite":
-        seconds = (func.julianday(Delivery.acknowledged_at) - func.julianday(Directive.created_at)) * 86400
+        # Julian days are floats: round to the second before whole minutes are taken.
+        seconds = cast(func.round((func.julianday(Delivery.acknowledged_at) - func.julianday(Directive.created_at))
+                                  * 86400), Integer)
         return cast(seconds / 60, Integer)
     return func.floor(func.extract("epoch", Delivery.acknowledged_at - Directive.created_at) / 60)
 

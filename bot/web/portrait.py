@@ -8,11 +8,15 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from bot import access
 from bot.web.auth import signed_in
-from bot.web.pages import _context, check_csrf
+from bot.web.pages import _context, _forbidden, _globals, _not_found, check_csrf
 from models.org import Organisation
 
 bp = Blueprint("portrait", __name__, url_prefix="/m", template_folder="templates")
+# The same CSRF check, template globals and refusal pages as the other pages.
 bp.before_request(check_csrf)
+bp.context_processor(_globals)
+bp.register_error_handler(403, _forbidden)
+bp.register_error_handler(404, _not_found)
 
 
 def _organisation(ctx, org_id: int) -> Organisation:
