@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from functools import cache
 from io import BytesIO
 from zoneinfo import ZoneInfo
 
@@ -30,12 +31,17 @@ SECTION_SLOWEST = 3  # branches named as the slowest to acknowledge in the push
 def points_per_member(session: Session, org_ids: list[int], quarter: Quarter) -> float | None:
     """Points per member in the quarter, from the points ledger (`models.points`, which offers
     `points_in(session, org_ids, quarter)`); None while there is no ledger: the report shows `—`."""
+    total = _ledger()
+    return None if total is None else total(session, org_ids, quarter)
+
+
+@cache
+def _ledger():
     if importlib.util.find_spec("models.points") is None:
         return None
     from models import points
 
-    total = getattr(points, "points_in", None)
-    return None if total is None else total(session, org_ids, quarter)
+    return getattr(points, "points_in", None)
 
 
 @dataclass(frozen=True)
