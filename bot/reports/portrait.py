@@ -109,7 +109,7 @@ def portrait(session: Session, org: Organisation, *, now: datetime, tz: ZoneInfo
     hand = scores_of(session, [org.id]).get(org.id, {})
     names = _setters(session, hand.values())
     members = _member_posts(session, org)
-    figures, _ = quarter_figures(session, quarter, tz=tz, within=org)
+    figures, _ = quarter_figures(session, quarter, tz=tz, within=org, lags=False)
 
     derived: dict[str, tuple[int, dict] | None] = {
         "组织层级": _levels(org, scope),

@@ -17,6 +17,7 @@ Leavers' deliveries are left out as in 进度 and 概况."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -195,10 +196,11 @@ def _in_scope(within: Organisation | None):
     return (Organisation.id == within.id) | Organisation.path.startswith(within.path + "/", autoescape=True)
 
 
-def quarter_figures(session: Session, quarter: Quarter, *, tz: ZoneInfo,
-                    within: Organisation | None = None) -> tuple[dict[int, Figures], dict[int, Organisation]]:
+def quarter_figures(session: Session, quarter: Quarter, *, tz: ZoneInfo, within: Organisation | None = None,
+                    lags: bool = True) -> tuple[dict[int, Figures], dict[int, Organisation]]:
     """Figures per organisation (its subtree added up) for `quarter`, over the whole tree or the
-    subtree of `within`; with the organisations by id."""
+    subtree of `within`; with the organisations by id. `lags=False` leaves the acknowledgement
+    lag out (the portrait needs only the rates)."""
     start, end = quarter.bounds(tz)
     orgs = {o.id: o for o in session.scalars(select(Organisation).where(_in_scope(within)))}
     own: dict[int, Figures] = defaultdict(Figures)
@@ -212,7 +214,7 @@ def quarter_figures(session: Session, quarter: Quarter, *, tz: ZoneInfo,
     task = (Delivery.role == DeliveryRole.TASK, counted_delivery())
     scoped = (Organisation.id == Delivery.organisation_id)
     postgres = session.get_bind().dialect.name == "postgresql"
-    if not postgres:  # a histogram per branch, added up the tree below
+    if lags and not postgres:  # a histogram per branch, added up the tree below
         minutes = _lag_minutes(session).label("minutes")
         for org_id, m, n in session.execute(
                 select(Delivery.organisation_id, minutes, func.count())
@@ -237,7 +239,7 @@ def quarter_figures(session: Session, quarter: Quarter, *, tz: ZoneInfo,
 
     _required_meetings(session, quarter, tz, orgs, own, start, end, within)
     total = _rolled_up(orgs, own)
-    if postgres:
+    if lags and postgres:
         for org_id, lag in _pg_lags(session, orgs, start, end).items():
             total[org_id].lag = lag
     return total, orgs
@@ -249,13 +251,16 @@ def _required_meetings(session: Session, quarter: Quarter, tz: ZoneInfo, orgs: d
     monthly = [t for t in MeetingType if t.period is Period.MONTH]
     quarterly = [t for t in MeetingType if t.period is Period.QUARTER]
     held: dict[int, set] = defaultdict(set)
+    # The quarter's months as UTC starts, so each meeting's local month is one bisection.
+    month_starts = [datetime(y, m, 1, tzinfo=tz).astimezone(UTC) for y, m in quarter.months()]
+    month_of = [m for _, m in quarter.months()]
     for org_id, meeting_type, starts_at in session.execute(
             select(Meeting.organisation_id, Meeting.type, Meeting.starts_at)
             .join(Organisation, Organisation.id == Meeting.organisation_id)
             .where(Meeting.status == MeetingStatus.CLOSED, Meeting.starts_at >= start, Meeting.starts_at < end,
                    _in_scope(within))):
-        local = starts_at.astimezone(tz)
-        held[org_id].add((meeting_type, local.month) if meeting_type.period is Period.MONTH else (meeting_type, 0))
+        month = month_of[bisect_right(month_starts, starts_at) - 1]
+        held[org_id].add((meeting_type, month) if meeting_type.period is Period.MONTH else (meeting_type, 0))
     for org in orgs.values():
         if org.kind not in BRANCH_KINDS or org.created_at >= end:
             continue  # a branch founded after the quarter owed nothing in it
