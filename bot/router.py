@@ -66,8 +66,6 @@ def _table() -> list[Route]:
               numbered=True, usage="催办 编号 — 提醒尚未确认的同志"),
         Route("overview", ("概况",), overview.handle, audience=liaisons,
               usage="概况 — 查看联系组织的通知确认率、规定会议、学习完成和逾期事项", read_only=True),
-        Route("portrait", ("画像",), portrait.handle, audience=secretaries_or_liaisons,
-              usage="画像 [组织] — 查看组织画像：七项特征与基线的对比图和距基线最远的三项"),
         # 学习资料 and 学习进度 before 学习: first match wins and both begin with 学习.
         Route("study_assign", ("学习资料",), study.handle_assign, audience=secretaries,
               usage="学习资料 标题 链接 截止 时间 — 给下属各支部党员布置学习"),
@@ -96,6 +94,8 @@ def _table() -> list[Route]:
               usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),
         Route("bind", ("绑定",), binding.handle_bind, audience=mp_followers,
               usage="绑定 验证码 — 用书记发给您的 6 位验证码绑定身份"),
+        Route("portrait", ("画像",), portrait.handle, audience=secretaries_or_liaisons,
+              usage="画像 [组织] — 查看组织画像：七项特征与基线的对比图和距基线最远的三项"),
     ]
 
 

@@ -19,8 +19,9 @@ from models.event import record
 from models.options import PORTRAIT_FEATURES
 from models.org import Organisation
 
-# Features always derived from the records: a score typed by hand would only hide the figures.
-ALWAYS_DERIVED: frozenset[str] = frozenset({"组织层级", "下属机构", "发挥作用", "党建力量"})
+# Features always derived from the records (levels, units, role, strength, by their place in
+# PORTRAIT_FEATURES): a score typed by hand would only hide the figures.
+ALWAYS_DERIVED: frozenset[str] = frozenset(PORTRAIT_FEATURES[i] for i in (0, 2, 5, 6))
 SETTABLE: tuple[str, ...] = tuple(f for f in PORTRAIT_FEATURES if f not in ALWAYS_DERIVED)
 
 
