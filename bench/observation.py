@@ -230,10 +230,9 @@ Notes:
 - Each quarter is six queries: members, in time and study per branch, the closed meetings, and one for the
   lags; the counts are added up the tree by path in Python. The lag query (PostgreSQL) reads the quarter's
   acknowledgements once (a materialised CTE) and sorts them once per level of the tree for `percentile_disc`:
-  it is about two thirds of the time. A first version that merged per-branch histograms in Python took
-  8–9 s; one sort of every (acknowledgement, ancestor) pair in SQL took as long (it spilled to disk).
-- The figure moves with the machine's load: the same code measured 8–11 s while the other processes on
-  this host held the load average at 7–10.
+  it is about two thirds of the time. Earlier versions, measured while other processes held the load
+  average at 7–10: per-branch histograms merged in Python 8.6 s; one sort of every (acknowledgement,
+  ancestor) pair in SQL 9.5 s (the sort spilled to disk); this one 8.1 s cold, 11.0 s warm at that load.
 - The XLSX is written cell by cell by openpyxl (every cell as text, so `=`/`+`/`-`/`@` never become formulas).
 """
     print(text)
