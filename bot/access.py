@@ -114,3 +114,25 @@ def may_export(person: Person | None, item: Directive | Meeting) -> bool:
     elif may_manage_meeting(person, item):
         return True
     return any(item.organisation.is_within(o) for o in liaison_organisations(person))
+
+
+def portrait_organisations(person: Person | None) -> list[Organisation]:
+    """The organisations whose portrait (画像) this person may see at the top: those they lead or
+    liaise with; everything beneath them too (`may_view_portrait`)."""
+    if person is None:
+        return []
+    mine = person.led_organisations() + [lia.organisation for lia in person.liaisons]
+    return sorted({o.id: o for o in mine}.values(), key=lambda o: o.path)
+
+
+def may_view_portrait(person: Person | None, org: Organisation) -> bool:
+    """画像: the leaders of the organisation or of one above it, and its liaisons (or liaisons of one above)."""
+    return any(org.is_within(o) for o in portrait_organisations(person))
+
+
+def may_set_portrait(person: Person | None, org: Organisation) -> bool:
+    """Scores set by hand: the organisation's liaisons and the committee above it, not its own leaders."""
+    if person is None:
+        return False
+    return any(org.is_within(lia.organisation) for lia in person.liaisons) or any(
+        org.is_within(o) and o.id != org.id for o in person.led_organisations())

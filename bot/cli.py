@@ -19,7 +19,8 @@ from flask.cli import with_appcontext
 
 from bot.admin_commands import set_option_command
 from bot.export_command import export_command
-from bot.report_commands import report_command
+from bot.portrait_commands import portrait_command, set_portrait_command
+from bot.report_commands import report_group
 from config.settings import Settings, SettingsError
 
 _FACTORY = "zhitong.create_app"
@@ -281,7 +282,9 @@ COMMANDS = [
     member_group,
     set_webhook_command,
     set_option_command,
-    report_command,
+    report_group,
+    portrait_command,
+    set_portrait_command,
     holidays_command,
     demo_command,
     chat_command,

@@ -36,6 +36,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "receipts": ("查回执", "看回执", "完成情况"),
     "published": ("我发的", "我发布的通知", "我的发布", "发布记录"),
     "export": ("导出档案", "导出文件", "一事一档"),
+    "portrait": ("组织画像", "查看画像", "看画像"),
 }
 
 # A phrase that carries its own argument: what the handler reads as the argument before the rest.
@@ -53,7 +54,7 @@ EXAMPLES: dict[str, str] = {
     "checkin": "签到 1234", "leave": "请假 3 出差在外", "detail": "详情 12", "meeting_code": "会议码 3",
     "meeting": "会议 支委会 下周一19:00 党员活动室", "leave_approve": "批准 3", "leave_reject": "驳回 3 人手不足",
     "meeting_close": "结束 3", "meeting_minutes": "纪要 3 学习了全会精神", "binding_code": "绑定码 张伟",
-    "bind": "绑定 123456", "export": "导出 3", "withdraw": "撤回 3 内容有误", "reschedule": "改期 3 12月5日17:00",
+    "bind": "绑定 123456", "portrait": "画像 科研一处党支部", "export": "导出 3", "withdraw": "撤回 3 内容有误", "reschedule": "改期 3 12月5日17:00",
     "meeting_cancel": "取消 3 与上级会议冲突",
     "receipts": "回执 3", "published": "我发布的",
     "points": "积分", "self_report": "申报 工作履职 协助社区开展防汛值守", "self_report_verify": "核实 12 2",

@@ -1,4 +1,5 @@
-"""`report monthly|quarterly|yearly`: the points publications on the command line (SPEC §2.4, §8)."""
+"""`report monthly|quarterly|yearly`: the points publications on the command line (SPEC §2.4, §8),
+beside `report observation` (bot/portrait_commands.py) in the one `report` group."""
 
 from __future__ import annotations
 
@@ -10,19 +11,50 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import resolve_org_or_exit
+from bot.portrait_commands import report_group
 
 
-@click.command("report")
-@click.argument("kind", type=click.Choice(["monthly", "quarterly", "yearly"]))
-@click.option("--period", "period_text", default=None, help="2026-11、2026Q4 或 2026；默认为上一个完整的期间")
-@click.option("--org", "org_text", default=None, metavar="ORG", help="只看这个组织及其下属")
-@click.option("--send", is_flag=True, help="像定时任务一样推送（已推送过的期间不再推送）")
-@click.option("--force", is_flag=True, help="与 --send 同用：已推送过也再推送一次")
-@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="另存为 XLSX 表格")
+def _publication_options(command):
+    """The options `report monthly`, `report quarterly` and `report yearly` share."""
+    options = [
+        click.option("--period", "period_text", default=None, help="2026-11、2026Q4 或 2026；默认为上一个完整的期间"),
+        click.option("--org", "org_text", default=None, metavar="ORG", help="只看这个组织及其下属"),
+        click.option("--send", is_flag=True, help="像定时任务一样推送（已推送过的期间不再推送）"),
+        click.option("--force", is_flag=True, help="与 --send 同用：已推送过也再推送一次"),
+        click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="另存为 XLSX 表格"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@report_group.command("monthly")
+@_publication_options
 @with_appcontext
-def report_command(kind: str, period_text: str | None, org_text: str | None, send: bool, force: bool,
-                   output: Path | None) -> None:
+def monthly_command(**options) -> None:
+    """月度公示: each branch's points this month (SPEC §8)."""
+    publication("monthly", **options)
+
+
+@report_group.command("quarterly")
+@_publication_options
+@with_appcontext
+def quarterly_command(**options) -> None:
+    """季度通报: points per organisation this quarter (SPEC §8)."""
+    publication("quarterly", **options)
+
+
+@report_group.command("yearly")
+@_publication_options
+@with_appcontext
+def yearly_command(**options) -> None:
+    """The yearly summary with the 年度表彰 candidates (SPEC §8)."""
+    publication("yearly", **options)
+
+
+def publication(kind: str, period_text: str | None, org_text: str | None, send: bool, force: bool,
+                output: Path | None) -> None:
     """Points publications: 月度公示, 季度通报, the yearly summary (SPEC §8)."""
     from bot.reports.points import PeriodError, last_complete, parse_period
     from bot.reports.points_xlsx import workbook
@@ -32,9 +64,9 @@ def report_command(kind: str, period_text: str | None, org_text: str | None, sen
 
     runtime = current_app.extensions["zhitong"]
     tz, now = runtime.settings.tz, runtime.now()
-    publication = PublicationKind(kind)
+    publication_kind = PublicationKind(kind)
     try:
-        period = parse_period(publication, period_text) if period_text else last_complete(publication, now, tz)
+        period = parse_period(publication_kind, period_text) if period_text else last_complete(publication_kind, now, tz)
     except PeriodError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

@@ -33,6 +33,7 @@ from handlers import (
     meeting,
     overview,
     points,
+    portrait,
     readback,
     reject,
     study,
@@ -130,6 +131,8 @@ def _table() -> list[Route]:
               usage="绑定码 姓名 — 为本组织的党员生成公众号绑定验证码"),
         Route("bind", ("绑定",), binding.handle_bind, audience=mp_followers,
               usage="绑定 验证码 — 用书记发给您的 6 位验证码绑定身份"),
+        Route("portrait", ("画像",), portrait.handle, audience=secretaries_or_liaisons,
+              usage="画像 [组织] — 查看组织画像：七项特征与基线的对比图和距基线最远的三项"),
     ]
 
 

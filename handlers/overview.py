@@ -79,7 +79,16 @@ def organisation_section(ctx: Context, org: Organisation) -> list[str]:
     late += missed
     lines.append("逾期：" + ("；".join(late[:SHOWN_PER_LINE * 2]) + (f" 等 {len(late)} 项" if len(late) > SHOWN_PER_LINE * 2 else "")
                             if late else "无"))
+    lines.append(portrait_line(ctx, org))
     return lines
+
+
+def portrait_line(ctx: Context, org: Organisation) -> str:
+    """The portrait's classified guidance for the organisation (先进更先进, or what to work on)."""
+    from bot.reports.portrait import portrait
+    from bot.texts.portrait import guidance_line
+
+    return "画像：" + guidance_line(portrait(ctx.session, org, now=ctx.now, tz=ctx.settings.tz))
 
 
 def _more(items: list) -> str:

@@ -23,6 +23,7 @@ from models.org import Organisation, OrgKind
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from models.person import Liaison, Membership, MembershipKind, OrgRole, Person, Role
 from models.points import PointsCap, PointsEntry, PointsMonthTotal, PointsPeriod, PointsRate
+from models.portrait import PortraitScore
 from models.publication import Publication
 from models.reminder import Reminder, ReminderKind, ReminderStatus
 from models.self_report import SelfReport
@@ -71,6 +72,7 @@ __all__ = [
     "PointsPeriod",
     "PointsRate",
     "Publication",
+    "PortraitScore",
     "Reminder",
     "ReminderKind",
     "ReminderStatus",

@@ -36,7 +36,21 @@ def points_section(session: Session, scope: QuarterlyScope, period: Period) -> s
     return texts.organisation_lines(figures, period.key)
 
 
-QUARTERLY_SECTIONS: list[Section] = [points_section]
+def observation_points_section(session: Session, scope: QuarterlyScope, period: Period) -> str | None:
+    """The quarterly observation points (§11) for this copy's organisations: top organisations get
+    the units directly beneath them, a liaison's copy their own units (bot/reports/observation.py)."""
+    from types import SimpleNamespace
+
+    from bot.reports.observation import observation_section
+
+    tops = [o for o in scope.organisations if o.parent_id is None]
+    reader = SimpleNamespace(
+        liaisons=[SimpleNamespace(organisation_id=o.id) for o in scope.organisations if o.parent_id is not None],
+        led_organisations=lambda: tops)
+    return observation_section(session, reader, period.key, tz=scope.tz)
+
+
+QUARTERLY_SECTIONS: list[Section] = [points_section, observation_points_section]
 
 
 def quarterly_message(session: Session, scope: QuarterlyScope, period: Period) -> str:

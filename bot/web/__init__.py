@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
     from bot.web.auth import bp as auth_bp
     from bot.web.files import bp as files_bp
     from bot.web.pages import bp as pages_bp
+    from bot.web.portrait import bp as portrait_bp
     from bot.web.session import PagesSessions
 
     settings = app.extensions["zhitong"].settings
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(files_bp)  # /files/<token>: generated files (一事一档)
+    app.register_blueprint(portrait_bp)
     app.register_error_handler(NotFound, _unrouted)
     app.register_error_handler(MethodNotAllowed, _unrouted)
 

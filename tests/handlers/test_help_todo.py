@@ -43,7 +43,7 @@ def test_member_help_lists_everyday_commands_only(chat, people):
 def test_secretary_help_adds_secretary_commands_and_names_the_role(chat, people):
     reply = chat.say("lina", "帮助 全部")
     assert reply.startswith("李娜您好，我是直通车。（综合处党支部书记）")
-    assert commands(reply) == ["帮助", "待办", "收到", "完成", "发布", "进度", "催办", "回执", "我发布的", "学习资料", "学习进度", "学习", "已学", "签到", "请假", "积分", "申报", "详情", "导出", "会议码", "会议", "批准", "驳回", "核实", "结束", "纪要", "撤回", "改期", "取消", "绑定码"]
+    assert commands(reply) == ["帮助", "待办", "收到", "完成", "发布", "进度", "催办", "回执", "我发布的", "学习资料", "学习进度", "学习", "已学", "签到", "请假", "积分", "申报", "详情", "导出", "会议码", "会议", "批准", "驳回", "核实", "结束", "纪要", "撤回", "改期", "取消", "绑定码", "画像"]
     assert "· 绑定码 姓名" in reply.splitlines()  # a secretary's whole list: the forms alone, one message
     assert len(reply.encode("utf-8")) <= 2000
 

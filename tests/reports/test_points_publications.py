@@ -104,6 +104,8 @@ def test_quarterly_report_per_organisation_and_its_sections(app, db, monkeypatch
     assert text.startswith("【季度通报】2026年第4季度\n\n积分情况（2026年第4季度）")
     assert "综合处党支部：党员 3 人，人均 5.0 分，获星 0%，申报核实 0 项" in text
     assert "机关党委：党员 5 人，人均 3.0 分" in text
+    # The observation points of §11 ride in the same message, after the points: one quarterly push.
+    assert text.index("积分情况") < text.index("【观察点】2026年第4季度") and text.count("【季度通报】") == 1
     monkeypatch.setattr(quarterly, "QUARTERLY_SECTIONS",
                         [*quarterly.QUARTERLY_SECTIONS, lambda s, scope, period: f"观察点 {period.key}"])
     assert _report(app, "quarterly", "--period", "2026Q4").output.rstrip().endswith("观察点 2026Q4")

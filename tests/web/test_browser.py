@@ -159,3 +159,20 @@ def test_liaison_sees_the_overview_and_the_year(live, phone, db, fake_wechat, ch
     refused = page.goto(f"{live}/m/meeting/{meeting}")
     assert refused.status == 403
     _shot(page, "forbidden")
+
+
+def test_liaison_sees_the_portrait_chart_and_scores_a_feature(live, phone, db, fake_wechat, chat):
+    branch, _ = _seed(db, fake_wechat, chat)
+    page = phone("孙联络", f"{live}/m/portrait/{branch}")
+    assert page.get_by_role("heading", name="综合处党支部 画像").is_visible()
+    bars = page.locator("svg rect.feature")
+    assert bars.count() == 7
+    box = page.locator("svg").first.bounding_box()
+    assert box["width"] <= 375 and box["height"] > 100  # the chart fits the phone and is drawn
+    assert page.locator("svg path.baseline").count() == 1
+    _shot(page, "portrait")
+    page.locator("input[name=score]").fill("72")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_load_state()
+    assert "已将「综合处党支部」的「业务性质」评为 72 分" in page.locator(".flash").inner_text()
+    _shot(page, "portrait-after-score")
