@@ -124,7 +124,11 @@ def mine():
         branch_ids = [b.id for b in led_branches(person)]
         led_meetings = s.scalars(select(Meeting).where(Meeting.organisation_id.in_(branch_ids))
                                  .order_by(Meeting.starts_at.desc()).limit(20)).all() if branch_ids else []
+        from handlers.points import record_text
+
+        points_lines = record_text(ctx, person).splitlines()[1:]  # the chat's 积分, without its name line
         return render_template("mine.html", person=person, directives=directives, studies=studies,
+                               points_lines=points_lines,
                                meetings=meetings, leaves=leaves, followed=followed, led_meetings=led_meetings,
                                liaison_orgs=access.liaison_organisations(person), now=ctx.now)
 

@@ -90,6 +90,11 @@ def test_ack_button_records_once_on_a_double_tap(browser, db):
         acked = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.acknowledged_at.is_not(None)))
         events = s.scalar(select(func.count()).select_from(Event).where(Event.kind == "delivery.acknowledged"))
     assert acked == 1 and events == 1
+    # 我的 carries the points record, the same as the chat's 积分: the tap counted once.
+    mine = browser.client.get("/m/").get_data(as_text=True)
+    points = mine[mine.index("我的积分"):]
+    assert "工作履职 1" in points and "按时确认收到通知 #1 工作履职 +1" in points
+    assert points.count("按时确认收到通知 #1") == 1
 
 
 def test_a_form_without_its_csrf_token_changes_nothing(browser, db):
