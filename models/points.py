@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     case,
     event,
+    exists,
     false,
     func,
     insert,
@@ -226,7 +227,12 @@ def _award_insert():
                      bindparam("source_id"), capped, period, bindparam("at", type_=UTCDateTime))
               .select_from(one)
               .outerjoin(rate, and_(rate.c.period == period, rate.c.rule == bindparam("rule")))
-              .outerjoin(cap, and_(cap.c.period == period, cap.c.category == category)))
+              .outerjoin(cap, and_(cap.c.period == period, cap.c.category == category))
+              # One award per fact, quietly: a fact recorded again (a task acknowledged anew after
+              # its acknowledgement was reset) adds nothing instead of failing the person's message.
+              .where(~exists().where(entry.c.rule == bindparam("rule"), entry.c.source_type == bindparam("source_type"),
+                                     entry.c.source_id == bindparam("source_id"),
+                                     entry.c.person_id == bindparam("person_id"), entry.c.reverses_id.is_(None))))
     columns = ["person_id", "category", "points", "rule", "source_type", "source_id", "capped", "period",
                "created_at"]
     return insert(entry).from_select(columns, source)

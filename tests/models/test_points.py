@@ -242,3 +242,18 @@ def test_a_finished_month_is_summarised_once_and_reports_read_the_same(db, peopl
                          .order_by(PointsMonthTotal.person_id, PointsMonthTotal.category)).all()
     assert sorted(rows) == sorted([(me, Category.ACTIVITY, 3), (me, Category.DUTY, 1), (other, Category.ACTIVITY, -2)])
     assert figures() == before
+
+
+def test_a_fact_recorded_again_adds_nothing_and_fails_nothing(db, clock):
+    """A task acknowledged anew after its acknowledgement was reset: one award, and the second
+    `收到` is answered instead of failing on the one-award-per-fact key."""
+    from models import points as ledger
+    from models.points import PointsEntry, RuleName
+    from tests.factories import small_tree
+
+    with db.session() as s:
+        person = small_tree(s)["zhangwei"]
+        ledger.award(s, person.id, RuleName.DIRECTIVE_ACKNOWLEDGED, "directive", 7, at=clock())
+        ledger.award(s, person.id, RuleName.DIRECTIVE_ACKNOWLEDGED, "directive", 7, at=clock())
+    with db.session() as s:
+        assert s.query(PointsEntry).filter_by(person_id=person.id, source_id=7).count() == 1
