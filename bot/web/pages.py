@@ -51,6 +51,14 @@ def _when(at: datetime | None) -> str:
     return format_time(at, current_runtime().settings.tz) if at else ""
 
 
+@bp.app_template_filter("place")
+def _place(meeting) -> str:
+    """A meeting's place as every message words it (地点另行通知 when none was given)."""
+    from bot.texts.meeting import place
+
+    return place(meeting)
+
+
 @bp.context_processor
 def _globals():
     return {"csrf_token": generate_csrf}

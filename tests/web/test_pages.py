@@ -97,6 +97,16 @@ def test_ack_button_records_once_on_a_double_tap(browser, db):
     assert points.count("按时确认收到通知 #1") == 1
 
 
+def test_my_page_names_a_meetings_place_as_the_messages_do(browser, db, chat):
+    with db.session() as s:
+        small_tree(s)
+    assert "已安排" in chat.say("lina", "会议 支部党员大会 明天19:00 党员活动室")
+    assert "已安排" in chat.say("lina", "会议 党课 后天19:00")
+    browser.login("zhangwei")
+    page = browser.client.get("/m/").get_data(as_text=True)
+    assert "2026年11月22日 19:00 · 党员活动室" in page and "2026年11月23日 19:00 · 地点另行通知" in page
+
+
 def test_a_form_without_its_csrf_token_changes_nothing(browser, db):
     with db.session() as s:
         small_tree(s)
