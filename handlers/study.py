@@ -112,7 +112,7 @@ def confirm(ctx: Context, item: Directive, reflection: str) -> Reply:
                                 addition=note_addition(reflection, ctx.fmt(ctx.now)) if reflection else None)
     if result is AckResult.WITHDRAWN:
         ctx.session.refresh(item)
-        return Reply(withdrawn_answer(item.id, item.title, ctx.fmt(item.withdrawn_at)))
+        return Reply(withdrawn_answer(item.number, item.title, ctx.fmt(item.withdrawn_at)))
     if result is AckResult.NOT_RECIPIENT:
         return Reply(f"学习 #{item.number} 不是布置给您的。")
     if result is AckResult.NOTE_ADDED:

@@ -410,12 +410,22 @@ class Acknowledgement:
     withdrawn_at: datetime | None = None
 
 
-@cache
-def _open_lookup() -> Select:
-    """The directive's title and withdrawal, read FOR SHARE: a 撤回 (FOR UPDATE) and a 收到
-    serialise on the directive row, so no acknowledgement is recorded after a withdrawal."""
-    return (select(Directive.number, Directive.title, Directive.withdrawn_at).where(Directive.id == bindparam("task_directive"))
-            .with_for_update(read=True))
+# The advisory-lock class of a directive's guard (pg_advisory_xact_lock(class, id)): the two-int
+# key space, apart from the roster import's one-int key.
+DIRECTIVE_GUARD = 0x5A54
+
+
+def guard_directive(session: Session, directive_id: int, *, exclusive: bool) -> None:
+    """Serialise what records on a directive (`收到`, 完成, a reminder's tick: shared) with what
+    changes it for everyone (撤回, 改期: exclusive), for the rest of the transaction. On
+    PostgreSQL a transaction-scoped advisory lock: shared holders cost no row lock, so a burst of
+    收到 on one directive writes no lock to its row (FOR SHARE by many at once makes PostgreSQL
+    build a multixact per locker). Taken before reading the directive, so the statements after it
+    see a 撤回 that committed while it waited. SQLite has one writer at a time: nothing to take."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    session.execute(select(lock(DIRECTIVE_GUARD, directive_id)))
 
 
 @cache
@@ -430,7 +440,8 @@ def _ack_update() -> Update:
     return (
         update(Delivery.__table__)
         .where(row.directive_id == bindparam("task_directive"), row.person_id == bindparam("task_person"),
-               row.role == DeliveryRole.TASK.value, row.acknowledged_at.is_(None))
+               row.role == DeliveryRole.TASK.value, row.acknowledged_at.is_(None),
+               select(directive.withdrawn_at).where(of_this).scalar_subquery().is_(None))
         .values(acknowledged_at=at,
                 late=case((deadline < at, True), else_=False),  # no deadline: NULL, so not late
                 status=case((row.status == DeliveryStatus.COMPLETED.value, row.status),
@@ -446,7 +457,8 @@ def _task_lookup() -> Select:
     """The directive and, when the person has one, their task on it (built once, like `_ack_update`)."""
     task = and_(Delivery.directive_id == Directive.id, Delivery.person_id == bindparam("task_person"),
                 Delivery.role == DeliveryRole.TASK)
-    return (select(Directive.number, Directive.title, Delivery.id, Delivery.acknowledged_at, Delivery.late)
+    return (select(Directive.number, Directive.title, Directive.withdrawn_at, Delivery.id, Delivery.acknowledged_at,
+                   Delivery.late)
             .select_from(Directive).outerjoin(Delivery, task).where(Directive.id == bindparam("task_directive")))
 
 
@@ -456,12 +468,7 @@ def acknowledge(session: Session, directive_id: int, person_id: int, *, at: date
     directive. Idempotent: a second one answers with the first's time. Two concurrent ones record
     one, the first: the compare-and-set decides (row locks on PostgreSQL, one writer on SQLite)."""
     params = {"task_directive": directive_id, "task_person": person_id, "at": at}
-    state = session.execute(_open_lookup(), params).first()
-    if state is None:
-        return None
-    if state.withdrawn_at is not None:
-        return Acknowledgement(AckResult.WITHDRAWN, directive_id, state.number, state.title,
-                               withdrawn_at=state.withdrawn_at)
+    guard_directive(session, directive_id, exclusive=False)
     won = session.execute(_ack_update(), params).first()
     if won is not None:
         delivery_id, number, title, late, kind = won
@@ -473,7 +480,9 @@ def acknowledge(session: Session, directive_id: int, person_id: int, *, at: date
     found = session.execute(_task_lookup(), params).first()
     if found is None:
         return None
-    number, title, delivery_id, acknowledged_at, late = found
+    number, title, withdrawn_at, delivery_id, acknowledged_at, late = found
+    if withdrawn_at is not None:
+        return Acknowledgement(AckResult.WITHDRAWN, directive_id, number, title, withdrawn_at=withdrawn_at)
     if delivery_id is None:
         return Acknowledgement(AckResult.NOT_RECIPIENT, directive_id, number, title)
     return Acknowledgement(AckResult.ALREADY, directive_id, number, title, delivery_id, acknowledged_at, bool(late))

@@ -24,7 +24,7 @@ from sqlalchemy.sql import Select
 
 from models import points
 from models.base import UTCDateTime
-from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
+from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind, guard_directive
 from models.event import record
 from models.identity import Channel, ChannelIdentity
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
@@ -59,10 +59,11 @@ class Rescheduling:
 
 
 def lock_directive(session: Session, directive_id: int, *, share: bool = False) -> Directive | None:
-    """The directive row, re-read and locked for this transaction (FOR SHARE with `share`)."""
-    stmt = (select(Directive).where(Directive.id == directive_id)
-            .with_for_update(read=share).execution_options(populate_existing=True))
-    return session.scalar(stmt)
+    """The directive row, re-read under its guard for this transaction (`guard_directive`:
+    exclusive, and the row FOR UPDATE; shared with `share`, for what only records on it)."""
+    guard_directive(session, directive_id, exclusive=not share)
+    stmt = select(Directive).where(Directive.id == directive_id).execution_options(populate_existing=True)
+    return session.scalar(stmt if share else stmt.with_for_update())
 
 
 def _done_column(directive: Directive):

@@ -384,3 +384,14 @@ def test_a_meeting_moved_twice_before_any_tick_keeps_only_the_last_plan_and_refu
     assert Counter(m.recipient for m in _pushes(db, "【改期】"))["liuyang"] == 2
     with db.session() as s:
         assert s.get(Meeting, 1).starts_at == local(11, 28, 9)
+
+
+def test_confirming_a_withdrawn_study_item_names_it_by_its_number(chat, db, clock):
+    """The number space is shared (a self-report takes #1), so the study item is #2 while its row
+    is the first directive: the answer names the number people were sent."""
+    _seed(db, clock)
+    assert chat.say("zhangwei", "申报 学习培训 参加读书班三天").startswith("已提交积分申报 #1")
+    chat.say("wangsj", "学习资料 党章第一章 https://example.cn/a 截止 12月5日")
+    assert chat.say("wangsj", "撤回 2").startswith("已撤回学习 #2「党章第一章」")
+    assert chat.say("zhangwei", "已学 2 很有收获") == (
+        "#2「党章第一章」已于 2026年11月21日 19:45 撤回，无需确认或办理，本次回复未记录。")
