@@ -333,7 +333,7 @@ def handle_leave(cmd: Command, ctx: Context) -> Reply:
             return Reply(f"没有编号为 #{args[0]} 的会议。发送「待办」查看即将召开的会议。")
         reason = cmd.after_number()
         if meeting.status is MeetingStatus.CANCELLED:
-            return Reply(f"#{meeting.id} {meeting.title} 已于 {ctx.fmt(meeting.cancelled_at)} 取消，无需请假。")
+            return Reply(f"#{meeting.number} {meeting.title} 已于 {ctx.fmt(meeting.cancelled_at)} 取消，无需请假。")
     else:
         coming = [m for m in meetings_of(ctx.session, ctx.person, statuses=(MeetingStatus.SCHEDULED,),
                                          starts_after=ctx.now)]

@@ -313,6 +313,8 @@ def test_cancelling_a_meeting_tells_invitees_closes_open_leave_and_frees_its_tim
     assert chat.say("lina", "批准 2") == "请假 #2（刘洋）已于 2026年11月21日 19:45 因会议取消而关闭，无需审批。"  # leave #2: one number space
     assert chat.say("lina", "取消 1") == "会议 #1 综合处党支部 支部党员大会（2026年11月22日 19:00） 已于 2026年11月21日 19:45 取消。"
     assert "已安排 #3" in chat.say("lina", "会议 支部党员大会 明天19:00 党员活动室")  # its time is free again
+    chat.say("lina", "取消 3")  # the second meeting's row, the third number: answers name the number
+    assert chat.say("zhangwei", "请假 3 出差").startswith("#3 综合处党支部 支部党员大会 已于 2026年11月21日 19:45 取消")
     clock.set(local(11, 22, 18, 40))
     assert "#1" not in chat.say("zhangwei", "签到")
 
