@@ -95,13 +95,15 @@ def handle_mine(_cmd: Command, ctx: Context) -> Reply:
     task = (Delivery.directive_id == Directive.id) & (Delivery.role == DeliveryRole.TASK)
     directives = ctx.session.execute(
         select(Directive.number, Directive.kind, Directive.title, Directive.created_at, Directive.deadline,
-               select(func.count()).where(task).scalar_subquery(),
+               Directive.withdrawn_at, select(func.count()).where(task).scalar_subquery(),
                select(func.count(Delivery.acknowledged_at)).where(task).scalar_subquery(),
                select(func.count(Delivery.completed_at)).where(task).scalar_subquery())
         .where(Directive.issuer_id == ctx.person.id)
         .order_by(Directive.created_at.desc(), Directive.id.desc()).limit(RECENT_SHOWN)).all()
-    for number, kind, title, created_at, deadline, total, acked, completed in directives:
+    for number, kind, title, created_at, deadline, withdrawn_at, total, acked, completed in directives:
         due = f"，截止 {ctx.fmt(deadline)}" if deadline else ""
+        if withdrawn_at is not None:  # the rate as it stood, after the withdrawal
+            due += f"，已于 {ctx.fmt(withdrawn_at)} 撤回"
         if kind is DirectiveKind.STUDY:
             rate = f"已学 {completed}/{total}{_percent(completed, total)}"
             items.append((created_at, number, f"· [学习] #{number} {title}（{ctx.fmt(created_at)} 布置{due}）{rate}"))
@@ -131,6 +133,8 @@ def _attendance(ctx: Context, meeting: Meeting) -> str:
         select(Attendance.status, func.count()).where(Attendance.meeting_id == meeting.id)
         .group_by(Attendance.status)).all())
     present = counts.get(AttendanceStatus.PRESENT, 0)
+    if meeting.status is MeetingStatus.CANCELLED:
+        return f"已于 {ctx.fmt(meeting.cancelled_at)} 取消"
     if meeting.status is MeetingStatus.CLOSED:
         return (f"应到 {meeting.invited_count} 实到 {present} 请假 {counts.get(AttendanceStatus.ON_LEAVE, 0)} "
                 f"缺席 {counts.get(AttendanceStatus.ABSENT, 0)}")

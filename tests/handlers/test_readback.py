@@ -88,6 +88,20 @@ def test_published_lists_directives_study_and_meetings_newest_first_with_rates(c
     assert chat.say("chenjing", "我发布的") == "您还没有发布过通知、学习资料或会议。"
 
 
+def test_published_shows_a_withdrawn_item_and_a_cancelled_meeting_as_such(chat, db, clock):
+    _seed(db)
+    chat.say("lina", "发布 报送材料")
+    chat.say("zhangwei", "收到")
+    chat.say("lina", "会议 支委会 明天19:00 党员活动室")
+    clock.advance(minutes=5)
+    chat.say("lina", "撤回 1 发错了")
+    chat.say("lina", "取消 2 时间冲突")
+    assert chat.say("lina", "我发布的").splitlines()[1:3] == [
+        "· [会议] #2 综合处党支部 支委会（2026年11月22日 19:00）已于 2026年11月21日 19:50 取消",
+        "· [通知] #1 报送材料（2026年11月21日 19:45 发布，已于 2026年11月21日 19:50 撤回）已确认 1/3（33%），已完成 0",
+    ]
+
+
 class TestLongReceipts:
     """A long 回执 is one message ending with the item's page, not a string of follow-ups."""
 
