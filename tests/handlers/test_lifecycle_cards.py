@@ -205,3 +205,17 @@ def test_a_study_item_moved_later_keeps_its_confirmed_cards_greyed_as_studied(wi
     assert fresh["sub_title_text"].startswith("【改期】截止时间改为 2026年12月8日 23:59（原截止 2026年12月5日 23:59）")
     assert [b["key"] for b in fresh["button_list"]] == ["study:1"]
     _assert_every_code_once_and_nothing_failed(runtime, state)
+
+
+def test_a_card_update_goes_out_in_one_call_even_past_the_rounds_claim_limit(wired, fake_wechat, clock):  # noqa: F811
+    _app, runtime, chat = wired
+    state = _on_test_clock(fake_wechat, clock)
+    code = state.issue_response_code()
+    people = [(f"member{i:02d}", None) for i in range(30)]
+    with runtime.db.session() as s:
+        queue_update(s, update_payload(code, "已撤回"), people, at=clock(), purpose="withdrawn",
+                     subject=("directive", None))
+    worker.drain_once(runtime, limit=10)  # a round of 10 rows takes the code's 30 whole
+    [call] = _updates(state)
+    assert sorted(call["userids"]) == sorted(user for user, _ in people)
+    _assert_every_code_once_and_nothing_failed(runtime, state)
