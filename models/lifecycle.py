@@ -121,9 +121,14 @@ def reschedule_deadline(session: Session, directive: Directive, *, by: Person, d
     replanned = replan_directive(session, locked, now)
     done = _done_column(locked)
     reachable = and_(Delivery.directive_id == locked.id, Delivery.status.not_in(UNREACHED))
-    told = tell(session, select(Delivery.person_id, Delivery.id).where(reachable, done.is_(None)),
+    owed = and_(reachable, done.is_(None))
+    task = Delivery.role == DeliveryRole.TASK
+    told = tell(session, select(Delivery.person_id, Delivery.id).where(owed, task),
                 render(locked, old, False), now=now, subject_type="delivery",
                 on_wecom=card(locked, old) if card else None)
+    # 抄送 copies are not tasks: told in words, never sent a card to acknowledge.
+    told += tell(session, select(Delivery.person_id, Delivery.id).where(owed, ~task),
+                 render(locked, old, False), now=now, subject_type="delivery")
     earlier = old is None or deadline < old
     if earlier:
         told += tell(session, select(Delivery.person_id, Delivery.id).where(reachable, done.is_not(None)),

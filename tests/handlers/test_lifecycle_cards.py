@@ -11,7 +11,9 @@ from bot import worker
 from models.cards import queue_update, update_payload
 from models.event import Event
 from models.outbox import OutboxMessage, OutboxStatus
+from models.person import Role
 from tests.bot.conftest import wechat_settings  # noqa: F401  (fixture)
+from tests.factories import person
 from tests.fakewx.conftest import fake_wechat  # noqa: F401  (fixture)
 from tests.handlers.test_directive_delivery import wired  # noqa: F401  (fixture)
 
@@ -218,4 +220,19 @@ def test_a_card_update_goes_out_in_one_call_even_past_the_rounds_claim_limit(wir
     worker.drain_once(runtime, limit=10)  # a round of 10 rows takes the code's 30 whole
     [call] = _updates(state)
     assert sorted(call["userids"]) == sorted(user for user, _ in people)
+    _assert_every_code_once_and_nothing_failed(runtime, state)
+
+
+def test_a_copy_to_a_general_branch_secretary_is_told_in_words_not_sent_a_card(wired, fake_wechat, clock):  # noqa: F811
+    _app, runtime, chat = wired
+    state = _on_test_clock(fake_wechat, clock)
+    with runtime.db.session() as s:
+        person(s, "周总支", "zhouzz", "机关党委/第一党总支", Role.SECRETARY)
+    chat.say("wangsj", PUBLISH)
+    worker.drain_once(runtime)
+    assert len(_texts(state, "zhouzz")) == 1  # the 【抄送】
+    chat.say("wangsj", LATER)
+    worker.drain_once(runtime)
+    assert _cards(state, "zhouzz") == [] and "【改期】" in _texts(state, "zhouzz")[-1]
+    assert len(_cards(state, "member01")) == 2
     _assert_every_code_once_and_nothing_failed(runtime, state)
