@@ -199,6 +199,8 @@ class ChatClient:
                 card.status = text
                 return f"【卡片更新】{when}\n  卡片 [{card.number}] 的按钮变为：{text}"
             return f"【卡片更新】{when}\n  按钮变为：{text}"
+        if kind == "template_card" or "template_card" in body:
+            return head + "\n" + self._render_card(body.get("template_card") or {})
         if kind == "file" and isinstance(body.get("file"), dict):
             return f"{head}\n{_indent(self._render_file(body['file'].get('media_id', '')))}"
         for name in ("text", "markdown"):
