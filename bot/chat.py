@@ -182,9 +182,14 @@ class ChatClient:
         when = _message_time(message)
         head = f"【推送】{when}"
         kind = body.get("msgtype") or message.get("msgtype") or message.get("kind")
-        if kind == "template_card" or "template_card" in body:
-            return head + "\n" + self._render_card(body.get("template_card") or {})
         if "response_code" in body or kind in ("update_template_card", "card_update"):
+            replaced = body.get("template_card")
+            if isinstance(replaced, dict):  # the whole card replaced: shown as it now reads, greyed out
+                title = (replaced.get("main_title") or {}).get("title") or ""
+                lines = [f"【卡片更新】{when}", f"  ┌ {title}"]
+                lines += [f"  │ {line}" for line in str(replaced.get("sub_title_text") or "").splitlines() if line.strip()]
+                lines.append(f"  └ [{replaced.get('replace_text') or '已更新'}]（不可点击）")
+                return "\n".join(lines)
             button = body.get("button") or {}
             text = button.get("replace_name") or "已更新"
             # The update names the tap's response code, which only the server knows: it is the
@@ -194,6 +199,8 @@ class ChatClient:
                 card.status = text
                 return f"【卡片更新】{when}\n  卡片 [{card.number}] 的按钮变为：{text}"
             return f"【卡片更新】{when}\n  按钮变为：{text}"
+        if kind == "template_card" or "template_card" in body:
+            return head + "\n" + self._render_card(body.get("template_card") or {})
         if kind == "file" and isinstance(body.get("file"), dict):
             return f"{head}\n{_indent(self._render_file(body['file'].get('media_id', '')))}"
         for name in ("text", "markdown"):

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from fakewx.rules import check_task_id, lower_ids, open_mp_window, set_credentials, spend_mp_window
+from fakewx.rules import TASK_ID_PATTERN, check_task_id, lower_ids, open_mp_window, set_credentials, spend_mp_window
 from fakewx.state import MAX_DUPLICATE_CHECK_INTERVAL, MEDIA_TTL, FakeState, Media
 
 MAX_USERS_PER_CALL = 1000  # WeCom: touser "最多支持1000个"; beyond it 40032 (invalid userid list size)
@@ -144,7 +144,7 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
             "msgid": secrets.token_urlsafe(24),
         }
         if msgtype == "template_card" and body["template_card"].get("card_type") in CALLBACK_CARD_TYPES:
-            extra["response_code"] = secrets.token_urlsafe(24)
+            extra["response_code"] = state.issue_response_code()
         return _ok(**extra)
 
     @app.post("/cgi-bin/media/upload")
@@ -179,16 +179,15 @@ def create_fake_app(state: FakeState | None = None) -> Flask:
         code = body.get("response_code")
         if not isinstance(code, str) or not code:
             return _error(40058, "invalid parameter response_code")
-        button = body.get("button")
-        if not (isinstance(button, dict) and button.get("replace_name")) and not isinstance(body.get("template_card"), dict):
-            return _error(40058, "invalid parameter, need button.replace_name or template_card")
+        problem = _check_update_content(body)
+        if problem:
+            return _error(*problem)
         users = body.get("userids") or []
         if not isinstance(users, list) or len(users) > MAX_USERS_PER_CALL:
             return _error(40032, f"invalid userid list size, at most {MAX_USERS_PER_CALL} userids")
-        with state.lock:
-            if code in state.used_response_codes:
-                return _error(40058, "invalid parameter, response_code already used")
-            state.used_response_codes.add(code)
+        problem = state.spend_response_code(code)
+        if problem:
+            return _error(*problem)
         invalid = state.unknown(users)
         valid = [u for u in users if u not in set(invalid)]
         state.deliver("message/update_template_card", body, valid, msgtype="update_template_card",
@@ -371,7 +370,36 @@ def _check_media_id(state: FakeState, media_id: Any) -> tuple[int, str] | None:
     return None
 
 
-def _check_wecom_content(msgtype: str, content: Any) -> tuple[int, str] | None:
+def _check_update_content(body: dict[str, Any]) -> tuple[int, str] | None:
+    """更新模版卡片消息 (document/path/94888) takes one of two bodies: `button.replace_name` (the
+    button greyed out with that text), or `template_card`, a whole card of any of the five types,
+    with the fields message/send requires of it (a button_interaction card: its title and 1 to 6
+    buttons, each with text and key), within the same lengths; `replace_text` (the buttons shown
+    greyed out) only on the card types with buttons. The card's task stays the sent one: a task_id
+    given must be well formed, and is not reserved again."""
+    button, card = body.get("button"), body.get("template_card")
+    if button is not None and card is not None:
+        return 40058, "invalid parameter, button and template_card are two different updates"
+    if card is None:
+        if not (isinstance(button, dict) and isinstance(button.get("replace_name"), str) and button["replace_name"]):
+            return 40058, "invalid parameter, need button.replace_name or template_card"
+        return None
+    problem = _check_wecom_content("template_card", card, task_id_required=False)
+    problem = problem or _check_wecom_lengths("template_card", card)
+    if problem:
+        return problem
+    if "task_id" in card and not (isinstance(card["task_id"], str) and TASK_ID_PATTERN.fullmatch(card["task_id"])):
+        return 40058, "invalid task_id: 1 to 128 bytes of [0-9A-Za-z_-@]"
+    replace = card.get("replace_text")
+    if replace is not None:
+        if card.get("card_type") not in CALLBACK_CARD_TYPES:
+            return 40058, "invalid parameter, replace_text only on button, vote and multiple interaction cards"
+        if not isinstance(replace, str) or not replace:
+            return 40058, "invalid parameter replace_text"
+    return None
+
+
+def _check_wecom_content(msgtype: str, content: Any, *, task_id_required: bool = True) -> tuple[int, str] | None:
     if not isinstance(content, dict):
         return 40058, f"invalid parameter, {msgtype} missing"
     if msgtype in ("text", "markdown") and not content.get("content"):
@@ -384,7 +412,7 @@ def _check_wecom_content(msgtype: str, content: Any) -> tuple[int, str] | None:
         card_type = content.get("card_type")
         if card_type not in {"text_notice", "news_notice", *CALLBACK_CARD_TYPES}:
             return 40058, "invalid parameter card_type"
-        if card_type in CALLBACK_CARD_TYPES and not content.get("task_id"):
+        if card_type in CALLBACK_CARD_TYPES and task_id_required and not content.get("task_id"):
             return 40058, "invalid parameter, task_id required"
         if card_type == "button_interaction":
             buttons = content.get("button_list")

@@ -81,6 +81,8 @@ class Media:
 
 
 MEDIA_TTL = 3 * 86400  # "media_id媒体文件上传后获取的唯一标识，3天内有效" (document/path/90253)
+# "response_code的有效期是72小时，超过72小时后将无法使用" (更新模版卡片消息, document/path/94888)
+RESPONSE_CODE_TTL = 72 * 3600
 
 
 class FakeState:
@@ -130,6 +132,7 @@ class FakeState:
             self.current_token: dict[tuple[str, str], str] = {}
             self.faults: dict[str, deque[Fault]] = {}
             self.used_response_codes: set[str] = set()
+            self.response_codes: dict[str, float] = {}  # code → when it was issued (self.clock)
             self._recent: dict[tuple[str, str], float] = {}  # (recipient, content digest) → when
             self.task_ids: set[str] = set()  # template-card task_ids accepted
             self.task_id_refusals = 0
@@ -208,6 +211,29 @@ class FakeState:
             if token.expires_at <= self.clock():
                 return 42001, "access_token expired"
             return 0, "ok"
+
+    # -- card response codes --------------------------------------------------------------
+
+    def issue_response_code(self) -> str:
+        """A new response code, as message/send answers for a card with buttons and as a tap's
+        callback carries (`ResponseCode`); it updates cards once, within RESPONSE_CODE_TTL."""
+        code = secrets.token_urlsafe(24)
+        with self.lock:
+            self.response_codes[code] = self.clock()
+        return code
+
+    def spend_response_code(self, code: str) -> tuple[int, str] | None:
+        """Spend `code` on one update_template_card call, or the errcode refusing it: used before,
+        or issued more than 72 hours ago. A code the fake never issued is one a tap brought in a
+        callback the fake did not see: accepted once, like any other."""
+        with self.lock:
+            if code in self.used_response_codes:
+                return 40058, "invalid parameter, response_code already used"
+            issued = self.response_codes.get(code)
+            if issued is not None and self.clock() - issued > RESPONSE_CODE_TTL:
+                return 40058, "invalid parameter, response_code expired"
+            self.used_response_codes.add(code)
+        return None
 
     # -- deliveries ------------------------------------------------------------------------
 

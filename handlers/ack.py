@@ -13,6 +13,7 @@ from bot.texts.directive import note_addition
 from bot.texts.lifecycle import withdrawn_answer
 from bot.texts.numbers import wrong_kind
 from handlers.numbered import identify, resolve
+from models.cards import queue_update, update_payload
 from models.directive import (
     Acknowledgement,
     AckResult,
@@ -25,7 +26,6 @@ from models.directive import (
 )
 from models.identity import Channel
 from models.numbers import ItemKind
-from models.outbox import OutboxChannel, enqueue
 
 
 def handle_ack(cmd: Command, ctx: Context) -> Reply:
@@ -106,13 +106,12 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
 
 def _update_card(ctx: Context, label: str, delivery_id: int | None, at: datetime | None, *,
                  subject: tuple[str, int] | None = None) -> None:
-    """Grey the tapped button out with the recorded time (WeCom allows one update per tap)."""
+    """Grey the tapped button out with the recorded time (the tap's code updates its card once)."""
     subject_type, subject_id = subject or ("delivery", delivery_id)
     if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and at:
-        enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
-                {"type": "card_update", "response_code": ctx.msg.response_code,
-                 "replace_text": f"{label} {ctx.fmt(at)}"},
-                person_id=ctx.person.id, at=ctx.now, subject_type=subject_type, subject_id=subject_id)
+        queue_update(ctx.session, update_payload(ctx.msg.response_code, f"{label} {ctx.fmt(at)}"),
+                     [(ctx.msg.sender, ctx.person.id)], at=ctx.now, purpose="tap",
+                     subject=(subject_type, subject_id))
 
 
 

@@ -10,6 +10,7 @@ from bot.context import Context
 from bot.messages import Reply
 from bot.texts import lifecycle as texts
 from bot.timeparse import TimeParseError, parse_future_time
+from bot.web.links import page_url
 from handlers.numbered import resolve
 from models.directive import Directive
 from models.lifecycle import Outcome, reschedule_deadline, withdraw
@@ -139,8 +140,11 @@ def handle_reschedule(cmd: Command, ctx: Context) -> Reply:
 
 def _move_deadline(ctx: Context, directive: Directive, at) -> Reply:
     word = texts.kind_word(directive)
+    tz, url = ctx.settings.tz, page_url(ctx.settings, f"d/{directive.id}")
     done = reschedule_deadline(ctx.session, directive, by=ctx.person, deadline=at, now=ctx.now,
-                               render=lambda d, old, acked: texts.deadline_moved(d, old, acked, ctx.settings.tz))
+                               render=lambda d, old, acked: texts.deadline_moved(d, old, acked, tz),
+                               card=lambda d, old: texts.deadline_moved_card(d, old, tz, url=url),
+                               done_card=lambda d, old: texts.deadline_moved_done_card(d, old, tz, url=url))
     if done.outcome is Outcome.ALREADY_WITHDRAWN:
         return Reply(f"{word} #{directive.number} 已撤回，不能改期。")
     if done.outcome is Outcome.SAME_TIME:

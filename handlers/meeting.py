@@ -15,6 +15,7 @@ from bot.messages import Reply
 from bot.texts import meeting as texts
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from handlers.numbered import find, resolve
+from models.cards import queue_update, update_payload
 from models.identity import Channel
 from models.meeting import (
     MAX_DURATION,
@@ -49,7 +50,7 @@ from models.meeting import (
 )
 from models.numbers import ItemKind
 from models.org import Organisation, OrgKind
-from models.outbox import OutboxChannel, enqueue, text_payload
+from models.outbox import text_payload
 
 USAGE = ("格式：会议 类型 时间 [地点] [时长 2小时]，例如：会议 支部党员大会 明天19:00 党员活动室 时长 2小时；"
          "线上会议在最后写「线上」；议题写在第二行起；不写时长按 90 分钟计")
@@ -456,10 +457,10 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
                          f"例如：驳回 {leave.id} 会议重要，请调整安排。")
         text = _decide(ctx, leave, approve=prefix == "approve", note="")
         if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and leave.decided_at is not None:
-            enqueue(ctx.session, OutboxChannel.WECOM, ctx.msg.sender,
-                    {"type": "card_update", "response_code": ctx.msg.response_code,
-                     "replace_text": f"{leave.status.label} {ctx.fmt(leave.decided_at)}"},
-                    person_id=ctx.person.id, at=ctx.now, subject_type="leave_request", subject_id=leave.id)
+            queue_update(ctx.session, update_payload(ctx.msg.response_code,
+                                                     f"{leave.status.label} {ctx.fmt(leave.decided_at)}"),
+                         [(ctx.msg.sender, ctx.person.id)], at=ctx.now, purpose="tap",
+                         subject=("leave_request", leave.id))
         return Reply(text)
     return None
 

@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 models, one module per aggregate. Importing this package registers every table."""
 
 from models.base import Base, Database, UTCDateTime, utcnow
+from models.cards import CardCodeUse
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
 from models.event import Event, record
 from models.export import ExportRequest, ExportStatus
@@ -34,6 +35,7 @@ __all__ = [
     "Base",
     "BindingAttempt",
     "BindingCode",
+    "CardCodeUse",
     "CheckInFailure",
     "Channel",
     "ChannelIdentity",

@@ -24,6 +24,7 @@ from sqlalchemy.sql import Select
 
 from models import points
 from models.base import UTCDateTime
+from models.cards import queue_update, update_payload, usable_cards
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind, guard_directive
 from models.event import record
 from models.identity import Channel, ChannelIdentity
@@ -56,6 +57,7 @@ class Rescheduling:
     old: datetime | None = None
     new: datetime | None = None
     told: int = 0
+    cards_updated: int = 0  # WeCom cards of those already done, queued to show the new deadline
 
 
 def lock_directive(session: Session, directive_id: int, *, share: bool = False) -> Directive | None:
@@ -99,11 +101,16 @@ def withdraw(session: Session, directive: Directive, *, by: Person, reason: str 
 
 
 def reschedule_deadline(session: Session, directive: Directive, *, by: Person, deadline: datetime, now: datetime,
-                        render: Callable[[Directive, datetime | None, bool], dict[str, Any]]) -> Rescheduling:
+                        render: Callable[[Directive, datetime | None, bool], dict[str, Any]],
+                        card: Callable[[Directive, datetime | None], dict[str, Any]] | None = None,
+                        done_card: Callable[[Directive, datetime | None], tuple[dict[str, Any], str]] | None = None,
+                        ) -> Rescheduling:
     """改期 of a directive's or study item's deadline. Everyone who has not acknowledged (study:
-    confirmed) is told once, with `render(directive, old, False)`; those who have are told only
-    when the deadline moved earlier, with `render(directive, old, True)`. The reminder rows of the
-    old deadline are cancelled and new ones planned from the new one."""
+    confirmed) is told once, with `render(directive, old, False)`, or on WeCom with a fresh card
+    `card(directive, old)` to tap; those who have are told only when the deadline moved earlier,
+    with `render(directive, old, True)`, and on WeCom their card is replaced by `done_card`'s
+    (see `_update_done_cards`). The reminder rows of the old deadline are cancelled and new ones
+    planned from the new one."""
     locked = lock_directive(session, directive.id)
     if locked.withdrawn_at is not None:
         return Rescheduling(Outcome.ALREADY_WITHDRAWN, locked.deadline)
@@ -115,44 +122,56 @@ def reschedule_deadline(session: Session, directive: Directive, *, by: Person, d
     replanned = replan_directive(session, locked, now)
     done = _done_column(locked)
     reachable = and_(Delivery.directive_id == locked.id, Delivery.status.not_in(UNREACHED))
-    told = tell(session, select(Delivery.person_id, Delivery.id).where(reachable, done.is_(None)),
-                render(locked, old, False), now=now, subject_type="delivery")
+    owed = and_(reachable, done.is_(None))
+    task = Delivery.role == DeliveryRole.TASK
+    told = tell(session, select(Delivery.person_id, Delivery.id).where(owed, task),
+                render(locked, old, False), now=now, subject_type="delivery",
+                on_wecom=card(locked, old) if card else None)
+    # 抄送 copies are not tasks: told in words, never sent a card to acknowledge.
+    told += tell(session, select(Delivery.person_id, Delivery.id).where(owed, ~task),
+                 render(locked, old, False), now=now, subject_type="delivery")
     earlier = old is None or deadline < old
     if earlier:
         told += tell(session, select(Delivery.person_id, Delivery.id).where(reachable, done.is_not(None)),
                      render(locked, old, True), now=now, subject_type="delivery")
+    cards = _update_done_cards(session, locked, done.is_not(None), now, *done_card(locked, old)) if done_card else 0
     record(session, f"{locked.kind.value}.rescheduled", actor=by, subject=locked, at=now, data={
         "from": old.isoformat() if old else None, "to": deadline.isoformat(), "told": told,
-        "earlier": earlier, "reminders": replanned,
+        "earlier": earlier, "reminders": replanned, "cards_updated": cards,
     })
-    return Rescheduling(Outcome.DONE, old, deadline, told)
+    return Rescheduling(Outcome.DONE, old, deadline, told, cards)
 
 
 def update_cards(session: Session, directive: Directive, text: str, now: datetime) -> int:
-    """Queue an update of every WeCom card of this directive that went out (one per send call's
-    response code, to the people of that call): their button becomes `text`."""
-    sent = session.execute(
-        select(OutboxMessage.response_code, OutboxMessage.recipient, OutboxMessage.person_id)
-        .join(Delivery, and_(Delivery.id == OutboxMessage.subject_id, Delivery.directive_id == directive.id))
-        .where(OutboxMessage.subject_type == "delivery", OutboxMessage.channel == OutboxChannel.WECOM,
-               OutboxMessage.response_code.is_not(None))
-        .order_by(OutboxMessage.id)).all()
-    rows = []
-    for code, recipient, person_id in sent:
-        payload = {"type": "card_update", "response_code": code, "replace_text": text}
-        rows.append({"channel": OutboxChannel.WECOM, "recipient": recipient, "person_id": person_id,
-                     "payload": payload, "content_key": content_key_of(OutboxChannel.WECOM, payload),
-                     "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
-                     "subject_type": "directive", "subject_id": directive.id})
-    if rows:
-        session.execute(insert(OutboxMessage.__table__), rows)
-    return len(rows)
+    """Queue an update of every WeCom card of this directive that can still be updated: each unspent
+    send code younger than 72 hours, once, for the people of its send; their button becomes `text`.
+    Returns the cards queued."""
+    queued = 0
+    for code, people in usable_cards(session, directive.id, now, latest_only=False).items():
+        queued += queue_update(session, update_payload(code, text), people, at=now, purpose="withdrawn",
+                               subject=("directive", directive.id))
+    return queued
 
 
-def tell(session: Session, people: Select, payload: dict[str, Any], *, now: datetime, subject_type: str) -> int:
+def _update_done_cards(session: Session, directive: Directive, done, now: datetime,
+                       card: dict[str, Any], label: str) -> int:
+    """Those who are done (`done`: their Delivery condition) see `card` with the new deadline, its
+    button greyed out as `label`: for each of them the most recent card whose code is unspent and
+    young enough. A code updates its send's cards in one call, so one content per code, the same
+    for everyone."""
+    queued = 0
+    for code, people in usable_cards(session, directive.id, now, latest_only=True, done=done).items():
+        queued += queue_update(session, update_payload(code, label, card), people, at=now, purpose="rescheduled",
+                               subject=("directive", directive.id))
+    return queued
+
+
+def tell(session: Session, people: Select, payload: dict[str, Any], *, now: datetime, subject_type: str,
+         on_wecom: dict[str, Any] | None = None) -> int:
     """Queue `payload` to each person of `people` (a SELECT of person_id, subject_id), once each,
-    on their best channel: WeCom, else an Official Account follower seen within 48 hours. One
-    INSERT … SELECT per channel; returns how many rows were queued."""
+    on their best channel: WeCom (`on_wecom` there when given, e.g. a card), else an Official
+    Account follower seen within 48 hours. One INSERT … SELECT per channel; returns how many rows
+    were queued."""
     chosen = people.subquery()
     total = 0
     for channel in (Channel.WECOM, Channel.MP):
@@ -164,9 +183,10 @@ def tell(session: Session, people: Select, payload: dict[str, Any], *, now: date
         first = (select(chosen.c.person_id, func.min(chosen.c.id).label("subject_id"))
                  .group_by(chosen.c.person_id).subquery())
         outbox_channel = OutboxChannel(channel.value)
+        content = on_wecom if channel is Channel.WECOM and on_wecom is not None else payload
         rows = (
             select(literal(outbox_channel.value, String), ident.c.external_id, first.c.person_id,
-                   literal(payload, JSON), literal(content_key_of(outbox_channel, payload), String),
+                   literal(content, JSON), literal(content_key_of(outbox_channel, content), String),
                    literal(OutboxStatus.PENDING.value, String), literal(0, Integer),
                    literal(now, UTCDateTime), literal(now, UTCDateTime), literal(subject_type, String),
                    first.c.subject_id)

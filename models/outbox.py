@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -30,7 +30,12 @@ class OutboxChannel(StrEnum):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The cards a 撤回 or 改期 may still update (models/cards.py): only the rows of card sends.
+        Index("ix_outbox_card_code", "subject_id", postgresql_where=text("response_code IS NOT NULL"),
+              sqlite_where=text("response_code IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[OutboxChannel] = mapped_column(str_enum(OutboxChannel, 10))
@@ -58,7 +63,7 @@ class OutboxMessage(Base):
     # Times the per-member limit held this row back for a later window (an `outbox.deferred` event each round).
     deferrals: Mapped[int] = mapped_column(default=0, server_default="0")
     # WeCom answers a card's send with a code that updates those cards once (update_template_card):
-    # kept so a 撤回 can turn the cards it sent into 已撤回.
+    # kept so a 撤回 or 改期 can update the cards it sent; spent codes are in models/cards.py.
     response_code: Mapped[str | None] = mapped_column(String(128))
 
 

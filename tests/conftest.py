@@ -259,7 +259,8 @@ class Chat:
         reply = self.wecom.read_reply(response.data)
         return reply["Content"] if reply else None
 
-    def tap(self, userid: str, task_id: str, key: str, *, at: int | None = None) -> str | None:
+    def tap(self, userid: str, task_id: str, key: str, *, at: int | None = None,
+            response_code: str | None = None) -> str | None:
         """Tap a card button as WeCom user `userid`; return the answer pushed to them (None when
         nothing was queued). WeCom ignores a passive reply to a tap: the bot must send none."""
         from sqlalchemy import func, select
@@ -269,7 +270,7 @@ class Chat:
         db = self.client.application.extensions["zhitong"].db
         with db.session() as s:
             before = s.scalar(select(func.max(OutboxMessage.id))) or 0
-        req = self.wecom.card_tap(userid, task_id, key, at=at)
+        req = self.wecom.card_tap(userid, task_id, key, at=at, response_code=response_code)
         response = self.post(req)
         assert response.status_code == 200, response.status_code
         dropped = self.wecom.dropped_passive_replies

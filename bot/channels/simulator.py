@@ -82,12 +82,14 @@ class WeComSimulator:
         fields.update(extra)
         return self.encrypt(fields, at=at)
 
-    def card_tap(self, userid: str, task_id: str, key: str, *, at: int | None = None) -> SignedRequest:
-        """A tap on a button of a template card. WeCom ignores a passive text reply to it: read the
-        answer with `answer()`, which drops and counts one."""
+    def card_tap(self, userid: str, task_id: str, key: str, *, at: int | None = None,
+                 response_code: str | None = None) -> SignedRequest:
+        """A tap on a button of a template card, with the code that updates the tapped card once
+        (`response_code`, e.g. one fakewx issued; else a new one). WeCom ignores a passive text
+        reply to it: read the answer with `answer()`, which drops and counts one."""
         req = self.event(
             userid, "template_card_event", at=at, EventKey=key, TaskId=task_id,
-            CardType="button_interaction", ResponseCode=secrets.token_hex(16),
+            CardType="button_interaction", ResponseCode=response_code or secrets.token_hex(16),
         )
         req.ignores_passive_reply = True
         return req

@@ -173,20 +173,28 @@ class WeComChannel:
         return str(media_id)
 
     def _update_card(self, recipients: list[str], payload: dict[str, Any]) -> SendResult:
-        """Turn the tapped button into grey, unclickable text (e.g. 已确认 2026年11月21日 19:45)."""
+        """更新模版卡片消息 (developer.work.weixin.qq.com/document/path/94888), one call per code:
+        the button becomes grey, unclickable text (e.g. 已确认 2026年11月21日 19:45), or, with
+        `payload["card"]`, the whole card is replaced (按钮交互型: its buttons greyed out as
+        `replace_text`). A code spent by an earlier attempt of this same call (it timed out after
+        WeCom acted) proves the update arrived."""
         code, text = payload.get("response_code"), payload.get("replace_text")
         if not code or not text:
             return SendResult.all_failed(recipients, "card_update needs response_code and replace_text")
-        body = {
-            "userids": list(recipients),
-            "agentid": self.settings.agent_id,
-            "response_code": code,
-            "button": {"replace_name": str(text)},
-        }
+        body: dict[str, Any] = {"userids": list(recipients), "agentid": self.settings.agent_id, "response_code": code}
+        if isinstance(payload.get("card"), dict):
+            card = render_message({"type": "card", **payload["card"]})["template_card"]
+            card.pop("task_id", None)  # the card keeps its task; an update names it by the code
+            card["replace_text"] = str(text)
+            body["template_card"] = card
+        else:
+            body["button"] = {"replace_name": str(text)}
         try:
             result = call_api(lambda: self.client.post("message/update_template_card", data=body))
         except ApiError as exc:
-            return SendResult.all_failed(recipients, _reason(exc))
+            if payload.get("resend") and is_code_spent(exc):
+                return SendResult(accepted=list(recipients))
+            return SendResult.all_failed(recipients, _update_reason(exc))
         refused = {r.lower() for r in _split(result.get("invaliduser"))}
         failed = {r: REASON_INVALID_USER for r in recipients if r.lower() in refused}
         return SendResult(accepted=[r for r in recipients if r not in failed], failed=failed)
@@ -246,6 +254,18 @@ def is_task_id_taken(exc: ApiError) -> bool:
     """The server refused a card because its task_id was used before. WeCom documents no errcode
     for this; fakewx answers 40058 naming task_id (see fakewx/README)."""
     return exc.errcode == 40058 and "task_id" in exc.errmsg and "exists" in exc.errmsg
+
+
+def is_code_spent(exc: ApiError) -> bool:
+    """WeCom refused a card update because its response code was used before. The errcode is not
+    documented; fakewx answers 40058 naming response_code (see fakewx/README)."""
+    return exc.errcode == 40058 and "response_code" in exc.errmsg and "used" in exc.errmsg
+
+
+def _update_reason(exc: ApiError) -> str:
+    if exc.errcode == 40058 and "response_code" in exc.errmsg:
+        return f"卡片更新码已用过或已超过 72 小时，企业微信未更新卡片（{exc.errcode} {exc.errmsg}）"
+    return f"企业微信拒绝更新卡片（{exc.errcode} {exc.errmsg}）"
 
 
 def _split(value: Any) -> set[str]:

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.texts import directive as directive_texts
+from bot.texts import study as study_texts
 from bot.timefmt import format_time
-from models.directive import Directive, DirectiveKind
+from models.directive import DeliveryRole, Directive, DirectiveKind
 from models.meeting import Meeting
-from models.outbox import text_payload
+from models.outbox import OutboxChannel, text_payload
 
 
 def kind_word(directive: Directive) -> str:
@@ -38,6 +40,29 @@ def deadline_moved(directive: Directive, old: datetime | None, already_done: boo
         return text_payload(head + "您已确认，无需再办；如有相关安排请按新时间调整。")
     verb = "已学" if directive.kind is DirectiveKind.STUDY else "收到"
     return text_payload(head + f"请在新的截止时间前回复「{verb} {directive.number}」。")
+
+
+def _moved_line(directive: Directive, old: datetime | None, tz: ZoneInfo) -> str:
+    was = f"（原截止 {format_time(old, tz)}）" if old else ""
+    return f"【改期】截止时间改为 {format_time(directive.deadline, tz)}{was}"
+
+
+def deadline_moved_card(directive: Directive, old: datetime | None, tz: ZoneInfo, *,
+                        url: str | None = None) -> dict[str, Any]:
+    """On WeCom, to those who still owe it: the item's card once more, with the new deadline and
+    its button (收到 / 已学), marked 改期 with the old deadline."""
+    push = study_texts.push if directive.kind is DirectiveKind.STUDY else directive_texts.push
+    card = push(directive, DeliveryRole.TASK, OutboxChannel.WECOM.value, tz, url=url)
+    return dict(card, description=f"{_moved_line(directive, old, tz)}\n{card['description']}")
+
+
+def deadline_moved_done_card(directive: Directive, old: datetime | None, tz: ZoneInfo, *,
+                             url: str | None = None) -> tuple[dict[str, Any], str]:
+    """On WeCom, what replaces the card of those already done: the same card with the new deadline,
+    its button greyed out as 已确认 (study: 已学). One card for everyone (a send's code updates all
+    its cards at once), so without each person's own time."""
+    done = "已学" if directive.kind is DirectiveKind.STUDY else "已确认"
+    return deadline_moved_card(directive, old, tz, url=url), done
 
 
 def meeting_moved(meeting: Meeting, old: datetime, tz: ZoneInfo) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from bot.runtime import current_runtime
 from bot.timefmt import format_time
 from bot.web.auth import refuse, signed_in
 from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind, open_items
+from models.event import Event
 from models.org import BRANCH_KINDS, Organisation, subtree
 from models.person import Liaison, Membership, OrgRole, Person
 
@@ -308,7 +309,15 @@ def meeting_page(number: int):
         for row in attendance:
             counts[row.status.value] = counts.get(row.status.value, 0) + 1
         return render_template("meeting.html", meeting=meeting, attendance=attendance, leaves=leaves,
-                               minutes=minutes, counts=counts, now=ctx.now, export_path=_export_path(ctx, meeting))
+                               minutes=minutes, counts=counts, now=ctx.now, export_path=_export_path(ctx, meeting),
+                               moved_from=_first_start(s, meeting))
+
+
+def _first_start(s, meeting) -> datetime | None:
+    """When a moved meeting was first set to start (its first 改期's `from`); None if never moved."""
+    moved = s.scalar(select(Event.data).where(Event.subject_type == "meeting", Event.subject_id == meeting.id,
+                                              Event.kind == "meeting.rescheduled").order_by(Event.id).limit(1))
+    return datetime.fromisoformat(moved["from"]) if moved else None
 
 
 def _export_path(ctx: Context, item) -> str | None:

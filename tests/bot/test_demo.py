@@ -250,3 +250,25 @@ def test_export_in_the_demo_returns_a_file_message_with_the_whole_story(tmp_path
         steps = [row.cells[1].text for row in doc.tables[2].rows[1:]]
         assert steps[0].startswith("发布，应确认 60 人")
         assert any(s.startswith("张伟（") and s.endswith("确认收到") for s in steps)
+
+
+def test_a_whole_card_update_renders_as_the_card_now_reads(demo_server):
+    from bot.chat import ChatClient, DemoPerson, load_info
+
+    client = ChatClient(load_info(demo_server), DemoPerson("张伟", "zhangwei"))
+    try:
+        shown = client.render_push({"seq": 3, "at": 1795300348.6, "msgtype": "update_template_card", "body": {
+            "userids": ["zhangwei"], "agentid": 1, "response_code": "rc",
+            "template_card": {"card_type": "button_interaction", "main_title": {"title": "#3 通知"},
+                              "sub_title_text": "【改期】截止时间改为 2026年11月25日 17:00\n截止：2026年11月25日 17:00",
+                              "button_list": [{"text": "收到", "key": "ack:3"}], "replace_text": "已确认"}}})
+    finally:
+        client.close()
+    assert shown.splitlines() == [
+        "【卡片更新】2026年11月22日 06:32",
+        "  ┌ #3 通知",
+        "  │ 【改期】截止时间改为 2026年11月25日 17:00",
+        "  │ 截止：2026年11月25日 17:00",
+        "  └ [已确认]（不可点击）",
+    ]
+    assert client.cards == []  # not a new card to tap
