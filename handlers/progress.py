@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.context import Context
+from bot.texts.directive import delivery_reason
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
 from models.leaving import counted_delivery
 from models.org import BRANCH_KINDS, Organisation, subtree
@@ -157,7 +158,7 @@ def scope_totals(session, directive: Directive, scope: Organisation, metric: str
                 t = tallies[org_id]
                 (t.unreachable if status in UNREACHED else t.pending).append(name)
                 if status in UNREACHED:
-                    t.reasons[reason or "原因不明"] += 1
+                    t.reasons[delivery_reason(reason)] += 1
 
     # Roll branch tallies up the tree, deepest first.
     totals: dict[int, Tally] = {o.id: Tally() for o in orgs}
