@@ -7,6 +7,7 @@ that must build an app of its own takes `_create_app()`, the factory `init_app` 
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -55,12 +56,22 @@ def derive_public_base_url(runtime, host: str, port: int) -> None:
         runtime.settings = runtime.settings.with_overrides(public_base_url=f"http://{client_host}:{port}")
 
 
-def _need_public_base_url(role: str) -> None:
-    try:
-        _runtime().settings.require_public_base_url(role)
-    except SettingsError as exc:
-        click.echo(f"启动失败：{exc}", err=True)
-        sys.exit(2)
+def _needs_public_base_url(role: str):
+    """A role's callback that starts only with PUBLIC_BASE_URL set (exit 2), checked before the
+    database: a configuration error is the first thing to fix."""
+    def wrap(command):
+        @functools.wraps(command)
+        def checked(*args, **kwargs):
+            try:
+                _runtime().settings.require_public_base_url(role)
+            except SettingsError as exc:
+                click.echo(f"启动失败：{exc}", err=True)
+                sys.exit(2)
+            return command(*args, **kwargs)
+
+        return checked
+
+    return wrap
 
 
 @click.command("web")
@@ -68,29 +79,29 @@ def _need_public_base_url(role: str) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=4, show_default=True, type=int)
 @with_appcontext
+@_needs_public_base_url("web")
 @needs_current_schema
 def web_command(host: str, port: int, workers: int) -> None:
     """Only the web role, under gunicorn."""
     from bot.serve import run_gunicorn
-
-    _need_public_base_url("web")
 
     run_gunicorn(host=host, port=port, workers=workers, create_app=_create_app())
 
 
 @click.command("worker")
 @with_appcontext
+@_needs_public_base_url("worker")
 @needs_current_schema  # else the worker's traceback, every quarter second
 def worker_command() -> None:
     """Only the delivery worker: drains the outbox."""
     from bot.serve import run_worker_forever
 
-    _need_public_base_url("worker")
     run_worker_forever(_runtime())
 
 
 @click.command("scheduler")
 @with_appcontext
+@_needs_public_base_url("scheduler")
 @needs_current_schema
 def scheduler_command() -> None:
     """Only the scheduler: the periodic tick."""
@@ -98,7 +109,6 @@ def scheduler_command() -> None:
     from scheduler.setup import run_scheduler_forever
 
     warn_at_startup(_runtime())
-    _need_public_base_url("scheduler")
     run_scheduler_forever(_runtime())
 
 
