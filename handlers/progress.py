@@ -12,7 +12,7 @@ from bot.context import Context
 from bot.texts.directive import delivery_reason
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
 from models.leaving import counted_delivery
-from models.org import BRANCH_KINDS, Organisation, subtree
+from models.org import BRANCH_KINDS, Organisation, subtree, tree_order
 from models.person import Person
 
 NAMES_SHOWN = 20
@@ -166,18 +166,7 @@ def scope_totals(session, directive: Directive, scope: Organisation, metric: str
         totals[o.id].merge(tallies.get(o.id, Tally()))
         if o.parent_id in totals and o.id != scope.id:
             totals[o.parent_id].merge(totals[o.id])
-    return sorted(orgs, key=lambda o: _roster_order(o, by_id)), totals
-
-
-def _roster_order(org: Organisation, by_id: dict[int, Organisation]) -> list[int]:
-    """Each organisation under its parent, siblings in the order the roster created them (as the chat
-    names people), not by the characters' code points."""
-    chain = []
-    node: Organisation | None = org
-    while node is not None:
-        chain.append(node.id)
-        node = by_id.get(node.parent_id) if node.parent_id is not None else None
-    return chain[::-1]
+    return sorted(orgs, key=lambda o: tree_order(o, by_id)), totals
 
 
 def _branch_detail(directive: Directive, t: Tally, metric: str) -> str:
