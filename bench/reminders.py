@@ -112,7 +112,7 @@ def shift_due(url: str, directive_ids: list[int], due: datetime) -> None:
 
     from models.base import Database
     from models.directive import Directive
-    from models.reminder import Reminder, ReminderKind, ReminderStatus
+    from models.reminder import Reminder, ReminderKind, ReminderStatus, SkipReason
 
     db = Database(url)
     with db.session() as s:
@@ -123,7 +123,8 @@ def shift_due(url: str, directive_ids: list[int], due: datetime) -> None:
                 r.due_at += delta
                 r.useful_until = r.useful_until + delta if r.useful_until else None
                 if r.kind is ReminderKind.DIRECTIVE_24H:  # already past: as issue() would have recorded it
-                    r.status, r.fired_at, r.note = ReminderStatus.SKIPPED, datetime.now(UTC), "发布时提醒时间已过"
+                    r.status, r.fired_at, r.reason = (ReminderStatus.SKIPPED, datetime.now(UTC),
+                                                      SkipReason.PASSED_WHEN_ISSUED)
     db.dispose()
 
 

@@ -67,10 +67,13 @@ def may_manage_meeting(person: Person | None, meeting: Meeting) -> bool:
 
 
 def liaison_organisations(person: Person | None) -> list[Organisation]:
-    """The organisations a liaison officer follows (概况), in tree order."""
+    """The organisations a liaison officer follows (概况), in tree order: each after its parent,
+    siblings in roster order, as the tree and 进度 show them."""
+    from models.org import tree_order
+
     if person is None:
         return []
-    return sorted({lia.organisation.id: lia.organisation for lia in person.liaisons}.values(), key=lambda o: o.path)
+    return sorted({lia.organisation.id: lia.organisation for lia in person.liaisons}.values(), key=tree_order)
 
 
 def may_view_overview(person: Person | None, org: Organisation) -> bool:

@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from bot.cli_schema import needs_current_schema
 from models.options import BASELINE_PREFIX, PORTRAIT_FEATURES, OptionError, OptionKind, OptionProblem, set_option
 from models.org import Organisation, find_org
 
@@ -44,6 +45,7 @@ def _known_names() -> str:
 @click.argument("name")
 @click.argument("value")
 @with_appcontext
+@needs_current_schema
 def set_option_command(org_text: str, name: str, value: str) -> None:
     """Set an organisation's option; the organisations beneath it inherit it unless they set their own."""
     runtime = current_app.extensions["zhitong"]

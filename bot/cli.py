@@ -7,10 +7,9 @@ that must build an app of its own takes `_create_app()`, the factory `init_app` 
 
 from __future__ import annotations
 
-import logging
+import functools
 import sys
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -18,6 +17,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import set_option_command
+from bot.cli_schema import migration_logs, needs_current_schema, schema_is_current
 from bot.export_command import export_command
 from bot.portrait_commands import portrait_command, set_portrait_command
 from bot.report_commands import report_group
@@ -56,12 +56,22 @@ def derive_public_base_url(runtime, host: str, port: int) -> None:
         runtime.settings = runtime.settings.with_overrides(public_base_url=f"http://{client_host}:{port}")
 
 
-def _need_public_base_url(role: str) -> None:
-    try:
-        _runtime().settings.require_public_base_url(role)
-    except SettingsError as exc:
-        click.echo(f"启动失败：{exc}", err=True)
-        sys.exit(2)
+def _needs_public_base_url(role: str):
+    """A role's callback that starts only with PUBLIC_BASE_URL set (exit 2), checked before the
+    database: a configuration error is the first thing to fix."""
+    def wrap(command):
+        @functools.wraps(command)
+        def checked(*args, **kwargs):
+            try:
+                _runtime().settings.require_public_base_url(role)
+            except SettingsError as exc:
+                click.echo(f"启动失败：{exc}", err=True)
+                sys.exit(2)
+            return command(*args, **kwargs)
+
+        return checked
+
+    return wrap
 
 
 @click.command("web")
@@ -69,36 +79,36 @@ def _need_public_base_url(role: str) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=4, show_default=True, type=int)
 @with_appcontext
+@_needs_public_base_url("web")
+@needs_current_schema
 def web_command(host: str, port: int, workers: int) -> None:
     """Only the web role, under gunicorn."""
     from bot.serve import run_gunicorn
-
-    _need_public_base_url("web")
 
     run_gunicorn(host=host, port=port, workers=workers, create_app=_create_app())
 
 
 @click.command("worker")
 @with_appcontext
+@_needs_public_base_url("worker")
+@needs_current_schema  # else the worker's traceback, every quarter second
 def worker_command() -> None:
     """Only the delivery worker: drains the outbox."""
     from bot.serve import run_worker_forever
 
-    _need_public_base_url("worker")
-    _exit_unless_schema_current(_runtime().settings)
     run_worker_forever(_runtime())
 
 
 @click.command("scheduler")
 @with_appcontext
+@_needs_public_base_url("scheduler")
+@needs_current_schema
 def scheduler_command() -> None:
     """Only the scheduler: the periodic tick."""
     from bot.holidays import warn_at_startup
     from scheduler.setup import run_scheduler_forever
 
     warn_at_startup(_runtime())
-    _need_public_base_url("scheduler")
-    _exit_unless_schema_current(_runtime().settings)
     run_scheduler_forever(_runtime())
 
 
@@ -146,12 +156,12 @@ def member_group() -> None:
 @click.argument("who")
 @click.option("--date", "on", default=None, metavar="YYYY-MM-DD", help="转出日期（默认今天）")
 @with_appcontext
+@needs_current_schema
 def member_leave_command(who: str, on: str | None) -> None:
     """Mark a member as transferred out: no more pushes, history kept."""
     from bot.roster.leave import LeaveError, leave
 
     runtime = _runtime()
-    _exit_unless_schema_current(runtime.settings)
     try:
         with runtime.db.session() as session:
             message = leave(session, who, on=on, now=runtime.now(), tz=runtime.settings.tz)
@@ -166,13 +176,13 @@ def member_leave_command(who: str, on: str | None) -> None:
 @click.argument("org_path")
 @click.argument("key", required=False)
 @with_appcontext
+@needs_current_schema
 def set_webhook_command(org_path: str, key: str | None) -> None:
     """Set (or clear, without KEY) an organisation's group-robot webhook key."""
     from models.event import record
     from models.org import find_by_path
 
     runtime = _runtime()
-    _exit_unless_schema_current(runtime.settings)
     with runtime.db.session() as session:
         org = find_by_path(session, org_path)
         if org is None:
@@ -237,40 +247,12 @@ def db_upgrade_command(revision: str, verbose: bool) -> None:
     click.echo("数据库已升级到最新版本")
 
 
-@contextmanager
-def _migration_logs(verbose: bool):
-    """The migration tool's English progress lines reach the terminal only with `--verbose`."""
-    logger = logging.getLogger("alembic")
-    level = logger.level
-    if not verbose:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def upgrade(settings: Settings, revision: str = "head", *, verbose: bool = False) -> None:
     """Apply migrations."""
-    with _migration_logs(verbose):
+    with migration_logs(verbose):
         from migrations import upgrade as run_upgrade
 
         run_upgrade(settings.database_url, revision)
-
-
-def _exit_unless_schema_current(settings: Settings) -> None:
-    """A command (or a role: worker, scheduler) on a database never upgraded, or not yet upgraded to this
-    release, stops with one Chinese line, not with a traceback (the worker's, every quarter second)."""
-    if not schema_is_current(settings):
-        click.echo("数据库尚未建立或不是最新版本，请先运行 python -m bot db upgrade", err=True)
-        sys.exit(1)
-
-
-def schema_is_current(settings: Settings, *, verbose: bool = False) -> bool:
-    with _migration_logs(verbose):
-        from migrations import is_current
-
-        return is_current(settings.database_url)
 
 
 COMMANDS = [

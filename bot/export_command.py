@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import resolve_org_or_exit
+from bot.cli_schema import needs_current_schema
 
 
 @click.command("export")
@@ -20,6 +21,7 @@ from bot.admin_commands import resolve_org_or_exit
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="输出文件（默认按编号或期间命名，写在当前目录）")
 @with_appcontext
+@needs_current_schema
 def export_command(number: str | None, org_text: str | None, period: str | None, output: Path | None) -> None:
     """One file per matter (DOCX), or every matter of an organisation in a period (ZIP)."""
     from bot.reports.docx_file import matter_docx

@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import resolve_org_or_exit
+from bot.cli_schema import needs_current_schema
 from bot.texts.portrait import score_refusal
 from models.portrait import ScoreError, set_score
 
@@ -25,6 +26,7 @@ def _runtime():
 @click.option("-o", "output", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="写入 SVG 文件（默认在屏幕上列出各项得分）")
 @with_appcontext
+@needs_current_schema
 def portrait_command(org_text: str, output: Path | None) -> None:
     """The organisation portrait: seven features against the baseline, as an SVG chart."""
     from bot.reports.chart import portrait_svg
@@ -52,6 +54,7 @@ def portrait_command(org_text: str, output: Path | None) -> None:
 @click.argument("feature")
 @click.argument("score")
 @with_appcontext
+@needs_current_schema
 def set_portrait_command(org_text: str, feature: str, score: str) -> None:
     """Score a portrait feature the records cannot give (业务性质, …) for an organisation."""
     runtime = _runtime()
@@ -77,6 +80,7 @@ def report_group() -> None:
 @click.option("-o", "output", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="写入文件：.xlsx 为表格，其他为文本（默认显示在屏幕上）")
 @with_appcontext
+@needs_current_schema
 def observation_command(period: str | None, output: Path | None) -> None:
     """The quarterly observation points across organisations, with the quarter before beside them."""
     from bot.reports.observation import observation, render_text, render_xlsx

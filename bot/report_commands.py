@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bot.admin_commands import resolve_org_or_exit
+from bot.cli_schema import needs_current_schema
 from bot.portrait_commands import report_group
 
 
@@ -32,6 +33,7 @@ def _publication_options(command):
 @report_group.command("monthly")
 @_publication_options
 @with_appcontext
+@needs_current_schema
 def monthly_command(**options) -> None:
     """月度公示: each branch's points this month (SPEC §8)."""
     publication("monthly", **options)
@@ -40,6 +42,7 @@ def monthly_command(**options) -> None:
 @report_group.command("quarterly")
 @_publication_options
 @with_appcontext
+@needs_current_schema
 def quarterly_command(**options) -> None:
     """季度通报: points per organisation this quarter (SPEC §8)."""
     publication("quarterly", **options)
@@ -48,6 +51,7 @@ def quarterly_command(**options) -> None:
 @report_group.command("yearly")
 @_publication_options
 @with_appcontext
+@needs_current_schema
 def yearly_command(**options) -> None:
     """The yearly summary with the 年度表彰 candidates (SPEC §8)."""
     publication("yearly", **options)

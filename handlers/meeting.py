@@ -513,25 +513,32 @@ def handle_minutes(cmd: Command, ctx: Context) -> Reply:
 
 def todo_items(session, person, now, ids: list[int]):
     """待办: of the candidate meetings 待办's query found, those this person is invited to, can
-    still check in to, has not checked in to and has no approved leave for."""
+    still check in to and has not checked in to, each with where the person's leave request
+    stands (请假待批, or refused). A meeting with approved leave is owed no more: it comes back as
+    an item that is not owed (已准假), for 待办 to list apart."""
     from handlers.todo_item import TodoItem
 
     coming = [m for m in session.scalars(select(Meeting).where(Meeting.id.in_(ids)).order_by(Meeting.starts_at))
               if now <= m.checkin_closes_at and is_invitee(session, m, person)]
     if not coming:
         return []
-    approved = set(session.scalars(select(LeaveRequest.meeting_id).where(
-        LeaveRequest.person_id == person.id, LeaveRequest.status == LeaveStatus.APPROVED)))
+    leaves = {leave.meeting_id: leave for leave in session.scalars(  # the latest request per meeting
+        select(LeaveRequest).where(LeaveRequest.person_id == person.id,
+                                   LeaveRequest.meeting_id.in_([m.id for m in coming]),
+                                   LeaveRequest.status != LeaveStatus.CLOSED)
+        .order_by(LeaveRequest.requested_at, LeaveRequest.id))}
     items = []
     for m in coming:
-        if m.id in approved:
-            continue
         mine = session.scalar(select(Attendance.status).where(Attendance.meeting_id == m.id,
                                                               Attendance.person_id == person.id))
         if mine is AttendanceStatus.PRESENT:
             continue
+        leave = leaves.get(m.id)
+        approved = leave is not None and leave.status is LeaveStatus.APPROVED
         items.append(TodoItem("会议", m.number, m.title, m.checkin_closes_at, "签到" if m.online else "签到 会议码",
-                              starts_at=m.starts_at, place=texts.place(m), checkin_opens_at=m.checkin_opens_at))
+                              starts_at=m.starts_at, place=texts.place(m),
+                              checkin_opens_at=None if approved else m.checkin_opens_at,
+                              note=texts.leave_in_todo(leave) if leave else None, owed=not approved))
     return items
 
 

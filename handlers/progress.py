@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.context import Context
+from bot.texts.directive import delivery_reason
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
 from models.leaving import counted_delivery
-from models.org import BRANCH_KINDS, Organisation, subtree
+from models.org import BRANCH_KINDS, Organisation, subtree, tree_order
 from models.person import Person
 
 NAMES_SHOWN = 20
@@ -157,7 +158,7 @@ def scope_totals(session, directive: Directive, scope: Organisation, metric: str
                 t = tallies[org_id]
                 (t.unreachable if status in UNREACHED else t.pending).append(name)
                 if status in UNREACHED:
-                    t.reasons[reason or "原因不明"] += 1
+                    t.reasons[delivery_reason(reason)] += 1
 
     # Roll branch tallies up the tree, deepest first.
     totals: dict[int, Tally] = {o.id: Tally() for o in orgs}
@@ -165,18 +166,7 @@ def scope_totals(session, directive: Directive, scope: Organisation, metric: str
         totals[o.id].merge(tallies.get(o.id, Tally()))
         if o.parent_id in totals and o.id != scope.id:
             totals[o.parent_id].merge(totals[o.id])
-    return sorted(orgs, key=lambda o: _roster_order(o, by_id)), totals
-
-
-def _roster_order(org: Organisation, by_id: dict[int, Organisation]) -> list[int]:
-    """Each organisation under its parent, siblings in the order the roster created them (as the chat
-    names people), not by the characters' code points."""
-    chain = []
-    node: Organisation | None = org
-    while node is not None:
-        chain.append(node.id)
-        node = by_id.get(node.parent_id) if node.parent_id is not None else None
-    return chain[::-1]
+    return sorted(orgs, key=lambda o: tree_order(o, by_id)), totals
 
 
 def _branch_detail(directive: Directive, t: Tally, metric: str) -> str:

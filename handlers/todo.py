@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.context import Context
 from bot.messages import Reply
+from bot.texts.meeting import EXCUSED_HEADING
 from handlers.todo_item import TodoItem
 from models.person import Person
 
@@ -46,11 +47,17 @@ def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
 
 
 def handle(_cmd, ctx: Context) -> Reply:
-    items = owed_by(ctx.session, ctx.person, ctx.now)
-    if not items:
-        return Reply(f"截至 {ctx.fmt(ctx.now)}，您没有待办事项。")
-    lines = [f"您有 {len(items)} 项待办（截至 {ctx.fmt(ctx.now)}）："]
+    found = owed_by(ctx.session, ctx.person, ctx.now)
+    items = [i for i in found if i.owed]
+    if items:
+        lines = [f"您有 {len(items)} 项待办（截至 {ctx.fmt(ctx.now)}）："]
+    else:
+        lines = [f"截至 {ctx.fmt(ctx.now)}，您没有待办事项。"]
     for item in items:
         due = f"，截止 {ctx.fmt(item.due)}" if item.due else ""
         lines.append(f"· [{item.kind}] #{item.number} {item.describe(ctx.fmt)}{due}（回复「{item.hint}」）")
+    excused = [i for i in found if not i.owed]
+    if excused:
+        lines.append(EXCUSED_HEADING)
+        lines += [f"· [{item.kind}] #{item.number} {item.describe(ctx.fmt)}" for item in excused]
     return Reply("\n".join(lines))

@@ -19,10 +19,15 @@ class TodoItem:
     starts_at: datetime | None = None
     place: str | None = None
     checkin_opens_at: datetime | None = None
+    note: str | None = None  # where the person's own request stands (a meeting's leave: 请假待批 …)
+    owed: bool = True  # False: shown for information, nothing to do (a meeting on approved leave)
 
     def describe(self, fmt: Callable[[datetime], str]) -> str:
         """The item's line text, its times shown by `fmt` (the context's, so in `BOT_TIMEZONE`); a
         meeting's check-in close is the line's 截止, so it is not repeated here."""
-        if self.starts_at is None or self.checkin_opens_at is None:
-            return self.title
-        return f"{self.title}，{fmt(self.starts_at)} 开始（{self.place}），签到时间 {fmt(self.checkin_opens_at)} 起"
+        text = self.title
+        if self.starts_at is not None:
+            text += f"，{fmt(self.starts_at)} 开始（{self.place}）"
+            if self.checkin_opens_at is not None:
+                text += f"，签到时间 {fmt(self.checkin_opens_at)} 起"
+        return f"{text}；{self.note}" if self.note else text

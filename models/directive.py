@@ -129,8 +129,13 @@ class Delivery(Base):
         primaryjoin="foreign(Delivery.organisation_id) == Organisation.id", viewonly=True)
 
 
-UNREACHABLE_MP_WINDOW = "公众号 48 小时内没有互动，无法推送客服消息，且未配置模板消息"
-UNREACHABLE_NO_CHANNEL = "未绑定企业微信或公众号"
+class UnreachableReason(StrEnum):
+    """Why a delivery reaches nobody, stored as its `reason` (`bot.texts.directive.delivery_reason`
+    words it). A failed send stores the channel's own Chinese reason there instead."""
+
+    MP_WINDOW = "mp_window"  # an Official Account follower silent for 48 h, and no template message
+    NO_CHANNEL = "no_channel"  # bound to neither WeCom nor the Official Account
+    LEFT = "left"  # transferred out (models.leaving): closed, and left out of the counts
 
 
 def issue(
@@ -244,8 +249,8 @@ def _insert_task_deliveries(session: Session, directive: Directive, parts: list[
             literal(directive.id, Integer), ranked.c.person_id, ranked.c.branch_id,
             literal(DeliveryRole.TASK.value, String), channel,
             case((channel.is_(None), DeliveryStatus.UNREACHABLE.value), else_=DeliveryStatus.PENDING.value),
-            case((channel.is_not(None), None), (mp_any.c.person_id.is_not(None), UNREACHABLE_MP_WINDOW),
-                 else_=UNREACHABLE_NO_CHANNEL),
+            case((channel.is_not(None), None), (mp_any.c.person_id.is_not(None), UnreachableReason.MP_WINDOW.value),
+                 else_=UnreachableReason.NO_CHANNEL.value),
         )
         .outerjoin(wecom, wecom.c.person_id == ranked.c.person_id)
         .outerjoin(mp_fresh, mp_fresh.c.person_id == ranked.c.person_id)
@@ -292,7 +297,8 @@ def _insert_copies(session: Session, directive: Directive, org: Organisation, is
         channel, reason = _channel_for(identities.get(person_id, {}))
         rows.append({"directive_id": directive.id, "person_id": person_id, "organisation_id": org_id,
                      "role": DeliveryRole.COPY, "channel": channel,
-                     "status": DeliveryStatus.PENDING if channel else DeliveryStatus.UNREACHABLE, "reason": reason})
+                     "status": DeliveryStatus.PENDING if channel else DeliveryStatus.UNREACHABLE,
+                     "reason": reason.value if reason else None})
     if rows:
         session.execute(insert(Delivery.__table__), rows)
     return len(rows)
@@ -315,14 +321,14 @@ def _reachable_identities(session: Session, person_ids: list[int], now: datetime
     return found
 
 
-def _channel_for(idents: dict[str, str]) -> tuple[str | None, str | None]:
+def _channel_for(idents: dict[str, str]) -> tuple[str | None, UnreachableReason | None]:
     if Channel.WECOM.value in idents:
         return Channel.WECOM.value, None
     if Channel.MP.value in idents:
         return Channel.MP.value, None
     if "mp_stale" in idents:
-        return None, UNREACHABLE_MP_WINDOW
-    return None, UNREACHABLE_NO_CHANNEL
+        return None, UnreachableReason.MP_WINDOW
+    return None, UnreachableReason.NO_CHANNEL
 
 
 def _enqueue_deliveries(session: Session, directive_id: int, role: DeliveryRole, channel: Channel,

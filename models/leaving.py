@@ -3,7 +3,7 @@
 Leaving removes the person's memberships, roles and liaison assignments (each recorded in the
 `person.left` event, so where they were is kept), which takes them out of every later directive,
 study item and meeting. What was already addressed to them is closed, not deleted: their open task
-deliveries become unreachable with the reason `LEFT_REASON` (reminders skip them; 进度 and 概况 leave
+deliveries become unreachable with the reason `UnreachableReason.LEFT` (reminders skip them; 进度 and 概况 leave
 them out of the counts through `counted_delivery()`), and their invitations to meetings that have
 not started are withdrawn.
 """
@@ -16,18 +16,15 @@ from datetime import date, datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.directive import Delivery, DeliveryRole, DeliveryStatus
+from models.directive import Delivery, DeliveryRole, DeliveryStatus, UnreachableReason
 from models.event import record
 from models.meeting import Attendance, AttendanceStatus, Meeting, MeetingStatus
 from models.person import Liaison, Membership, OrgRole, Person
 
-# Stored as the delivery's reason; the one value the counts recognise.
-LEFT_REASON = "已转出"
-
 
 def counted_delivery():
     """The deliveries that count in progress and overview figures: all but those of people who left."""
-    return or_(Delivery.reason.is_(None), Delivery.reason != LEFT_REASON)
+    return or_(Delivery.reason.is_(None), Delivery.reason != UnreachableReason.LEFT.value)
 
 
 def withdraw_open_items(session: Session, person_ids: list[int], *, now: datetime) -> None:
@@ -38,7 +35,7 @@ def withdraw_open_items(session: Session, person_ids: list[int], *, now: datetim
         update(Delivery)
         .where(Delivery.person_id.in_(person_ids), Delivery.role == DeliveryRole.TASK,
                Delivery.acknowledged_at.is_(None), Delivery.completed_at.is_(None))
-        .values(status=DeliveryStatus.UNREACHABLE, reason=LEFT_REASON)
+        .values(status=DeliveryStatus.UNREACHABLE, reason=UnreachableReason.LEFT.value)
         .execution_options(synchronize_session=False)
     )
     future = select(Meeting.id).where(Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at > now)

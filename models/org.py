@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
@@ -93,6 +94,22 @@ class Organisation(Base):
 def path_within(path: str, top: str) -> bool:
     """True when the organisation at `path` is the one at `top` or lies beneath it."""
     return path == top or path.startswith(top + "/")
+
+
+def tree_order(org: Organisation, within: Mapping[int, Organisation] | None = None) -> list[int]:
+    """Sort key of the tree as the roster draws it: each organisation right after its parent, and
+    siblings in the order the roster created them (their ids), not by the characters' code points.
+    `within`: the organisations loaded already (a subtree, by id); the chain stops at the first
+    one not among them. Without it, the chain climbs `parent` to the top."""
+    chain = []
+    node: Organisation | None = org
+    while node is not None:
+        chain.append(node.id)
+        if within is None:
+            node = node.parent
+        else:
+            node = within.get(node.parent_id) if node.parent_id is not None else None
+    return chain[::-1]
 
 
 def subtree(session: Session, org: Organisation) -> list[Organisation]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, insert, select
+from sqlalchemy import Index, String, UniqueConstraint, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -50,11 +50,12 @@ class ReminderStatus(StrEnum):
 
 
 class SkipReason(StrEnum):
-    """Why a row was not fired. Its `label` is the row's note, the record's words for it."""
+    """Why a row was not fired, stored as the row's `reason` (`bot.texts.reminders` words it; a
+    stale row's words depend on its kind too)."""
 
     PASSED_WHEN_ISSUED = "passed_when_issued"  # the step's time had passed when the directive was issued
     PASSED_WHEN_SCHEDULED = "passed_when_scheduled"  # … when the meeting was scheduled
-    STALE = "stale"  # due during downtime and no longer useful; the kind says why (`note`)
+    STALE = "stale"  # due during downtime and no longer useful; the row's kind says why
     DIRECTIVE_GONE = "directive_gone"
     DEADLINE_CHANGED = "deadline_changed"
     ALL_ACKNOWLEDGED = "all_acknowledged"
@@ -72,53 +73,11 @@ class SkipReason(StrEnum):
     MEETING_CANCELLED = "meeting_cancelled"  # 取消 of the meeting
 
     @property
-    def label(self) -> str:
-        return SKIP_LABELS[self]
-
-    @property
     def status(self) -> ReminderStatus:
         """Cancelled when the subject is gone or changed (a new row stands for it), else skipped."""
         return ReminderStatus.CANCELLED if self in CANCELLING else ReminderStatus.SKIPPED
 
-    def note(self, kind: ReminderKind) -> str:
-        """What the row's note says, for a row of this kind."""
-        if self is SkipReason.STALE:
-            return f"{self.label}：{STALE_LABELS[kind]}"
-        return self.label
 
-
-SKIP_LABELS = {
-    SkipReason.PASSED_WHEN_ISSUED: "发布时提醒时间已过",
-    SkipReason.PASSED_WHEN_SCHEDULED: "安排会议时提醒时间已过",
-    SkipReason.STALE: "补发时已过时",
-    SkipReason.DIRECTIVE_GONE: "通知已不存在",
-    SkipReason.DEADLINE_CHANGED: "截止时间已变更",
-    SkipReason.ALL_ACKNOWLEDGED: "所有人都已确认",
-    SkipReason.ALL_STUDIED: "所有人都已学完",
-    SkipReason.ALL_ACKNOWLEDGED_BY_DEADLINE: "截止时所有人都已确认",
-    SkipReason.MEETING_GONE: "会议已不存在",
-    SkipReason.MEETING_MOVED: "会议时间已变更",
-    SkipReason.MEETING_CLOSED: "会议已结束",
-    SkipReason.NOBODY_TO_REMIND: "无需提醒：都已请假或签到",
-    SkipReason.BRANCH_GONE: "支部已不存在",
-    SkipReason.ALL_SCHEDULED: "规定会议都已安排",
-    SkipReason.ALL_HELD: "规定会议都已召开",
-    SkipReason.NO_LIAISON: "该支部没有联络员",
-    SkipReason.WITHDRAWN: "已撤回",
-    SkipReason.MEETING_CANCELLED: "会议已取消",
-}
-# Why a late firing of each kind is no longer useful.
-STALE_LABELS = {
-    ReminderKind.DIRECTIVE_24H: "离截止已不足 2 小时，由 2 小时提醒代替",
-    ReminderKind.DIRECTIVE_2H: "截止时间已过",
-    ReminderKind.DIRECTIVE_DEADLINE: "截止已满 24 小时，由汇总代替",
-    ReminderKind.DIRECTIVE_SUMMARY: "截止已超过 8 天",
-    ReminderKind.STUDY_24H: "学习截止时间已过",
-    ReminderKind.MEETING_DAY_BEFORE: "离开会已不足 1 小时，由 1 小时提醒代替",
-    ReminderKind.MEETING_HOUR_BEFORE: "会议已开始",
-    ReminderKind.REQUIRED_MEETING_DUE: "该周期已结束",
-    ReminderKind.REQUIRED_MEETING_MISSED: "周期结束已超过 7 天",
-}
 CANCELLING = frozenset({SkipReason.DIRECTIVE_GONE, SkipReason.DEADLINE_CHANGED, SkipReason.MEETING_GONE,
                         SkipReason.MEETING_MOVED, SkipReason.BRANCH_GONE, SkipReason.WITHDRAWN,
                         SkipReason.MEETING_CANCELLED})
@@ -145,7 +104,7 @@ class Reminder(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recipients: Mapped[int] = mapped_column(default=0)
-    note: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[SkipReason | None] = mapped_column(str_enum(SkipReason, 30))  # skipped or cancelled: why
 
     def __repr__(self) -> str:
         return f"<Reminder {self.id} {self.kind.value} {self.subject_type}#{self.subject_id} {self.status.value}>"
@@ -194,7 +153,7 @@ def skip(row: Reminder, now: datetime, reason: SkipReason) -> None:
     """Decide the row without firing it: skipped, or cancelled when its subject is gone or changed."""
     row.status = reason.status
     row.fired_at = now
-    row.note = reason.note(row.kind)
+    row.reason = reason
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[Reminder]:
@@ -220,7 +179,7 @@ def write_events(session: Session, rows: list[Reminder], now: datetime) -> None:
         {"at": now, "actor_id": None, "subject_type": r.subject_type, "subject_id": r.subject_id,
          "kind": f"reminder.{r.status.value}",
          "data": {"reminder_id": r.id, "step": r.kind.value, "period": r.period, "due_at": r.due_at.isoformat(),
-                  "recipients": r.recipients, "note": r.note or ""}}
+                  "recipients": r.recipients, "reason": r.reason.value if r.reason else ""}}
         for r in rows
     ])
 

@@ -90,8 +90,10 @@ def is_working_day(day: date) -> bool:
     except NotImplementedError:
         if day.year not in _warned and not any(d.year == day.year for d in _extra):
             _warned.add(day.year)
-            log.warning("节假日数据未覆盖 %s 年，该年的工作日暂按周一至周五计算；"
-                        "国务院公布该年放假安排后，请管理员写入节假日文件（HOLIDAYS_FILE）", day.year)
+            # For operators (a log line); the administrator reads the same fact in Chinese from
+            # `python -m bot holidays` and the start-up warning.
+            log.warning("no holiday data for %s: its working days are Monday to Friday until the "
+                        "State Council's schedule is entered in HOLIDAYS_FILE", day.year)
         return day.weekday() < 5
 
 

@@ -19,12 +19,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.texts.reminders import skip_reason
 from bot.timefmt import format_time
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
 from models.event import Event
 from models.meeting import Attendance, AttendanceStatus, LeaveRequest, LeaveStatus, Meeting, MeetingMinutes
 from models.org import Organisation
 from models.person import Person
+from models.reminder import ReminderKind, SkipReason
 
 # Up to this many task recipients every acknowledgement and completion is a step of its own.
 PERSON_STEPS_MAX = 300
@@ -42,7 +44,6 @@ REMINDER_LABELS = {
     "meeting_day_before": "会前一天提醒参会人",
     "meeting_hour_before": "会前 1 小时提醒参会人",
 }
-REMINDER_STATUS = {"sent": "已发出", "skipped": "未发出（已无需提醒）", "stale": "未发出（已过时效）"}
 # Events of the item itself and how the file words them (withdrawal and moves come from 撤回/改期/取消).
 ITEM_EVENTS = {
     "directive.withdrawn": "撤回", "study.withdrawn": "撤回", "directive.rescheduled": "改期",
@@ -227,9 +228,24 @@ def _directive_event_step(e: Event, d: Directive, names: dict[int, str], rows: l
     if kind == "directive.nudged":
         return Step(e.at, f"催办，提醒未确认的 {data.get('reminded', 0)} 人", 1)
     if kind.startswith("reminder."):
-        step = REMINDER_LABELS.get(str(data.get("step")), "自动提醒")
-        return Step(e.at, f"{step}：{REMINDER_STATUS.get(kind.split('.', 1)[1], '已处理')}", 1)
+        return Step(e.at, _reminder_text(e), 1)
     return Step(e.at, _item_event_text(e, tz), 1)
+
+
+def _reminder_text(e: Event) -> str:
+    """`会前一天提醒参会人：已发出`, or `…：未发出（所有人都已确认）` with why it was skipped or cancelled."""
+    data = e.data or {}
+    step = REMINDER_LABELS.get(str(data.get("step")), "自动提醒")
+    status = e.kind.split(".", 1)[1]
+    if status == "sent":
+        return f"{step}：已发出"
+    if status not in ("skipped", "cancelled"):
+        return f"{step}：已处理"
+    try:
+        why = skip_reason(SkipReason(data.get("reason")), ReminderKind(data.get("step")))
+    except ValueError:  # recorded before the reason was a code: the row's note held the words
+        why = data.get("note") or "已无需提醒"
+    return f"{step}：未发出（{why}）"
 
 
 def _item_event_text(e: Event, tz: ZoneInfo) -> str:
@@ -278,8 +294,7 @@ def meeting_matter(session: Session, mt: Meeting, tz: ZoneInfo) -> Matter:
             m.steps.append(Step(e.at, f"{how}：实到 {data.get('present', 0)} 人，请假 {data.get('on_leave', 0)} 人，"
                                       f"缺席 {data.get('absent', 0)} 人", 5))
         elif e.kind.startswith("reminder."):
-            step = REMINDER_LABELS.get(str(data.get("step")), "自动提醒")
-            m.steps.append(Step(e.at, f"{step}：{REMINDER_STATUS.get(e.kind.split('.', 1)[1], '已处理')}", 1))
+            m.steps.append(Step(e.at, _reminder_text(e), 1))
         elif e.kind in ITEM_EVENTS:
             m.steps.append(Step(e.at, _item_event_text(e, tz), 1))
     for leave in session.scalars(select(LeaveRequest).where(LeaveRequest.meeting_id == mt.id)

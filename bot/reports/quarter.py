@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, case, cast, func, select, text
 from sqlalchemy.orm import Session
 
-from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind
-from models.leaving import LEFT_REASON, counted_delivery
+from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind, UnreachableReason
+from models.leaving import counted_delivery
 from models.meeting import Meeting, MeetingStatus, MeetingType, Period
 from models.org import BRANCH_KINDS, Organisation, OrgKind
 from models.person import Membership, MembershipKind
@@ -171,7 +171,7 @@ def _pg_lags(session: Session, orgs: dict[int, Organisation], start: datetime, e
                 levels[depth][1].append(ancestor)
     if not levels:
         return {}
-    params: dict = {"start": start, "end": end, "left": LEFT_REASON}
+    params: dict = {"start": start, "end": end, "left": UnreachableReason.LEFT.value}
     selects = []
     for k, (left, right) in enumerate(levels.values()):
         params[f"o{k}"], params[f"a{k}"] = left, right

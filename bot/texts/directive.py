@@ -1,5 +1,6 @@
 """Directive wording: the push every recipient gets (a card with 收到 in WeCom), the copy to the
-secretaries in between, the group-robot summary, and the 催办 reminder."""
+secretaries in between, the group-robot summary, the 催办 reminder, and why a delivery reached
+nobody."""
 
 from __future__ import annotations
 
@@ -7,8 +8,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.timefmt import format_time
-from models.directive import DeliveryRole, Directive
+from models.directive import DeliveryRole, Directive, UnreachableReason
 from models.outbox import OutboxChannel, card_payload, text_payload
+
+UNREACHABLE_LABELS = {
+    UnreachableReason.MP_WINDOW: "公众号 48 小时内没有互动，无法推送客服消息，且未配置模板消息",
+    UnreachableReason.NO_CHANNEL: "未绑定企业微信或公众号",
+    UnreachableReason.LEFT: "已转出",
+}
+REASON_UNKNOWN = "原因不明"
+
+
+def delivery_reason(reason: str | None) -> str:
+    """A delivery's stored `reason` in words: an `UnreachableReason` code by its label; a failed
+    send's reason (the channel's own words) as it is."""
+    if not reason:
+        return REASON_UNKNOWN
+    try:
+        return UNREACHABLE_LABELS[UnreachableReason(reason)]
+    except ValueError:
+        return reason
 
 
 def deadline_phrase(directive: Directive, tz: ZoneInfo) -> str:

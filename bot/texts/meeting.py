@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.timefmt import format_time
 from models.identity import Channel
-from models.meeting import Attendance, AttendanceStatus, CloseSummary, LeaveRequest, Meeting, Payload
+from models.meeting import Attendance, AttendanceStatus, CloseSummary, LeaveRequest, LeaveStatus, Meeting, Payload
 from models.outbox import card_payload, text_payload
 
 PLACE_TBD = "地点另行通知"
@@ -71,6 +71,21 @@ def leave_request(leave: LeaveRequest, channel: Channel, tz: ZoneInfo) -> Payloa
                             task_id=f"leave-{leave.id}",
                             buttons=[(f"approve:{leave.id}", "批准"), (f"reject:{leave.id}", "驳回")])
     return text_payload(f"【请假审批】#{leave.number}\n{details}\n回复「批准 {leave.number}」或「驳回 {leave.number} 理由」。")
+
+
+# 待办's heading over the meetings the person is excused from (approved leave): nothing to do.
+EXCUSED_HEADING = "已准假的会议（无需签到）："
+
+
+def leave_in_todo(leave: LeaveRequest) -> str:
+    """Where a member's own leave request stands, on the meeting's line in their 待办:
+    `请假待批（#2）`, `已准假（#2）`, or the refusal with its reason."""
+    if leave.status is LeaveStatus.APPROVED:
+        return f"已准假（#{leave.number}）"
+    if leave.status is LeaveStatus.REJECTED:
+        because = f"，理由：{leave.decision_note}" if leave.decision_note else ""
+        return f"请假未获批准（#{leave.number}{because}）"
+    return f"请假待批（#{leave.number}）"
 
 
 def decision_note(note: str, *, approve: bool) -> str:

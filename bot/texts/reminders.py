@@ -1,7 +1,8 @@
 """Reminder and alert wording: the per-person digest, deadline reminders for directives and
 study, alerts at the deadline to branch secretaries and liaisons, the summary after it, meeting
 reminders, and the required-meeting (三会一课, 主题党日) reminder and alert. Each function gets
-what the scheduler's rule found and returns the text of one notice."""
+what the scheduler's rule found and returns the text of one notice. Also why a row was not sent
+(`skip_reason`), as the record of the matter (一事一档) names it."""
 
 from __future__ import annotations
 
@@ -12,10 +13,50 @@ from bot.texts.meeting import place_line
 from bot.timefmt import format_time
 from models.directive import Directive, DirectiveKind
 from models.meeting import Meeting, MeetingType, Period
-from models.reminder import ReminderKind
+from models.reminder import ReminderKind, SkipReason
 
 NAMES_SHOWN = 20
 BRANCHES_SHOWN = 15
+
+SKIP_LABELS = {
+    SkipReason.PASSED_WHEN_ISSUED: "发布时提醒时间已过",
+    SkipReason.PASSED_WHEN_SCHEDULED: "安排会议时提醒时间已过",
+    SkipReason.STALE: "补发时已过时",
+    SkipReason.DIRECTIVE_GONE: "通知已不存在",
+    SkipReason.DEADLINE_CHANGED: "截止时间已变更",
+    SkipReason.ALL_ACKNOWLEDGED: "所有人都已确认",
+    SkipReason.ALL_STUDIED: "所有人都已学完",
+    SkipReason.ALL_ACKNOWLEDGED_BY_DEADLINE: "截止时所有人都已确认",
+    SkipReason.MEETING_GONE: "会议已不存在",
+    SkipReason.MEETING_MOVED: "会议时间已变更",
+    SkipReason.MEETING_CLOSED: "会议已结束",
+    SkipReason.NOBODY_TO_REMIND: "无需提醒：都已请假或签到",
+    SkipReason.BRANCH_GONE: "支部已不存在",
+    SkipReason.ALL_SCHEDULED: "规定会议都已安排",
+    SkipReason.ALL_HELD: "规定会议都已召开",
+    SkipReason.NO_LIAISON: "该支部没有联络员",
+    SkipReason.WITHDRAWN: "已撤回",
+    SkipReason.MEETING_CANCELLED: "会议已取消",
+}
+# Why a late firing of each kind is no longer useful.
+STALE_LABELS = {
+    ReminderKind.DIRECTIVE_24H: "离截止已不足 2 小时，由 2 小时提醒代替",
+    ReminderKind.DIRECTIVE_2H: "截止时间已过",
+    ReminderKind.DIRECTIVE_DEADLINE: "截止已满 24 小时，由汇总代替",
+    ReminderKind.DIRECTIVE_SUMMARY: "截止已超过 8 天",
+    ReminderKind.STUDY_24H: "学习截止时间已过",
+    ReminderKind.MEETING_DAY_BEFORE: "离开会已不足 1 小时，由 1 小时提醒代替",
+    ReminderKind.MEETING_HOUR_BEFORE: "会议已开始",
+    ReminderKind.REQUIRED_MEETING_DUE: "该周期已结束",
+    ReminderKind.REQUIRED_MEETING_MISSED: "周期结束已超过 7 天",
+}
+
+
+def skip_reason(reason: SkipReason, kind: ReminderKind) -> str:
+    """Why a row of `kind` was skipped or cancelled: `所有人都已确认`, `补发时已过时：会议已开始`."""
+    if reason is SkipReason.STALE:
+        return f"{SKIP_LABELS[reason]}：{STALE_LABELS[kind]}"
+    return SKIP_LABELS[reason]
 
 
 def digest(notices: list[str]) -> str:

@@ -44,7 +44,7 @@ def plan_meeting_reminders(runtime: Runtime) -> int:
                              "due_at": due, "useful_until": starts_at + useful,
                              "status": ReminderStatus.SKIPPED if late else ReminderStatus.PENDING,
                              "created_at": now, "fired_at": now if late else None, "recipients": 0,
-                             "note": SkipReason.PASSED_WHEN_SCHEDULED.label if late else None})
+                             "reason": SkipReason.PASSED_WHEN_SCHEDULED if late else None})
         inserted = insert_ignore(session, rows)
         skipped = [r for r in inserted if r.status is ReminderStatus.SKIPPED]
         write_events(session, skipped, now)
@@ -93,7 +93,7 @@ def plan_required_meetings(runtime: Runtime) -> int:
         ):
             rows += [{"kind": kind, "subject_type": "organisation", "subject_id": branch_id, "period": key,
                       "due_at": due, "useful_until": useful, "status": ReminderStatus.PENDING, "created_at": now,
-                      "fired_at": None, "recipients": 0, "note": None} for branch_id in branch_ids]
+                      "fired_at": None, "recipients": 0, "reason": None} for branch_id in branch_ids]
         return insert_ignore(session, rows, fetch=False)
 
 

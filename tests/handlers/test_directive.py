@@ -7,7 +7,15 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from models.directive import AckResult, Delivery, DeliveryRole, DeliveryStatus, Directive, acknowledge
+from models.directive import (
+    AckResult,
+    Delivery,
+    DeliveryRole,
+    DeliveryStatus,
+    Directive,
+    UnreachableReason,
+    acknowledge,
+)
 from models.event import Event
 from models.outbox import OutboxMessage
 from models.person import Role
@@ -189,7 +197,7 @@ def test_official_account_follower_reached_only_inside_48_hour_window(chat, db, 
         assert [m.recipient for m in mp_rows] == ["o-fresh"]
         assert mp_rows[0].payload["type"] == "text" and "收到 1" in mp_rows[0].payload["text"]
         d = s.scalar(select(Delivery).join(Delivery.person).where(Delivery.person.has(name="郑强")))
-        assert d.status is DeliveryStatus.UNREACHABLE and "48 小时" in d.reason
+        assert d.status is DeliveryStatus.UNREACHABLE and d.reason == UnreachableReason.MP_WINDOW
 
 
 def test_title_body_and_note_keep_their_punctuation_as_typed(chat, db):

@@ -224,3 +224,27 @@ def test_a_meeting_file_tells_notice_leave_checkin_absence_and_minutes_in_order(
     assert "学习了全会精神，讨论了年度计划" in texts[found[-1]]
     totals = _pairs(doc.tables[-1])
     assert totals["签到"] == "1" and totals["请假（已批准）"] == "1" and totals["状态"] == "已结束"
+
+
+def test_the_file_says_why_a_reminder_was_not_sent_also_for_rows_recorded_in_words(wired, fake_wechat, clock):  # noqa: F811
+    _app, runtime, chat, _ids = wired
+    # 1 h 15 min before the deadline: the 24 h and 2 h steps had passed when it was issued.
+    assert chat.say("wangsj", "发布 报送材料\n请各支部报送。\n截止 11月21日21:00").startswith("已发布 #1")
+    clock.advance(minutes=10)
+    assert "撤回" in chat.say("wangsj", "撤回 1 内容有误")  # the deadline and summary steps are cancelled
+    with runtime.db.session() as s:
+        from bot.reports.docx_file import matter_docx
+        from bot.reports.matter import matter_of
+        from models.event import record
+
+        # An event recorded before the reason became a code carried the row's words as its note.
+        record(s, "reminder.skipped", subject_type="directive", subject_id=1, at=runtime.now(),
+               data={"reminder_id": 99, "step": "directive_summary", "note": "补发时已过时：截止已超过 8 天"})
+        s.flush()
+        doc = Document(io.BytesIO(matter_docx(matter_of(s, 1, runtime.settings.tz), runtime.settings.tz)))
+    texts = [t for _, t in _steps(doc)]
+    assert "截止前 24 小时提醒未确认的同志：未发出（发布时提醒时间已过）" in texts
+    assert "截止前 2 小时提醒未确认的同志：未发出（发布时提醒时间已过）" in texts
+    assert "截止时向进度滞后支部的书记和联络员发出提醒：未发出（已撤回）" in texts
+    assert "截止 24 小时后向发布组织发出汇总：未发出（已撤回）" in texts
+    assert "截止 24 小时后向发布组织发出汇总：未发出（补发时已过时：截止已超过 8 天）" in texts

@@ -1,5 +1,6 @@
 """Meetings as branches hold them: 议题, 时长 and the close after the end, clashes by overlap, the
-yearly types, leave after check-in, pending leave in 待办, and the watch from the branch's arrival."""
+yearly types, leave after check-in, leave in the secretary's and the member's 待办, and the watch
+from the branch's arrival."""
 
 from __future__ import annotations
 
@@ -101,6 +102,27 @@ def test_the_secretary_s_todo_lists_leave_waiting_for_her(chat, db, people):
     chat.say("lina", "批准 2")
     assert "[请假]" not in chat.say("zhouqiang", "待办")
     assert "[请假]" not in chat.say("chenjing", "待办")  # another branch's secretary
+
+
+def test_a_member_s_todo_says_where_her_leave_stands(chat, db, people):
+    chat.say("lina", "会议 支部党员大会 明天19:00 党员活动室")
+    meeting = ("· [会议] #1 综合处党支部 支部党员大会，2026年11月22日 19:00 开始（党员活动室），"
+               "签到时间 2026年11月22日 18:30 起")
+    owed = "，截止 2026年11月22日 19:30（回复「签到 会议码」）"
+    assert chat.say("zhangwei", "请假 1 出差在外").startswith("已提交请假 #2")
+    assert chat.say("liuyang", "请假 1 孩子生病").startswith("已提交请假 #3")
+    assert chat.say("zhangwei", "待办") == f"您有 1 项待办（截至 2026年11月21日 19:45）：\n{meeting}；请假待批（#2）{owed}"
+
+    assert chat.say("lina", "驳回 2 支部换届选举").startswith("已驳回 张伟 的请假 #2")
+    assert chat.say("zhangwei", "待办") == (f"您有 1 项待办（截至 2026年11月21日 19:45）：\n"
+                                            f"{meeting}；请假未获批准（#2，理由：支部换届选举）{owed}")
+
+    assert chat.say("lina", "批准 3").startswith("已批准 刘洋 的请假 #3")
+    assert chat.say("liuyang", "待办") == (
+        "截至 2026年11月21日 19:45，您没有待办事项。\n已准假的会议（无需签到）：\n"
+        "· [会议] #1 综合处党支部 支部党员大会，2026年11月22日 19:00 开始（党员活动室）；已准假（#3）")
+    # Without leave the line is as before; the secretary has nothing left to decide.
+    assert chat.say("zhouqiang", "待办") == f"您有 1 项待办（截至 2026年11月21日 19:45）：\n{meeting}{owed}"
 
 
 def test_yearly_types_count_in_the_year_and_the_watch_starts_when_the_branch_came(db, people):

@@ -74,3 +74,4 @@ def test_overview_leaves_the_calendar_to_the_administrator(chat, db, clock):
     reply = chat.say("sunll", "概况")
     assert "节假日" not in reply and "周一至周五" not in reply
     assert "通知：无进行中的通知" in reply
+

@@ -18,7 +18,7 @@ from models.meeting import LeaveRequest, LeaveStatus, MeetingType, schedule
 from models.org import Organisation
 from models.outbox import OutboxMessage, text_payload
 from models.person import Person, Role
-from models.reminder import Reminder, ReminderKind, ReminderStatus
+from models.reminder import Reminder, ReminderKind, ReminderStatus, SkipReason
 from scheduler.jobs import tick
 from scheduler.reminders import (
     fire_due_reminders,
@@ -161,7 +161,7 @@ def test_everyone_acknowledged_means_skipped_not_sent(runtime, db, clock, tree):
     clock.set(DEADLINE - timedelta(hours=24))
     tick(runtime)
     row = _rows(db)[ReminderKind.DIRECTIVE_24H]
-    assert row.status is ReminderStatus.SKIPPED and row.note == "所有人都已确认"
+    assert row.status is ReminderStatus.SKIPPED and row.reason is SkipReason.ALL_ACKNOWLEDGED
     assert _reminder_msgs(db) == []
 
 
@@ -294,7 +294,7 @@ def test_restart_after_downtime_fires_what_is_useful_and_skips_the_stale(runtime
     tick(runtime)
     rows = _rows(db)
     assert rows[ReminderKind.DIRECTIVE_24H].status is ReminderStatus.SKIPPED
-    assert rows[ReminderKind.DIRECTIVE_24H].note.startswith("补发时已过时")
+    assert rows[ReminderKind.DIRECTIVE_24H].reason is SkipReason.STALE
     assert rows[ReminderKind.DIRECTIVE_2H].status is ReminderStatus.SKIPPED
     assert rows[ReminderKind.DIRECTIVE_DEADLINE].status is ReminderStatus.SENT  # still useful
     assert rows[ReminderKind.DIRECTIVE_SUMMARY].status is ReminderStatus.PENDING

@@ -41,6 +41,28 @@ def test_leave_from_my_page_reaches_the_meeting_page_of_the_branch(browser, chat
     assert "应到 3 人" in meeting and "张伟" in meeting and "出差在外" in meeting and "待审批" in meeting
 
 
+def test_a_liaison_sees_her_organisations_in_tree_order_in_the_chat_and_on_the_page(browser, chat, db):
+    import re
+
+    # The roster's order; by code points 人 < 保 < 后 < 综 < 财, and 离 < 第.
+    roster = ["机关党委/第一党总支", "机关党委/第一党总支/综合处党支部", "机关党委/第一党总支/财务处党支部",
+              "机关党委/第一党总支/人事处党支部", "机关党委/第二党总支", "机关党委/第二党总支/后勤处党支部",
+              "机关党委/第二党总支/保卫处党支部", "机关党委/离退休党支部"]
+    names = [path.rsplit("/", 1)[1] for path in roster]
+    assert sorted(roster) != roster
+    with db.session() as s:
+        for path in roster:
+            org(s, path)
+        person(s, "孙联络", "sunll", "机关党委", Role.LIAISON, liaises=tuple(reversed(roster)))
+
+    reply = chat.say("sunll", "概况")
+    shown = [line[1:-1] for line in reply.split("\n") if line.startswith("【")]
+    assert len(shown) >= 3 and shown == names[:len(shown)]  # as many as fit, from the top of the tree
+    browser.login("sunll")
+    page = browser.client.get("/m/overview").get_data(as_text=True)
+    assert re.findall(r'<h3><a href="/m/org/\d+">([^<]+)</a></h3>', page) == names
+
+
 def test_study_page_lists_completion_and_reflections(browser, chat, db):
     with db.session() as s:
         small_tree(s)

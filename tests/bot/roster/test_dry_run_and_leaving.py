@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.roster import render_report
-from models.directive import Delivery, DeliveryStatus, Directive
+from models.directive import Delivery, DeliveryStatus, Directive, UnreachableReason
 from models.event import Event
 from models.meeting import Attendance
 from models.person import Membership, OrgRole, Person
@@ -114,7 +114,7 @@ def test_a_row_marked_transferred_out_stops_pushes_keeps_history_and_can_come_ba
         zhang = _person(s, "zhangwei")
         assert zhang.left_on is not None and zhang.memberships == [] and zhang.roles == []
         delivery = s.scalar(select(Delivery).where(Delivery.person_id == zhang.id))
-        assert (delivery.status, delivery.reason) == (DeliveryStatus.UNREACHABLE, "已转出")  # kept, closed
+        assert (delivery.status, delivery.reason) == (DeliveryStatus.UNREACHABLE, UnreachableReason.LEFT)  # kept, closed
         assert s.scalar(select(func.count()).select_from(Event).where(Event.subject_id == zhang.id,
                                                                     Event.kind == "person.left")) == 1
     progress = chat.say("wangjg", "进度 1")
