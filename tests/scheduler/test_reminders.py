@@ -3,7 +3,6 @@ digests, quiet hours, catch-up after downtime, and two schedulers on PostgreSQL.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -392,35 +391,14 @@ def test_required_meetings_reminded_in_the_last_week_and_missed_ones_alert_the_l
 # -- two schedulers --------------------------------------------------------------------------
 
 @needs_postgres
-def test_two_scheduler_processes_fire_each_reminder_once(settings, db, clock, tree):
-    from bot.runtime import Runtime
-
+def test_two_scheduler_processes_fire_each_reminder_once(schedulers, db, clock, tree):
     with db.session() as s:
         for i in range(30):
             person(s, f"党员{i:02d}", f"m{i:02d}", BRANCH_A if i % 2 else BRANCH_B)
     for i in range(40):
         _issue(db, clock, title=f"通知{i:02d}", deadline=DEADLINE + timedelta(minutes=i % 7))
     clock.set(DEADLINE - timedelta(hours=2) + timedelta(minutes=7))  # 40 two-hour reminders due
-    runtimes = [Runtime.build(settings, clock=clock) for _ in range(2)]
-    start = threading.Barrier(2)
-    errors = []
-
-    def run(rt):
-        try:
-            start.wait()
-            for _ in range(5):
-                fire_due_reminders(rt, limit=3)
-        except Exception as exc:  # pragma: no cover
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(rt,)) for rt in runtimes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for rt in runtimes:
-        rt.db.dispose()
-    assert not errors
+    schedulers(lambda rt: [fire_due_reminders(rt, limit=3) for _ in range(5)])
     with db.session() as s:
         rows = s.scalars(select(Reminder).where(Reminder.kind == ReminderKind.DIRECTIVE_2H)).all()
         assert len(rows) == 40 and {r.status for r in rows} == {ReminderStatus.SENT}
