@@ -5,7 +5,9 @@ WeCom app text and the Official Account's customer-service text hold at most 2,0
 every push built from text of unbounded length (a points publication, a reminder digest, a
 correction with its reason, a decided self-report) is queued as `part_payloads(text)`, one outbox
 row per part in the caller's transaction, and the chat's long replies are cut by the same
-`split_lines` (bot/dispatch.py): a text is divided one way everywhere."""
+`split_lines` (bot/dispatch.py): a text is divided one way everywhere. A push is never more than
+20 parts (5 on the Official Account, all a follower's window allows): the last one then says how
+many lines were left out."""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from models.outbox import text_payload
 # A follower's message opens a window of 5 customer-service messages (bot/channels/mp_window.py):
 # more parts than that cannot reach them, so an Official Account copy stops at the fifth.
 MP_MOST_PARTS = MESSAGE_WINDOW[1]
+# Elsewhere 20 parts (about 40 KB: a committee of some 300 organisations' quarterly lines) is as
+# much as anyone reads in a chat; WeCom would also hold the rest back (30 a minute per member).
+MOST_PARTS = 20
 
 
 def size(text: str) -> int:
@@ -57,11 +62,11 @@ def marker(number: int, total: int) -> str:
     return f"（{number}/{total}）\n"
 
 
-def parts(text: str, limit: int = TEXT_LIMIT_BYTES, *, most: int | None = None) -> list[str]:
+def parts(text: str, limit: int = TEXT_LIMIT_BYTES, *, most: int | None = None, mp: bool = False) -> list[str]:
     """`text` as the messages that carry it: itself when it fits in `limit` bytes; else pieces
     from `split_lines`, each opened by its `marker`, every one within `limit` bytes marker
     included. With `most`, never more than that many: the last one then ends by saying how many
-    lines did not fit (`left_out`)."""
+    lines did not fit (`left_out`, worded for the Official Account with `mp`)."""
     if size(text) <= limit:
         return [text]
     total = 2
@@ -73,9 +78,9 @@ def parts(text: str, limit: int = TEXT_LIMIT_BYTES, *, most: int | None = None) 
     if most is not None and len(pieces) > most:
         pieces = pieces[:most - 1]
         rest = text[_end_of(text, pieces):]
-        room = limit - size(marker(most, most)) - size(left_out(rest.count("\n") + 1))
+        room = limit - size(marker(most, most)) - size(left_out(rest.count("\n") + 1, mp=mp))
         last = split_lines(rest, room)[0]
-        pieces.append(last + left_out(rest[_end_of(rest, [last]):].count("\n") + 1))
+        pieces.append(last + left_out(rest[_end_of(rest, [last]):].count("\n") + 1, mp=mp))
     return [marker(n, len(pieces)) + piece for n, piece in enumerate(pieces, start=1)]
 
 
@@ -90,15 +95,17 @@ def _end_of(text: str, pieces: list[str]) -> int:
     return at
 
 
-def left_out(lines: int) -> str:
-    """Ends the last part when the rest could not be sent (the Official Account's few messages)."""
-    return f"\n……另有 {lines} 行因公众号消息条数所限未能发送，完整内容请向党委办公室索取。"
+def left_out(lines: int, *, mp: bool = False) -> str:
+    """Ends the last part when the rest could not be sent."""
+    why = "因公众号消息条数所限" if mp else "因内容过长"
+    return f"\n……另有 {lines} 行{why}未能发送，完整内容请向党委办公室索取。"
 
 
 def part_payloads(text: str, channel: Channel | None = None) -> list[dict[str, Any]]:
-    """The text payloads of `parts(text)`, in order: queue each as its own outbox row. On the
-    Official Account at most `MP_MOST_PARTS`."""
-    return [text_payload(part) for part in parts(text, most=MP_MOST_PARTS if channel is Channel.MP else None)]
+    """The text payloads of `parts(text)`, in order: queue each as its own outbox row. At most
+    `MOST_PARTS`, on the Official Account `MP_MOST_PARTS`."""
+    mp = channel is Channel.MP
+    return [text_payload(part) for part in parts(text, most=MP_MOST_PARTS if mp else MOST_PARTS, mp=mp)]
 
 
 def continued(number: int, total: int) -> str:

@@ -76,6 +76,81 @@ def test_nothing_before_nine_then_monthly_and_quarterly_once(runtime, db, clock)
     assert "2026年第3季度" in quarterly[0]
 
 
+def test_a_missed_publication_day_is_caught_up_in_working_hours_once(runtime, db, clock):
+    _seed(db)  # points in September; every scheduler down on Thursday 8 October
+    for when in [(2026, 10, 8, 23, 0), (2026, 10, 9, 7, 0), (2026, 10, 9, 8, 59)]:  # quiet hours, before 09:00
+        clock.set(local(*when))
+        assert publish_points(runtime) == 0
+    clock.set(local(2026, 10, 9, 10, 30))  # the next morning
+    assert publish_points(runtime) > 0
+    pushes = _pushes(db)
+    assert pushes["zhangwei"] == [
+        "【月度公示】2026年9月您的积分：学习培训 0、工作履职 0、参加活动 3、诚信品德 0，合计 3 分，星级 —。发送「积分」查看明细。"]
+    assert len([t for t in pushes["wangsj"] if t.startswith("【季度通报】2026年第3季度")]) == 1
+    for when in [(2026, 10, 9, 10, 31), (2026, 10, 12, 9, 0)]:
+        clock.set(local(*when))
+        assert publish_points(runtime) == 0  # once
+    assert _pushes(db) == pushes
+
+
+def test_a_catch_up_waits_for_a_working_day_and_hour_and_ends_with_the_month(runtime, db, clock):
+    ids = _seed(db)
+    with db.session() as s:
+        award(s, ids["liuyang"], RuleName.MEETING_ATTENDED, "meeting", 2, at=local(2026, 10, 20, 10, 0))
+        award(s, ids["liuyang"], RuleName.MEETING_ATTENDED, "meeting", 3, at=local(2026, 11, 20, 10, 0))
+    # November's day is Monday the 2nd; back on Saturday the 7th: wait for Monday the 9th, 09:00.
+    for when in [(2026, 11, 7, 10, 0), (2026, 11, 9, 18, 0)]:
+        clock.set(local(*when))
+        assert publish_points(runtime) == 0
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Publication)) == 0
+    # Down the whole of November: December's day sends November's, and October's never goes out.
+    clock.set(local(2026, 12, 1, 9, 0))
+    assert publish_points(runtime) > 0
+    texts = [t for ts in _pushes(db).values() for t in ts]
+    assert any("2026年11月" in t for t in texts) and not any("2026年10月" in t for t in texts)
+    with db.session() as s:
+        assert set(s.scalars(select(Publication.period))) == {"2026-11"}
+
+
+def test_quiet_hours_set_over_the_morning_hold_the_catch_up(settings, db, clock):
+    from bot.runtime import Runtime
+
+    _seed(db)
+    runtime = Runtime.build(settings.with_overrides(quiet_hours="08:00-11:00"), clock=clock)
+    try:
+        clock.set(local(2026, 10, 9, 10, 0))
+        assert publish_points(runtime) == 0
+        clock.set(local(2026, 10, 9, 11, 0))
+        assert publish_points(runtime) > 0
+    finally:
+        runtime.db.dispose()
+
+
+def test_a_fresh_install_publishes_no_period_it_has_no_record_of(runtime, db, clock, caplog, monkeypatch):
+    import logging
+
+    from scheduler import publications
+
+    monkeypatch.setattr(publications, "_reported_empty", set())
+    with db.session() as s:
+        ids = {k: p.id for k, p in small_tree(s).items()}  # installed on 15 October: nothing before
+    caplog.set_level(logging.INFO, logger="scheduler.publications")
+    for when in [(2026, 10, 15, 10, 0), (2026, 10, 15, 10, 1)]:
+        clock.set(local(*when))
+        assert publish_points(runtime) == 0  # September and Q3 are not published
+    assert [r.getMessage() for r in caplog.records].count(
+        "points publication monthly 2026-09 not sent: no points recorded in the period") == 1
+    with db.session() as s:
+        award(s, ids["zhangwei"], RuleName.MEETING_ATTENDED, "meeting", 1, at=local(2026, 10, 15, 10, 5))
+    clock.set(local(2026, 10, 16, 10, 0))
+    assert publish_points(runtime) == 0  # a record in October says nothing about September
+    assert _pushes(db) == {}
+    clock.set(local(2026, 11, 2, 9, 0))  # the first period with records: October
+    assert publish_points(runtime) > 0
+    assert _pushes(db)["zhangwei"][0].startswith("【月度公示】2026年10月您的积分")
+
+
 @needs_postgres
 def test_two_schedulers_send_each_copy_once(schedulers, db, clock):
     _seed(db)

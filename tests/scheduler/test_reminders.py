@@ -193,6 +193,29 @@ def test_liaison_gets_one_message_listing_all_lagging_branches(runtime, db, cloc
     assert "2 个支部" in liaison[0] and "综合处党支部" in liaison[0] and "财务处党支部" in liaison[0]
 
 
+def test_a_liaison_alert_too_long_for_one_message_arrives_in_marked_parts(runtime, db, clock, tree):
+    branches = [f"机关党委/第二党总支/第{i}调研处党支部" for i in range(1, 7)]
+    with db.session() as s:  # six branches of 21 members, none acknowledging: 20 names each listed
+        for b, path in enumerate(branches):
+            for i in range(21):
+                person(s, f"欧阳党员{b}{i:02d}", f"u{b}{i:02d}", path)
+        person(s, "钱联络", "qianll", "机关党委", Role.LIAISON, liaises=tuple(branches))
+    _issue(db, clock, title="学习贯彻全会精神")
+    _issue(db, clock, title="报送年度工作总结")
+    clock.set(DEADLINE)
+    fire_due_reminders(runtime)
+    got = [m.payload["text"] for m in _reminder_msgs(db, "qianll")]
+    total = len(got)
+    assert total >= 2 and all(len(t.encode()) <= 2048 for t in got)
+    assert [t.partition("\n")[0] for t in got] == [f"（{n}/{total}）" for n in range(1, total + 1)]
+    whole = "\n".join(t.partition("\n")[2] for t in got)
+    assert whole.startswith("【直通车提醒】您有 2 条提醒：\n1. 【联络员预警】#1「学习贯彻全会精神」")
+    assert "2. 【联络员预警】#2「报送年度工作总结」" in whole
+    for i in range(1, 7):  # every branch line of both alerts, none cut off
+        assert whole.count(f"第{i}调研处党支部 未确认 21/21：") == 2
+    assert whole.count(" 等 21 人") == 12
+
+
 def test_summary_24h_after_goes_to_the_issuing_organisation(runtime, db, clock, tree):
     d = _issue(db, clock)
     _ack(db, clock, "lina", d)
