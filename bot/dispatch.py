@@ -34,6 +34,8 @@ from bot.directory import Sender, load_sender
 from bot.messages import InboundMessage, Reply
 from bot.router import Match, act, match
 from bot.runtime import Runtime
+from bot.texts import parts
+from bot.texts.parts import split_lines
 from models.identity import Channel, ChannelIdentity
 from models.inbound import receipt_reply, record_receipt, set_reply
 from models.person import Person
@@ -209,15 +211,15 @@ def _fit(reply: Reply | None, ctx: Context) -> Reply | None:
         return _fit_to_link(reply)
     from models.outbox import OutboxChannel, enqueue, text_payload
 
-    chunks = _chunks(reply.text)
+    chunks = split_lines(reply.text, REPLY_LIMIT_BYTES)
     if ctx.msg.channel is Channel.MP:
-        return Reply(chunks[0] + "\n（内容较长，只显示了前一部分）")
+        return Reply(chunks[0] + parts.REPLY_CUT_SHORT)
     rest = chunks[1:1 + MAX_FOLLOW_UPS]
     for number, chunk in enumerate(rest, start=2):
         enqueue(ctx.session, OutboxChannel(ctx.msg.channel.value), ctx.msg.sender,
-                text_payload(f"（续 {number}/{len(rest) + 1}）\n{chunk}"),
+                text_payload(parts.continued(number, len(rest) + 1) + chunk),
                 person_id=ctx.person.id if ctx.person else None, at=ctx.now)
-    return Reply(chunks[0] + f"\n（内容较长，其余 {len(rest)} 条随后推送）")
+    return Reply(chunks[0] + parts.reply_rest_follows(len(rest)))
 
 
 def _push_answer(reply: Reply | None, ctx: Context) -> None:
@@ -227,31 +229,11 @@ def _push_answer(reply: Reply | None, ctx: Context) -> None:
         return
     from models.outbox import OutboxChannel, enqueue, text_payload
 
-    chunks = _chunks(reply.text)[:1 + MAX_FOLLOW_UPS]
+    chunks = split_lines(reply.text, REPLY_LIMIT_BYTES)[:1 + MAX_FOLLOW_UPS]
     for number, chunk in enumerate(chunks, start=1):
-        text = chunk if len(chunks) == 1 else f"（{number}/{len(chunks)}）\n{chunk}"
+        text = chunk if len(chunks) == 1 else parts.marker(number, len(chunks)) + chunk
         enqueue(ctx.session, OutboxChannel(ctx.msg.channel.value), ctx.msg.sender, text_payload(text),
                 person_id=ctx.person.id if ctx.person else None, at=ctx.now)
-
-
-def _chunks(text: str) -> list[str]:
-    """`text` in pieces of at most REPLY_LIMIT_BYTES, split on line boundaries where it can be."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line.encode("utf-8")) > REPLY_LIMIT_BYTES:  # one very long line: cut it
-            cut = line.encode("utf-8")[:REPLY_LIMIT_BYTES].decode("utf-8", "ignore")
-            chunks.append((current + "\n" + cut).strip("\n") if current else cut)
-            current, line = "", line[len(cut):]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate.encode("utf-8")) > REPLY_LIMIT_BYTES:
-            chunks.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def _fit_to_link(reply: Reply | None) -> Reply | None:

@@ -13,6 +13,7 @@ from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts import meeting as texts
+from bot.texts.parts import part_payloads
 from bot.timeparse import TimeParseError, parse_future_time, parse_time
 from handlers.numbered import find, resolve
 from models.cards import queue_update, update_payload
@@ -50,7 +51,6 @@ from models.meeting import (
 )
 from models.numbers import ItemKind
 from models.org import Organisation, OrgKind
-from models.outbox import text_payload
 
 USAGE = ("格式：会议 类型 时间 [地点] [时长 2小时]，例如：会议 支部党员大会 明天19:00 党员活动室 时长 2小时；"
          "线上会议在最后写「线上」；议题写在第二行起；不写时长按 90 分钟计")
@@ -424,7 +424,7 @@ def _decide(ctx: Context, leave: LeaveRequest, *, approve: bool, note: str) -> s
     word = "批准" if approve else "驳回"
     because = texts.decision_note(note, approve=approve)
     tell = texts.leave_decided(leave, approve=approve, by=ctx.person.name, note=note, tz=ctx.settings.tz)
-    reached = push(ctx.session, leave.person_id, lambda _c: text_payload(tell), now=ctx.now,
+    reached = push(ctx.session, leave.person_id, lambda _c: part_payloads(tell), now=ctx.now,
                    subject_type="leave_request", subject_id=leave.id)
     told = "已通知本人" if reached else "本人未绑定可推送的账号，请另行告知"
     return f"已{word} {leave.person.name} 的请假 #{leave.number}：{name}{because}。{told}。"

@@ -9,9 +9,9 @@ from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts import points as texts
+from bot.texts.parts import part_payloads
 from config.points_rules import CATEGORY_BY_NAMES, Category
 from models.meeting import branch_leaders, push
-from models.outbox import text_payload
 from models.person import Person, people_named
 from models.points import PointsEntry, period_of, recent, rules_for, totals
 from models.self_report import Decision, SelfReport, by_number, claim_of, reject, submit, verify
@@ -159,7 +159,7 @@ def handle_reject(cmd: Command, ctx: Context) -> Reply:
 
 
 def _tell(ctx: Context, report: SelfReport, text: str) -> str:
-    reached = push(ctx.session, report.person_id, lambda _c: text_payload(text), now=ctx.now,
+    reached = push(ctx.session, report.person_id, lambda _c: part_payloads(text), now=ctx.now,
                    subject_type="self_report", subject_id=report.id)
     return "已通知本人" if reached else "本人未绑定可推送的账号，请另行告知"
 

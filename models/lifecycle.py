@@ -73,7 +73,7 @@ def _done_column(directive: Directive):
 
 
 def withdraw(session: Session, directive: Directive, *, by: Person, reason: str | None, now: datetime,
-             render: Callable[[Directive], dict[str, Any]], card_text: str | None = None) -> Withdrawal:
+             render: Callable[[Directive], list[dict[str, Any]]], card_text: str | None = None) -> Withdrawal:
     """撤回: the item is marked withdrawn, its pending reminders are cancelled, and every recipient
     who was sent it (or will be: reachable, task or copy) gets `render(directive)`; the WeCom cards
     already sent have their button turned into `card_text`. Idempotent: a second call answers
@@ -166,12 +166,14 @@ def _update_done_cards(session: Session, directive: Directive, done, now: dateti
     return queued
 
 
-def tell(session: Session, people: Select, payload: dict[str, Any], *, now: datetime, subject_type: str,
-         on_wecom: dict[str, Any] | None = None) -> int:
+def tell(session: Session, people: Select, payload: dict[str, Any] | list[dict[str, Any]], *, now: datetime,
+         subject_type: str, on_wecom: dict[str, Any] | None = None) -> int:
     """Queue `payload` to each person of `people` (a SELECT of person_id, subject_id), once each,
     on their best channel: WeCom (`on_wecom` there when given, e.g. a card), else an Official
-    Account follower seen within 48 hours. One INSERT … SELECT per channel; returns how many rows
-    were queued."""
+    Account follower seen within 48 hours. A list is the parts of a long text: each person gets
+    every part, in order. One INSERT … SELECT per channel and part; returns how many people were
+    told."""
+    payloads = payload if isinstance(payload, list) else [payload]
     chosen = people.subquery()
     total = 0
     for channel in (Channel.WECOM, Channel.MP):
@@ -182,22 +184,29 @@ def tell(session: Session, people: Select, payload: dict[str, Any], *, now: date
                  .where(wanted).group_by(ChannelIdentity.person_id).subquery())
         first = (select(chosen.c.person_id, func.min(chosen.c.id).label("subject_id"))
                  .group_by(chosen.c.person_id).subquery())
-        outbox_channel = OutboxChannel(channel.value)
-        content = on_wecom if channel is Channel.WECOM and on_wecom is not None else payload
-        rows = (
-            select(literal(outbox_channel.value, String), ident.c.external_id, first.c.person_id,
-                   literal(content, JSON), literal(content_key_of(outbox_channel, content), String),
-                   literal(OutboxStatus.PENDING.value, String), literal(0, Integer),
-                   literal(now, UTCDateTime), literal(now, UTCDateTime), literal(subject_type, String),
-                   first.c.subject_id)
-            .join(ident, ident.c.person_id == first.c.person_id)
-        )
-        if channel is Channel.MP:
-            rows = rows.where(~exists().where(ChannelIdentity.person_id == first.c.person_id,
-                                              ChannelIdentity.channel == Channel.WECOM))
-        total += session.scalar(select(func.count()).select_from(rows.subquery())) or 0
-        session.execute(insert(OutboxMessage).from_select(
-            ["channel", "recipient", "person_id", "payload", "content_key", "status", "attempts",
-             "next_attempt_at", "created_at", "subject_type", "subject_id"], rows))
+        parts = [on_wecom] if channel is Channel.WECOM and on_wecom is not None else payloads
+        told = _rows(channel, ident, first, parts[0], now, subject_type).subquery()
+        total += session.scalar(select(func.count()).select_from(told)) or 0
+        for part in parts:  # part 1 to everyone, then part 2…: ids keep each person's parts in order
+            session.execute(insert(OutboxMessage).from_select(
+                ["channel", "recipient", "person_id", "payload", "content_key", "status", "attempts",
+                 "next_attempt_at", "created_at", "subject_type", "subject_id"],
+                _rows(channel, ident, first, part, now, subject_type)))
     return total
 
+
+def _rows(channel: Channel, ident, first, payload: dict[str, Any], now: datetime, subject_type: str) -> Select:
+    """The outbox rows of `tell` for one channel and one payload, as a SELECT."""
+    outbox_channel = OutboxChannel(channel.value)
+    rows = (
+        select(literal(outbox_channel.value, String), ident.c.external_id, first.c.person_id,
+               literal(payload, JSON), literal(content_key_of(outbox_channel, payload), String),
+               literal(OutboxStatus.PENDING.value, String), literal(0, Integer),
+               literal(now, UTCDateTime), literal(now, UTCDateTime), literal(subject_type, String),
+               first.c.subject_id)
+        .join(ident, ident.c.person_id == first.c.person_id)
+    )
+    if channel is Channel.MP:
+        rows = rows.where(~exists().where(ChannelIdentity.person_id == first.c.person_id,
+                                          ChannelIdentity.channel == Channel.WECOM))
+    return rows

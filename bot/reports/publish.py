@@ -2,9 +2,12 @@
 
 月度公示: each branch's committee gets the branch table, each member their own line. 季度通报 and
 the yearly summary: the top committee's secretaries get the whole tree, every liaison their own
-organisations. Each recipient's copy is claimed in `points_publication` in the same transaction
-that queues it, so any number of senders push it once; `force` sends again regardless. Pushes in
-quiet hours are held until they end."""
+organisations. A copy longer than one message goes as several, marked （1/3）… (bot/texts/parts.py;
+on the Official Account at most the five a follower's window allows, the last saying what is left).
+Each recipient's copy is claimed in `points_publication` in the same transaction that queues all
+its parts, so any number of senders push it once, whole: a crash before the commit leaves neither
+the claim nor any part, a commit leaves both. `force` sends again regardless. Pushes in quiet hours
+are held until they end."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bot.reports.points import (
@@ -27,11 +30,11 @@ from bot.reports.points import (
 )
 from bot.reports.quarterly import QuarterlyScope, quarterly_message
 from bot.texts import points as texts
+from bot.texts.parts import part_payloads
 from models.meeting import branch_leaders, push
 from models.org import Organisation
-from models.outbox import text_payload
 from models.person import COMMITTEE_ROLES, Liaison, OrgRole, Person
-from models.points import open_period
+from models.points import PointsEntry, open_period
 from models.publication import PublicationKind, already_sent, claim
 
 
@@ -119,7 +122,7 @@ def send(session: Session, period: Period, org: Organisation | None, *, now: dat
         person = session.get(Person, c.person_id)
         if person is None or person.has_left:
             continue
-        if push(session, c.person_id, lambda _channel, t=c.text: text_payload(t), now=due,
+        if push(session, c.person_id, lambda channel, t=c.text: part_payloads(t, channel), now=due,
                 subject_type="points_publication", subject_id=None):
             sent += 1
     return sent
@@ -127,6 +130,13 @@ def send(session: Session, period: Period, org: Organisation | None, *, now: dat
 
 def was_sent(session: Session, period: Period) -> bool:
     return already_sent(session, period.key, period.kind)
+
+
+def has_records(session: Session, period: Period) -> bool:
+    """Whether any points entry falls in `period`: a period the bot has no record of (before it
+    was installed) is not published on schedule (scheduler/publications.py)."""
+    months = [f"{period.year}-{m:02d}" for m in range(period.first_month, period.last_month + 1)]
+    return bool(session.scalar(select(exists().where(PointsEntry.period.in_(months)))))
 
 
 PUBLISH_AT = time(9, 0)

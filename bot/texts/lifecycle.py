@@ -1,5 +1,6 @@
 """Wording of corrections: the 【撤回】 push of a directive or study item, the 【改期】 push of a
-new deadline or start, and the 【取消】 push of a meeting."""
+new deadline or start, and the 【取消】 push of a meeting. The two that carry a reason (up to 500
+characters, beside a title of up to 200) are returned as the parts of `bot.texts.parts`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.texts import directive as directive_texts
 from bot.texts import study as study_texts
+from bot.texts.parts import part_payloads
 from bot.timefmt import format_time
 from models.directive import DeliveryRole, Directive, DirectiveKind
 from models.meeting import Meeting
@@ -23,10 +25,11 @@ def _because(reason: str | None) -> str:
     return f"，原因：{reason}" if reason else ""
 
 
-def withdrawn(directive: Directive, by: str, tz: ZoneInfo) -> dict[str, Any]:
-    """To every recipient: the item is withdrawn and nothing more is owed."""
+def withdrawn(directive: Directive, by: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """To every recipient: the item is withdrawn and nothing more is owed. A long reason beside a
+    long title can pass one message: then it goes in parts."""
     org = directive.organisation.name
-    return text_payload(
+    return part_payloads(
         f"【撤回】{org}于 {format_time(directive.withdrawn_at, tz)} 撤回了{kind_word(directive)} #{directive.number}"
         f"「{directive.title}」{_because(directive.withdraw_reason)}（{by}）。此项无需再办理，已从待办中移除。")
 
@@ -72,8 +75,9 @@ def meeting_moved(meeting: Meeting, old: datetime, tz: ZoneInfo) -> dict[str, An
         f"（原定 {format_time(old, tz)}，{where}）。签到时间随之调整为开会前后 30 分钟；已批准的请假仍然有效。")
 
 
-def meeting_cancelled(meeting: Meeting, tz: ZoneInfo) -> dict[str, Any]:
-    return text_payload(
+def meeting_cancelled(meeting: Meeting, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """To every invitee; in parts when the reason makes it longer than one message."""
+    return part_payloads(
         f"【取消】原定 {format_time(meeting.starts_at, tz)} 的会议 #{meeting.number} {meeting.title} 已取消"
         f"{_because(meeting.cancel_reason)}。无需参加，也无需请假。")
 

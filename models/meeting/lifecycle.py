@@ -68,7 +68,7 @@ def _invitees(meeting: Meeting):
 
 
 def cancel(session: Session, meeting: Meeting, *, by: Person, reason: str | None, now: datetime,
-           render: Callable[[Meeting], dict[str, Any]]) -> MeetingChangeResult:
+           render: Callable[[Meeting], list[dict[str, Any]]]) -> MeetingChangeResult:
     """取消 before the start: the meeting is marked cancelled (it counts toward no requirement),
     its pending reminders are cancelled, pending leave requests are closed, and every invitee gets
     `render(meeting)`."""

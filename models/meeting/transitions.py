@@ -146,10 +146,12 @@ def _enqueue_notices(session: Session, meeting: Meeting, channel: Channel, paylo
         OutboxMessage.subject_id.in_(select(Attendance.id).where(Attendance.meeting_id == meeting.id)))) or 0
 
 
-def push(session: Session, person_id: int, payload_for: Callable[[Channel], dict[str, Any]], *, now: datetime,
-         subject_type: str, subject_id: int) -> bool:
+def push(session: Session, person_id: int,
+         payload_for: Callable[[Channel], dict[str, Any] | list[dict[str, Any]]], *, now: datetime,
+         subject_type: str, subject_id: int | None) -> bool:
     """Queue one push to a person on their best channel (WeCom, else a fresh Official Account
-    follower). False when they cannot be reached."""
+    follower). `payload_for` may give several payloads (the parts of a long text): one row each,
+    in order, all in the caller's transaction. False when they cannot be reached."""
     idents = session.execute(
         select(ChannelIdentity.channel, ChannelIdentity.external_id, ChannelIdentity.last_inbound_at)
         .where(ChannelIdentity.person_id == person_id).order_by(ChannelIdentity.id)
@@ -159,8 +161,10 @@ def push(session: Session, person_id: int, payload_for: Callable[[Channel], dict
         None)
     if best is None:
         return False
-    enqueue(session, OutboxChannel(best.channel.value), best.external_id, payload_for(best.channel),
-            person_id=person_id, at=now, subject_type=subject_type, subject_id=subject_id)
+    payloads = payload_for(best.channel)
+    for payload in payloads if isinstance(payloads, list) else [payloads]:
+        enqueue(session, OutboxChannel(best.channel.value), best.external_id, payload,
+                person_id=person_id, at=now, subject_type=subject_type, subject_id=subject_id)
     return True
 
 

@@ -1,6 +1,8 @@
 """What one round of firing collects, one notice per person per row, and the digest that writes
 them: each person's notices merged into ONE message (worded by `bot.texts.reminders.digest`) and
-queued as an outbox row, held until quiet hours end unless one of the notices is urgent."""
+queued as an outbox row (several, marked （1/2）…, when the digest is longer than one message can
+hold: a liaison alerted about many branches), held until quiet hours end unless one of the notices
+is urgent."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.texts import reminders as texts
+from bot.texts.parts import part_payloads
 from config.settings import Settings
 from models.identity import Channel, ChannelIdentity
-from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of, text_payload
+from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
 from models.reminder import Reminder
 
 MP_WINDOW = timedelta(hours=48)
@@ -84,7 +87,8 @@ class Firing:
 # -- the digest ------------------------------------------------------------------------------
 
 def write_outbox(f: Firing) -> dict[int, int]:
-    """One outbox row per person (WeCom, else an Official Account follower seen within 48 h).
+    """One message per person (WeCom, else an Official Account follower seen within 48 h): one
+    outbox row, or one per part of a digest too long for one message.
     Returns reminder id → people reached. A person whose notices are all non-urgent is held until
     quiet hours end; one urgent notice takes the others along."""
     release = quiet_release(f.now, f.settings.quiet_window, f.tz)
@@ -97,17 +101,17 @@ def write_outbox(f: Firing) -> dict[int, int]:
         if address is None:
             continue
         channel, external_id = address
-        text = texts.digest([n.text for n in notices])
-        key = keys.get((channel.value, text))
-        if key is None:
-            key = keys[(channel.value, text)] = content_key_of(channel, text_payload(text))
         urgent = any(n.urgent for n in notices)
-        rows.append({
-            "channel": channel, "recipient": external_id, "person_id": person_id,
-            "payload": text_payload(text), "content_key": key, "status": OutboxStatus.PENDING, "attempts": 0,
-            "next_attempt_at": f.now if urgent or release is None else release, "created_at": f.now,
-            "subject_type": "reminder", "subject_id": notices[0].reminder_id,
-        })
+        for payload in part_payloads(texts.digest([n.text for n in notices]), Channel(channel.value)):
+            key = keys.get((channel.value, payload["text"]))  # a long digest goes as several messages
+            if key is None:
+                key = keys[(channel.value, payload["text"])] = content_key_of(channel, payload)
+            rows.append({
+                "channel": channel, "recipient": external_id, "person_id": person_id,
+                "payload": payload, "content_key": key, "status": OutboxStatus.PENDING,
+                "attempts": 0, "next_attempt_at": f.now if urgent or release is None else release,
+                "created_at": f.now, "subject_type": "reminder", "subject_id": notices[0].reminder_id,
+            })
         for n in notices:
             reached[n.reminder_id] += 1
     for chunk in chunks(rows, ID_CHUNK):

@@ -105,6 +105,24 @@ def test_withdraw_tells_every_recipient_stops_reminders_and_leaves_todo(chat, db
                         .where(OutboxMessage.subject_type == "reminder")) == 0
 
 
+def test_a_withdrawal_with_a_long_reason_reaches_everyone_whole_in_parts(chat, db, clock, runtime):
+    _seed(db, clock)
+    title = ("关于做好年度党建工作述职评议考核" * 13)[:200]  # the longest a title may be
+    assert chat.say("wangsj", f"发布 {title}\n请各支部报送。\n截止 12月1日17:00").startswith("已发布 #1")
+    reason = ("经党委会研究，该通知的报送口径需要与上级要求保持一致，" * 20)[:495] + "另行通知。"  # 500
+    assert chat.say("wangsj", f"撤回 1 {reason}").startswith("已撤回通知 #1")
+    told = _pushes(db, "撤回了通知 #1") + _pushes(db, "此项无需再办理")
+    by_person: dict[str, list[str]] = {}
+    for m in sorted({m.id: m for m in told}.values(), key=lambda m: m.id):
+        by_person.setdefault(m.recipient, []).append(m.payload["text"])
+    assert set(by_person) == MEMBERS | {"o-zhoumin"}  # WeCom and the Official Account alike
+    for texts in by_person.values():
+        assert len(texts) == 2 and [t[:5] for t in texts] == ["（1/2）", "（2/2）"]
+        assert all(len(t.encode()) <= 2048 for t in texts)
+        whole = "".join(t.partition("\n")[2] for t in texts)  # one long line: cut inside it
+        assert f"「{title}」，原因：{reason}（王书记）。此项无需再办理，已从待办中移除。" in whole
+
+
 def test_withdraw_a_study_item_on_a_card_tap_updates_the_card(chat, db, clock):
     _seed(db, clock)
     chat.say("wangsj", "学习资料 党章第一章 https://example.cn/a 截止 12月5日")

@@ -3,7 +3,6 @@ digests, quiet hours, catch-up after downtime, and two schedulers on PostgreSQL.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -192,6 +191,29 @@ def test_liaison_gets_one_message_listing_all_lagging_branches(runtime, db, cloc
     liaison = [m.payload["text"] for m in _reminder_msgs(db, "sunll")]
     assert len(liaison) == 1
     assert "2 个支部" in liaison[0] and "综合处党支部" in liaison[0] and "财务处党支部" in liaison[0]
+
+
+def test_a_liaison_alert_too_long_for_one_message_arrives_in_marked_parts(runtime, db, clock, tree):
+    branches = [f"机关党委/第二党总支/第{i}调研处党支部" for i in range(1, 7)]
+    with db.session() as s:  # six branches of 21 members, none acknowledging: 20 names each listed
+        for b, path in enumerate(branches):
+            for i in range(21):
+                person(s, f"欧阳党员{b}{i:02d}", f"u{b}{i:02d}", path)
+        person(s, "钱联络", "qianll", "机关党委", Role.LIAISON, liaises=tuple(branches))
+    _issue(db, clock, title="学习贯彻全会精神")
+    _issue(db, clock, title="报送年度工作总结")
+    clock.set(DEADLINE)
+    fire_due_reminders(runtime)
+    got = [m.payload["text"] for m in _reminder_msgs(db, "qianll")]
+    total = len(got)
+    assert total >= 2 and all(len(t.encode()) <= 2048 for t in got)
+    assert [t.partition("\n")[0] for t in got] == [f"（{n}/{total}）" for n in range(1, total + 1)]
+    whole = "\n".join(t.partition("\n")[2] for t in got)
+    assert whole.startswith("【直通车提醒】您有 2 条提醒：\n1. 【联络员预警】#1「学习贯彻全会精神」")
+    assert "2. 【联络员预警】#2「报送年度工作总结」" in whole
+    for i in range(1, 7):  # every branch line of both alerts, none cut off
+        assert whole.count(f"第{i}调研处党支部 未确认 21/21：") == 2
+    assert whole.count(" 等 21 人") == 12
 
 
 def test_summary_24h_after_goes_to_the_issuing_organisation(runtime, db, clock, tree):
@@ -392,35 +414,14 @@ def test_required_meetings_reminded_in_the_last_week_and_missed_ones_alert_the_l
 # -- two schedulers --------------------------------------------------------------------------
 
 @needs_postgres
-def test_two_scheduler_processes_fire_each_reminder_once(settings, db, clock, tree):
-    from bot.runtime import Runtime
-
+def test_two_scheduler_processes_fire_each_reminder_once(schedulers, db, clock, tree):
     with db.session() as s:
         for i in range(30):
             person(s, f"党员{i:02d}", f"m{i:02d}", BRANCH_A if i % 2 else BRANCH_B)
     for i in range(40):
         _issue(db, clock, title=f"通知{i:02d}", deadline=DEADLINE + timedelta(minutes=i % 7))
     clock.set(DEADLINE - timedelta(hours=2) + timedelta(minutes=7))  # 40 two-hour reminders due
-    runtimes = [Runtime.build(settings, clock=clock) for _ in range(2)]
-    start = threading.Barrier(2)
-    errors = []
-
-    def run(rt):
-        try:
-            start.wait()
-            for _ in range(5):
-                fire_due_reminders(rt, limit=3)
-        except Exception as exc:  # pragma: no cover
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(rt,)) for rt in runtimes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for rt in runtimes:
-        rt.db.dispose()
-    assert not errors
+    schedulers(lambda rt: [fire_due_reminders(rt, limit=3) for _ in range(5)])
     with db.session() as s:
         rows = s.scalars(select(Reminder).where(Reminder.kind == ReminderKind.DIRECTIVE_2H)).all()
         assert len(rows) == 40 and {r.status for r in rows} == {ReminderStatus.SENT}
