@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from bot.reports.observation import observation, render_text
 from bot.reports.points import make_period, organisation_figures
@@ -27,6 +28,8 @@ from config.points_rules import Category, RuleName
 from models.leaving import mark_left
 from models.options import set_option
 from models.org import OrgKind
+from models.outbox import OutboxMessage
+from models.person import Role
 from models.points import award, award_claim, deduct_many, summarised
 from models.publication import PublicationKind
 from tests.factories import org, person
@@ -155,3 +158,27 @@ def test_cli_text_and_xlsx_and_the_one_quarterly_push_agree(app, db, tmp_path):
     assert by_org[EMPTY][at:at + 2] == ["—", "—"]
     assert by_type["科研"][at:at + 2] == ["2.5", "0.5"]
     assert by_type["后勤"][at:at + 2] == ["—", "—"]
+
+
+def test_the_push_carries_points_per_member_to_each_recipient_computing_the_quarter_once(app, db, monkeypatch):
+    from bot.reports import observation as module
+
+    seed(db)
+    with db.session() as s:
+        person(s, "吴联络", "wull", "机关党委", Role.LIAISON, liaises=(BRANCH_B,))
+    calls = []
+    real = module.observation
+    monkeypatch.setattr(module, "observation", lambda s, q, **kw: calls.append(q) or real(s, q, **kw))
+    sent = app.test_cli_runner().invoke(args=["report", "quarterly", "--period", "2026Q3", "--send"])
+    assert sent.exit_code == 0, sent.output
+    # Once for the copy printed, once for the three pushed (the top secretary's, two liaisons').
+    assert calls == [Quarter(2026, 3)] * 2
+    with db.session() as s:
+        texts = {m.recipient: m.payload["text"] for m in s.scalars(select(OutboxMessage))}
+    assert set(texts) == {"wangsj", "sunll", "wull"}
+    top, liaison = texts["wangsj"], texts["sunll"]
+    assert "各下属组织：\n第一党总支：党员 7 人；" in top and "人均积分 2.1（上季度 0.7）" in top
+    assert "综合处党支部：党员 4 人，人均 2.5 分" in liaison  # the 季度通报's line …
+    ours = liaison.split("联系组织：\n")[1].split("\n")[0]
+    assert ours.startswith("综合处党支部：党员 4 人；") and ours.endswith("人均积分 2.5（上季度 0.5）")  # … and ours
+    assert texts["wull"].split("联系组织：\n")[1].split("\n")[0].endswith("人均积分 1.7（上季度 1.0）")
