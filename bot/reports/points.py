@@ -185,27 +185,6 @@ class OrgFigures:
         return self.with_stars / self.members if self.members else 0.0
 
 
-def _ledger_by_member(session: Session, period: Period):
-    """The CTEs both quarterly readings share: who is a member (`home_memberships`, where they are
-    now), their points per category over the period, and their total."""
-    source = period_points(session, period.first, period.last).subquery("source")
-    per_person = (select(source.c.person_id, source.c.category, func.sum(source.c.points).label("points"))
-                  .group_by(source.c.person_id, source.c.category).cte("per_person"))
-    person_total = (select(per_person.c.person_id, func.sum(per_person.c.points).label("total"))
-                    .group_by(per_person.c.person_id).cte("person_total"))
-    return home_memberships().cte("home"), per_person, person_total
-
-
-def _by_home_organisation(home, person_total, starred):
-    """Per organisation holding home memberships (a branch or a group): members, their points,
-    and how many reach `starred`; a member without entries counts with 0."""
-    return (select(home.c.organisation_id, literal(None, String).label("category"), func.count().label("n"),
-                   func.coalesce(func.sum(person_total.c.total), 0).label("points"),
-                   func.coalesce(func.sum(starred), 0).label("starred"))
-            .select_from(home).outerjoin(person_total, person_total.c.person_id == home.c.person_id)
-            .group_by(home.c.organisation_id))
-
-
 @dataclass
 class MemberPoints:
     """Members and their points in a period, over an organisation or several added up."""
@@ -224,12 +203,23 @@ class MemberPoints:
 
 
 def member_points(session: Session, period: Period) -> dict[int, MemberPoints]:
-    """Per organisation holding home memberships, its own members (not its subtree's) and their
-    points over the period: one grouped statement for the whole tree, counted exactly as the
-    季度通报's average (`organisation_figures`) counts them."""
-    home, _per_person, person_total = _ledger_by_member(session, period)
-    return {org_id: MemberPoints(n, int(points)) for org_id, _c, n, points, _st
-            in session.execute(_by_home_organisation(home, person_total, literal(0)))}
+    """Per organisation holding home memberships (a branch or a group), its own members (not its
+    subtree's) and their points over the period, for the whole tree in one statement. The same
+    members (`home_memberships`: where they are now, not transferred out) and the same points
+    (`period_points`) as the 季度通报's average (`organisation_figures`), summed per organisation
+    straight from the ledger rows: no grouping per person, which only the stars need."""
+    # A subquery, not a CTE: inlined, the planner hashes the 100,000 memberships, not the ledger rows.
+    home = home_memberships().subquery("home")
+    source = period_points(session, period.first, period.last).subquery("source")
+    members = (select(home.c.organisation_id, func.count().label("n"))
+               .group_by(home.c.organisation_id).subquery("members"))
+    points = (select(home.c.organisation_id, func.sum(source.c.points).label("points"))
+              .select_from(source).join(home, home.c.person_id == source.c.person_id)
+              .group_by(home.c.organisation_id).subquery("points"))
+    rows = session.execute(
+        select(members.c.organisation_id, members.c.n, func.coalesce(points.c.points, 0))
+        .outerjoin(points, points.c.organisation_id == members.c.organisation_id))
+    return {org_id: MemberPoints(n, int(total)) for org_id, n, total in rows}
 
 
 def organisation_figures(session: Session, top: Organisation | None, period: Period, tz: ZoneInfo) -> list[OrgFigures]:
@@ -242,9 +232,18 @@ def organisation_figures(session: Session, top: Organisation | None, period: Per
                  else rules.month_stars[0] * period.months if rules.month_stars else None)
     # One statement, one pass over the period's month totals (entries for a month not summarised): per person and category (a CTE both
     # halves read), then per branch the members, points and stars, and per branch and category.
-    home, per_person, person_total = _ledger_by_member(session, period)
+    home = home_memberships().cte("home")
+    source = period_points(session, period.first, period.last).subquery("source")
+    per_person = (select(source.c.person_id, source.c.category, func.sum(source.c.points).label("points"))
+                  .group_by(source.c.person_id, source.c.category).cte("per_person"))
+    person_total = (select(per_person.c.person_id, func.sum(per_person.c.points).label("total"))
+                    .group_by(per_person.c.person_id).cte("person_total"))
     starred = case((person_total.c.total >= threshold, 1), else_=0) if threshold is not None else literal(0)
-    by_branch = _by_home_organisation(home, person_total, starred)
+    by_branch = (select(home.c.organisation_id, literal(None, String).label("category"), func.count().label("n"),
+                        func.coalesce(func.sum(person_total.c.total), 0).label("points"),
+                        func.coalesce(func.sum(starred), 0).label("starred"))
+                 .select_from(home).outerjoin(person_total, person_total.c.person_id == home.c.person_id)
+                 .group_by(home.c.organisation_id))
     by_category = (select(home.c.organisation_id, per_person.c.category, literal(0).label("n"),
                           func.sum(per_person.c.points).label("points"), literal(0).label("starred"))
                    .select_from(home).join(per_person, per_person.c.person_id == home.c.person_id)
