@@ -293,11 +293,12 @@ def machine(url: str) -> str:
 
 
 def write_docs(text: str) -> None:
+    """Replace the section up to the next heading, `##` or `###`: notes kept below it survive."""
     doc = DOCS.read_text(encoding="utf-8")
     if SECTION in doc:
         head, _, rest = doc.partition(SECTION)
-        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
-        doc = head + text + tail
+        ends = [i for i in (rest.find("\n## "), rest.find("\n### ")) if i != -1]
+        doc = head + text + (rest[min(ends):] if ends else "")
     else:
         doc = doc.rstrip("\n") + "\n\n" + text
     DOCS.write_text(doc, encoding="utf-8")
@@ -367,9 +368,9 @@ quarters: what the report cost before), and a plain `GROUP BY person_id` over bo
 | the report's figures, cold | < {GOAL_S:.0f} s | {m['cold']:.2f} s | {'met' if m['cold'] < GOAL_S else 'not met'} |
 | the report's figures, warm | < {GOAL_S:.0f} s | {m['warm']:.2f} s | {'met' if m['warm'] < GOAL_S else 'not met'} |
 | baseline: without points per member, cold / warm | — | {m['base_cold']:.2f} / {m['base_warm']:.2f} s | — |
-| of which points per member alone, both quarters (`points_by_organisation` × 2), warm | — | {m['points_alone']:.2f} s | — |
+| points per member alone, both quarters (`points_by_organisation` × 2), warm | — | {m['points_alone']:.2f} s | — |
 | baseline: plain `GROUP BY person_id` over both quarters' month totals, warm | — | {m['plain']:.2f} s | — |
-| text ({m['rows']:,} organisations, {m['types']} types, {m['text_kb']:.0f} KiB) | — | {m['text_s']:.2f} s | — |
+| text ({m['rows']:,} organisations, {m['types']} type(s), {m['text_kb']:.0f} KiB) | — | {m['text_s']:.2f} s | — |
 | XLSX ({m['xlsx_kb']:.0f} KiB) | — | {m['xlsx_s']:.2f} s | — |
 
 Check of the figures at the top: {m['acknowledged']:,} acknowledgements, median lag {m['median']} min, slowest
@@ -381,13 +382,15 @@ Notes:
 
 - Each quarter is six queries for the records — members, in time and study per branch, the closed meetings,
   and one for the lags — and one for the points: members and their points per organisation holding home
-  memberships, from the month totals (`bot.reports.points.member_points`, the statement the 季度通报's average is
-  built from); the counts are added up the tree by path in Python. The lag query (PostgreSQL) reads the
+  memberships, from the month totals (`bot.reports.points.member_points`: the members and points the 季度通报's
+  average counts, summed per organisation without grouping per person); the counts are added up the tree by
+  path in Python. The lag query (PostgreSQL) reads the
   quarter's acknowledgements once (a materialised CTE) and sorts them once per level of the tree for
   `percentile_disc`. Earlier versions, measured while other processes held the load average at 7–10:
   per-branch histograms merged in Python 8.6 s; one sort of every (acknowledgement, ancestor) pair in SQL 9.5 s
   (the sort spilled to disk); the current lag query 8.1 s cold, 11.0 s warm at that load. Before points per
-  member (2026-12-01, load 1.6): 2.93 s cold, 3.16 s warm.
+  member, on the machine this project had earlier (its processor reported AMD EPYC), load 1.6: 2.93 s cold,
+  3.16 s warm.
 - The XLSX is written cell by cell by openpyxl (every cell as text, so `=`/`+`/`-`/`@` never become formulas).
 """
     print(text)
