@@ -152,6 +152,15 @@ class Membership(Base):
     organisation: Mapped[Organisation] = relationship()
 
 
+def home_memberships():
+    """(person_id, organisation_id) of every member counted where they are now: home memberships
+    of people who have not left. The one definition the reports' member counts and points per
+    member share (季度通报, observation points), so their figures agree."""
+    return (select(Membership.person_id, Membership.organisation_id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Membership.kind == MembershipKind.HOME, Person.left_on.is_(None)))
+
+
 class OrgRole(Base):
     __tablename__ = "org_role"
     __table_args__ = (UniqueConstraint("person_id", "organisation_id", "role"),)

@@ -6,42 +6,41 @@ The same figures reach people three ways: `python -m bot report observation` (te
 `-o FILE.xlsx`), and `observation_section`, which the one quarterly push (the points' 季度通报, SPEC
 §8) includes for each of its recipients. A type of organisation is its 业务性质 where one is set (on
 it or above it), else its kind (党支部, 临时党支部, …); the per-type rows add up branches, so no
-member is counted twice."""
+member is counted twice.
+
+Points per member (人均积分) are the 季度通报's average, counted the same way (`member_points`, one
+grouped statement per quarter for the whole tree): the points of the quarter's months of every
+member counted where they are now — a home membership, not transferred out — divided by those
+members. A member who joined during the quarter counts with the points they have in it (wherever
+they earned them); one who left during the quarter (已转出) counts nowhere, nor do their points; the
+quarter before is read with today's members too, so both columns divide by the same people. A type
+divides the points of its branches' members by those members; an organisation without members
+shows `—`."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from functools import cache
 from io import BytesIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.reports.quarter import Figures, Quarter, quarter_figures
+from bot.reports.points import MemberPoints, make_period, member_points
+from bot.reports.quarter import Figures, Quarter, quarter_figures, rolled_up
 from bot.texts.portrait import minutes_text, quarter_name
 from models.options import OPTION_NAMES, effective_many
 from models.org import BRANCH_KINDS, Organisation, OrgKind
 from models.person import Person
+from models.publication import PublicationKind
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SECTION_SLOWEST = 3  # branches named as the slowest to acknowledge in the push
 
 
-def points_per_member(session: Session, org_ids: list[int], quarter: Quarter) -> float | None:
-    """Points per member in the quarter, from the points ledger (`models.points`, which offers
-    `points_in(session, org_ids, quarter)`); None while there is no ledger: the report shows `—`."""
-    total = _ledger()
-    return None if total is None else total(session, org_ids, quarter)
-
-
-@cache
-def _ledger():
-    if importlib.util.find_spec("models.points") is None:
-        return None
-    from models import points
-
-    return getattr(points, "points_in", None)
+def points_by_organisation(session: Session, orgs: dict[int, Organisation], quarter: Quarter) -> dict[int, MemberPoints]:
+    """Members and their points in the quarter per organisation of `orgs`, its subtree added up."""
+    period = make_period(PublicationKind.QUARTERLY, quarter.year, quarter.number)
+    return rolled_up(orgs, member_points(session, period), MemberPoints)
 
 
 @dataclass(frozen=True)
@@ -65,21 +64,23 @@ def observation(session: Session, quarter: Quarter, *, tz: ZoneInfo = SHANGHAI) 
     """The quarter's observation points and the quarter before, over the whole tree."""
     now, orgs = quarter_figures(session, quarter, tz=tz)
     before, _ = quarter_figures(session, quarter.previous(), tz=tz)
+    points_now = points_by_organisation(session, orgs, quarter)
+    points_before = points_by_organisation(session, orgs, quarter.previous())
     shown = sorted((o for o in orgs.values() if o.kind is not OrgKind.GROUP), key=lambda o: o.path)
     rows = [Row(o.path, now[o.id], before.get(o.id, Figures()),
-                points_per_member(session, [o.id], quarter), points_per_member(session, [o.id], quarter.previous()), o)
+                points_now[o.id].per_member, points_before[o.id].per_member, o)
             for o in shown]
     branches = [o for o in shown if o.kind in BRANCH_KINDS]
     business = effective_many(session, branches, OPTION_NAMES["business"])
-    by_type: dict[str, tuple[Figures, Figures, list[int]]] = {}
+    by_type: dict[str, tuple[Figures, Figures, MemberPoints, MemberPoints]] = {}
     for branch in branches:
         name = business[branch.id].value or branch.kind.label
-        now_sum, before_sum, ids = by_type.setdefault(name, (Figures(), Figures(), []))
-        now_sum.add(now[branch.id])  # a branch's figures already hold its groups'
-        before_sum.add(before.get(branch.id, Figures()))
-        ids.append(branch.id)
-    types = [Row(name, a, b, points_per_member(session, ids, quarter), points_per_member(session, ids, quarter.previous()))
-             for name, (a, b, ids) in sorted(by_type.items())]
+        sums = by_type.setdefault(name, (Figures(), Figures(), MemberPoints(), MemberPoints()))
+        # A branch's figures already hold its groups'.
+        for total, part in zip(sums, (now[branch.id], before.get(branch.id, Figures()),
+                                      points_now[branch.id], points_before[branch.id]), strict=True):
+            total.add(part)
+    types = [Row(name, a, b, pa.per_member, pb.per_member) for name, (a, b, pa, pb) in sorted(by_type.items())]
     return Observation(quarter, rows, types)
 
 

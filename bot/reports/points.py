@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from config.points_rules import Category, Rules
 from models.options import effective_many
 from models.org import BRANCH_KINDS, Organisation
-from models.person import Membership, MembershipKind, Person
+from models.person import Membership, MembershipKind, Person, home_memberships
 from models.points import PointsEntry, Totals, period_points, rules_for, summarise, totals
 from models.publication import PublicationKind
 from models.self_report import ReportStatus, SelfReport
@@ -185,6 +185,43 @@ class OrgFigures:
         return self.with_stars / self.members if self.members else 0.0
 
 
+@dataclass
+class MemberPoints:
+    """Members and their points in a period, over an organisation or several added up."""
+
+    members: int = 0
+    points: int = 0
+
+    def add(self, other: MemberPoints) -> None:
+        self.members += other.members
+        self.points += other.points
+
+    @property
+    def per_member(self) -> float | None:
+        """Points per member; None where there is nobody to divide by."""
+        return self.points / self.members if self.members else None
+
+
+def member_points(session: Session, period: Period) -> dict[int, MemberPoints]:
+    """Per organisation holding home memberships (a branch or a group), its own members (not its
+    subtree's) and their points over the period, for the whole tree in one statement. The same
+    members (`home_memberships`: where they are now, not transferred out) and the same points
+    (`period_points`) as the 季度通报's average (`organisation_figures`), summed per organisation
+    straight from the ledger rows: no grouping per person, which only the stars need."""
+    # A subquery, not a CTE: inlined, the planner hashes the 100,000 memberships, not the ledger rows.
+    home = home_memberships().subquery("home")
+    source = period_points(session, period.first, period.last).subquery("source")
+    members = (select(home.c.organisation_id, func.count().label("n"))
+               .group_by(home.c.organisation_id).subquery("members"))
+    points = (select(home.c.organisation_id, func.sum(source.c.points).label("points"))
+              .select_from(source).join(home, home.c.person_id == source.c.person_id)
+              .group_by(home.c.organisation_id).subquery("points"))
+    rows = session.execute(
+        select(members.c.organisation_id, members.c.n, func.coalesce(points.c.points, 0))
+        .outerjoin(points, points.c.organisation_id == members.c.organisation_id))
+    return {org_id: MemberPoints(n, int(total)) for org_id, n, total in rows}
+
+
 def organisation_figures(session: Session, top: Organisation | None, period: Period, tz: ZoneInfo) -> list[OrgFigures]:
     """Per organisation at or beneath `top` (every one with members beneath it), in tree order:
     members, average points, share with stars, self-reports verified. One GROUP BY over the
@@ -195,14 +232,12 @@ def organisation_figures(session: Session, top: Organisation | None, period: Per
                  else rules.month_stars[0] * period.months if rules.month_stars else None)
     # One statement, one pass over the period's month totals (entries for a month not summarised): per person and category (a CTE both
     # halves read), then per branch the members, points and stars, and per branch and category.
+    home = home_memberships().cte("home")
     source = period_points(session, period.first, period.last).subquery("source")
     per_person = (select(source.c.person_id, source.c.category, func.sum(source.c.points).label("points"))
                   .group_by(source.c.person_id, source.c.category).cte("per_person"))
     person_total = (select(per_person.c.person_id, func.sum(per_person.c.points).label("total"))
                     .group_by(per_person.c.person_id).cte("person_total"))
-    home = (select(Membership.person_id, Membership.organisation_id)
-            .join(Person, Person.id == Membership.person_id)
-            .where(Membership.kind == MembershipKind.HOME, Person.left_on.is_(None)).cte("home"))
     starred = case((person_total.c.total >= threshold, 1), else_=0) if threshold is not None else literal(0)
     by_branch = (select(home.c.organisation_id, literal(None, String).label("category"), func.count().label("n"),
                         func.coalesce(func.sum(person_total.c.total), 0).label("points"),

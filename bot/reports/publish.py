@@ -80,10 +80,11 @@ def copies(session: Session, period: Period, org: Organisation | None, tz: ZoneI
             out += [Copy(line.person.id, texts.member_line(line, period.key)) for line in table.lines]
         return _first_each(out)
     tops = [org] if org is not None else top_organisations(session)
+    shared: dict = {}  # what the quarterly sections compute once for every copy
 
     def text_for(scope: list[Organisation]) -> str:
         if period.kind is PublicationKind.QUARTERLY:
-            return quarterly_message(session, QuarterlyScope(scope, tz), period)
+            return quarterly_message(session, QuarterlyScope(scope, tz, shared), period)
         return _yearly_text(session, scope, period, tz)
 
     out = []

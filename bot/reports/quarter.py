@@ -10,7 +10,8 @@ so the whole committee (100,000 members) costs the same handful of queries as on
 - required meetings: per branch, each month's 支委会 and 主题党日 (and 党小组会 where it has groups)
   and the quarter's 支部党员大会 and 党课; held when a meeting of that type closed in that period;
 - study completion: study deliveries of items assigned in the quarter, confirmed out of all;
-- members: home memberships.
+- members: home memberships of people not transferred out (`models.person.home_memberships`, as the
+  季度通报 counts them).
 A branch founded after the quarter ended is owed no meetings in it.
 Leavers' deliveries are left out as in 进度 and 概况."""
 
@@ -19,8 +20,10 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, case, cast, func, select, text
@@ -30,7 +33,7 @@ from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind, U
 from models.leaving import counted_delivery
 from models.meeting import Meeting, MeetingStatus, MeetingType, Period
 from models.org import BRANCH_KINDS, Organisation, OrgKind
-from models.person import Membership, MembershipKind
+from models.person import home_memberships
 
 _QUARTER = re.compile(r"(\d{4})\s*[Qq]([1-4])")
 
@@ -205,9 +208,10 @@ def quarter_figures(session: Session, quarter: Quarter, *, tz: ZoneInfo, within:
     orgs = {o.id: o for o in session.scalars(select(Organisation).where(_in_scope(within)))}
     own: dict[int, Figures] = defaultdict(Figures)
 
+    home = home_memberships().subquery("home")
     for org_id, n in session.execute(
-            select(Membership.organisation_id, func.count()).join(Organisation, Organisation.id == Membership.organisation_id)
-            .where(Membership.kind == MembershipKind.HOME, _in_scope(within)).group_by(Membership.organisation_id)):
+            select(home.c.organisation_id, func.count()).join(Organisation, Organisation.id == home.c.organisation_id)
+            .where(_in_scope(within)).group_by(home.c.organisation_id)):
         own[org_id].members = n
 
     in_quarter = (Directive.created_at >= start, Directive.created_at < end)
@@ -238,7 +242,7 @@ def quarter_figures(session: Session, quarter: Quarter, *, tz: ZoneInfo, within:
         own[org_id].study_total, own[org_id].study_done = total, done
 
     _required_meetings(session, quarter, tz, orgs, own, start, end, within)
-    total = _rolled_up(orgs, own)
+    total = rolled_up(orgs, own, Figures)
     if lags and postgres:
         for org_id, lag in _pg_lags(session, orgs, start, end).items():
             total[org_id].lag = lag
@@ -272,9 +276,18 @@ def _required_meetings(session: Session, quarter: Quarter, tz: ZoneInfo, orgs: d
         figures.meetings_held = sum(1 for w in wanted if w in held[org.id])
 
 
-def _rolled_up(orgs: dict[int, Organisation], own: dict[int, Figures]) -> dict[int, Figures]:
+T = TypeVar("T", bound="Addable")
+
+
+class Addable(Protocol):
+    def add(self, other: Any, /) -> None: ...
+
+
+def rolled_up(orgs: dict[int, Organisation], own: dict[int, T], make: Callable[[], T]) -> dict[int, T]:
+    """Every organisation of `orgs` with what its subtree holds: `own` (per organisation, its own
+    part) added into each ancestor by path; `make` gives an empty one."""
     by_path = {o.path: o.id for o in orgs.values()}
-    total: dict[int, Figures] = {oid: Figures() for oid in orgs}
+    total: dict[int, T] = {oid: make() for oid in orgs}
     for org_id, figures in own.items():
         org = orgs.get(org_id)
         if org is None:

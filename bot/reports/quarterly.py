@@ -9,7 +9,7 @@ get one message, not two."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -21,10 +21,14 @@ from models.org import Organisation
 
 @dataclass(frozen=True)
 class QuarterlyScope:
-    """Who a copy is for: the organisations it covers (a committee's tree or a liaison's units)."""
+    """Who a copy is for: the organisations it covers (a committee's tree or a liaison's units).
+
+    `shared` is handed to every copy of one push: a section whose figures span the whole tree
+    computes them once there, not once per recipient."""
 
     organisations: list[Organisation]
     tz: ZoneInfo
+    shared: dict = field(default_factory=dict, compare=False)
 
 
 Section = Callable[[Session, QuarterlyScope, Period], str | None]
@@ -41,13 +45,18 @@ def observation_points_section(session: Session, scope: QuarterlyScope, period: 
     the units directly beneath them, a liaison's copy their own units (bot/reports/observation.py)."""
     from types import SimpleNamespace
 
-    from bot.reports.observation import observation_section
+    from bot.reports.observation import observation, observation_section
+    from bot.reports.quarter import Quarter
 
+    quarter = Quarter.parse(period.key)
+    key = ("observation", quarter)
+    if key not in scope.shared:
+        scope.shared[key] = observation(session, quarter, tz=scope.tz)
     tops = [o for o in scope.organisations if o.parent_id is None]
     reader = SimpleNamespace(
         liaisons=[SimpleNamespace(organisation_id=o.id) for o in scope.organisations if o.parent_id is not None],
         led_organisations=lambda: tops)
-    return observation_section(session, reader, period.key, tz=scope.tz)
+    return observation_section(session, reader, quarter, tz=scope.tz, report=scope.shared[key])
 
 
 QUARTERLY_SECTIONS: list[Section] = [points_section, observation_points_section]

@@ -40,7 +40,7 @@ def test_figures_per_organisation_and_type_with_the_quarter_before(db):
     assert orgs[BRANCH_B].now.meetings_required == 11  # it has a group: 党小组会 each month
     top = orgs["机关党委"]
     assert (top.now.members, top.now.meetings_held, top.now.meetings_required, top.now.median_lag) == (7, 2, 19, 30)
-    assert a.points_now is None  # no points ledger in the records yet: shown as —
+    assert (a.points_now, a.points_before) == (0.0, 0.0)  # members, none with points in the ledger
     assert set(types) == {"科研", "党支部"}
     assert types["科研"].now.meetings_required == 8 and types["党支部"].now.study_done == 1
     # Q4 carries Q3 beside it; the 主题党日 of October is Q4's.
@@ -50,7 +50,7 @@ def test_figures_per_organisation_and_type_with_the_quarter_before(db):
     text = render_text(q3)
     assert text.startswith("2026年第3季度观察点（括号内为2026年第2季度）\n")
     assert (f"{BRANCH_A}：党员 4 人；确认用时中位 30分钟（上季度 —）；确认最慢 2小时（上季度 —）；"
-            "规定会议 2/8（25%）（上季度 0/8（0%））；学习完成 —（上季度 —）；人均积分 —（上季度 —）") in text
+            "规定会议 2/8（25%）（上季度 0/8（0%））；学习完成 —（上季度 —）；人均积分 0.0（上季度 0.0）") in text
 
 
 def test_cli_text_default_period_and_xlsx_keeps_formula_like_text(app, db, tmp_path):
