@@ -508,6 +508,12 @@ def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any
         for when, ids in deferred.items():
             set_where(ids, status=OutboxStatus.PENDING, next_attempt_at=when, attempts=table.c.attempts - 1,
                       deferrals=table.c.deferrals + 1)
+        # The next part of each long text whose part ended (sent, or failed for good) may go now.
+        ended = [r.id for r in outcomes.sent] + [r.id for r, _reason in failed] + [r.id for r, _reason in outcomes.worn]
+        for chunk in _chunks(ended, ID_CHUNK):
+            session.execute(update(table).where(_id_in(table.c.after_id, chunk, postgres),
+                                                table.c.status == OutboxStatus.HELD)
+                            .values(status=OutboxStatus.PENDING))
         if outcomes.unsent:
             # Certainly not delivered (refused with an errcode, or never tried): no attempt to resolve.
             for chunk in _chunks(sorted(outcomes.unsent), ID_CHUNK):

@@ -171,8 +171,8 @@ def tell(session: Session, people: Select, payload: dict[str, Any] | list[dict[s
     """Queue `payload` to each person of `people` (a SELECT of person_id, subject_id), once each,
     on their best channel: WeCom (`on_wecom` there when given, e.g. a card), else an Official
     Account follower seen within 48 hours. A list is the parts of a long text: each person gets
-    every part, in order. One INSERT … SELECT per channel and part; returns how many people were
-    told."""
+    every part, each held behind their part before it. One INSERT … SELECT per channel (and, for
+    the later parts, one INSERT of the rows read back); returns how many people were told."""
     payloads = payload if isinstance(payload, list) else [payload]
     chosen = people.subquery()
     total = 0
@@ -185,13 +185,29 @@ def tell(session: Session, people: Select, payload: dict[str, Any] | list[dict[s
         first = (select(chosen.c.person_id, func.min(chosen.c.id).label("subject_id"))
                  .group_by(chosen.c.person_id).subquery())
         parts = [on_wecom] if channel is Channel.WECOM and on_wecom is not None else payloads
-        told = _rows(channel, ident, first, parts[0], now, subject_type).subquery()
-        total += session.scalar(select(func.count()).select_from(told)) or 0
-        for part in parts:  # part 1 to everyone, then part 2…: ids keep each person's parts in order
-            session.execute(insert(OutboxMessage).from_select(
-                ["channel", "recipient", "person_id", "payload", "content_key", "status", "attempts",
-                 "next_attempt_at", "created_at", "subject_type", "subject_id"],
-                _rows(channel, ident, first, part, now, subject_type)))
+        queue = insert(OutboxMessage).from_select(
+            ["channel", "recipient", "person_id", "payload", "content_key", "status", "attempts",
+             "next_attempt_at", "created_at", "subject_type", "subject_id"],
+            _rows(channel, ident, first, parts[0], now, subject_type))
+        if len(parts) == 1:  # the usual case, and the fan-out's: no ids read back
+            told = _rows(channel, ident, first, parts[0], now, subject_type).subquery()
+            total += session.scalar(select(func.count()).select_from(told)) or 0
+            session.execute(queue)
+            continue
+        table = OutboxMessage.__table__
+        back = (table.c.id, table.c.recipient, table.c.person_id, table.c.subject_id)
+        before = session.execute(queue.returning(*back)).all()
+        total += len(before)
+        outbox_channel = OutboxChannel(channel.value)
+        for part in parts[1:]:  # each part HELD behind the same person's part before it
+            if not before:
+                break
+            key = content_key_of(outbox_channel, part)
+            before = session.execute(insert(table).returning(*back, sort_by_parameter_order=True), [
+                {"channel": outbox_channel, "recipient": r.recipient, "person_id": r.person_id, "payload": part,
+                 "content_key": key, "status": OutboxStatus.HELD, "attempts": 0, "next_attempt_at": now,
+                 "created_at": now, "subject_type": subject_type, "subject_id": r.subject_id, "after_id": r.id}
+                for r in before]).all()
     return total
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, str_enum, utcnow
@@ -20,6 +20,9 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"  # claimed by a worker; reclaimed if the worker dies (lease expiry)
     SENT = "sent"
     FAILED = "failed"  # permanent: the reason is in last_error
+    # A later part of a long text (bot/texts/parts.py): not claimed until the part before it
+    # (after_id) is sent or has failed for good; the worker then makes it pending (bot/worker.py).
+    HELD = "held"
 
 
 class OutboxChannel(StrEnum):
@@ -35,6 +38,9 @@ class OutboxMessage(Base):
         # The cards a 撤回 or 改期 may still update (models/cards.py): only the rows of card sends.
         Index("ix_outbox_card_code", "subject_id", postgresql_where=text("response_code IS NOT NULL"),
               sqlite_where=text("response_code IS NOT NULL")),
+        # The parts waiting for the one before them.
+        Index("ix_outbox_after", "after_id", postgresql_where=text("after_id IS NOT NULL"),
+              sqlite_where=text("after_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +71,10 @@ class OutboxMessage(Base):
     # WeCom answers a card's send with a code that updates those cards once (update_template_card):
     # kept so a 撤回 or 改期 can update the cards it sent; spent codes are in models/cards.py.
     response_code: Mapped[str | None] = mapped_column(String(128))
+    # The part of a long text this row follows (HELD until that one is sent): a person reads
+    # （1/3）, （2/3）, （3/3） in order even when rows of the same content share one call with
+    # other people's rows, or part 1 waits out a retry.
+    after_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
 
 
 def content_key_of(channel: OutboxChannel, payload: dict[str, Any]) -> str:
@@ -82,8 +92,11 @@ def enqueue(
     at: datetime | None = None,
     subject_type: str | None = None,
     subject_id: int | None = None,
+    after: int | None = None,
+    due: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue one push in the caller's transaction."""
+    """Queue one push in the caller's transaction, to go at `due` (default: now), HELD behind row
+    `after` when given."""
     now = at or utcnow()
     row = OutboxMessage(
         channel=channel,
@@ -91,14 +104,26 @@ def enqueue(
         person_id=person_id,
         payload=payload,
         content_key=content_key_of(channel, payload),
-        status=OutboxStatus.PENDING,
-        next_attempt_at=now,
+        status=OutboxStatus.PENDING if after is None else OutboxStatus.HELD,
+        next_attempt_at=due or now,
         created_at=now,
         subject_type=subject_type,
         subject_id=subject_id,
+        after_id=after,
     )
     session.add(row)
     return row
+
+
+def enqueue_parts(session: Session, channel: OutboxChannel, recipient: str, payloads: list[dict[str, Any]],
+                  **kwargs: Any) -> list[OutboxMessage]:
+    """Queue the parts of one message to one recipient, each HELD behind the one before it."""
+    rows: list[OutboxMessage] = []
+    for payload in payloads:
+        if rows:
+            session.flush()
+        rows.append(enqueue(session, channel, recipient, payload, after=rows[-1].id if rows else None, **kwargs))
+    return rows
 
 
 def text_payload(text: str) -> dict[str, Any]:

@@ -24,11 +24,10 @@ from bot.reports.points import (
     branch_tables,
     branches_under,
     commendation_candidates,
-    organisation_figures,
     period_rules,
     summarise_period,
 )
-from bot.reports.quarterly import QuarterlyScope, quarterly_message
+from bot.reports.quarterly import QuarterlyScope, quarterly_message, scope_lines
 from bot.texts import points as texts
 from bot.texts.parts import part_payloads
 from models.meeting import branch_leaders, push
@@ -65,9 +64,9 @@ def top_organisations(session: Session) -> list[Organisation]:
 
 
 def _yearly_text(session: Session, tops: list[Organisation], period: Period, tz: ZoneInfo) -> str:
-    figures = [f for top in tops for f in organisation_figures(session, top, period, tz)]
     candidates = [c for top in tops for c in commendation_candidates(session, top, period)]
-    return texts.yearly(figures, candidates, period.key, period_rules(session, period).commendation)
+    return texts.yearly(scope_lines(session, tops, period, tz), candidates, period.key,
+                        period_rules(session, period).commendation)
 
 
 def copies(session: Session, period: Period, org: Organisation | None, tz: ZoneInfo) -> list[Copy]:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bot.channels.base import TEXT_LIMIT_BYTES
 from bot.reports.points import Period, organisation_figures
 from bot.texts import points as texts
 from models.org import Organisation
@@ -35,9 +36,22 @@ Section = Callable[[Session, QuarterlyScope, Period], str | None]
 
 
 def points_section(session: Session, scope: QuarterlyScope, period: Period) -> str | None:
-    """Per organisation: members, average points, share with stars, self-reports verified."""
-    figures = [f for top in scope.organisations for f in organisation_figures(session, top, period, scope.tz)]
-    return texts.organisation_lines(figures, period.key)
+    """Per organisation: members, average points, share with stars, self-reports verified. Every
+    organisation of the copy's trees while that fits in one message; beyond, each organisation of
+    the copy and those directly beneath it (each line counting its whole subtree), as the
+    observation section lists them, with a line saying where the table of every branch is: a
+    committee of 20,000 members has about a thousand branches, dozens of messages as chat lines."""
+    return scope_lines(session, scope.organisations, period, scope.tz)
+
+
+def scope_lines(session: Session, organisations: list[Organisation], period: Period, tz: ZoneInfo) -> str:
+    """The points lines of a copy for `organisations` (see `points_section`)."""
+    figures = [(top, f) for top in organisations for f in organisation_figures(session, top, period, tz)]
+    whole = texts.organisation_lines([f for _top, f in figures], period.key)
+    if len(whole.encode("utf-8")) <= TEXT_LIMIT_BYTES:
+        return whole
+    near = [f for top, f in figures if f.organisation.id == top.id or f.organisation.parent_id == top.id]
+    return texts.organisation_lines(near, period.key, cut=len(figures) - len(near))
 
 
 def observation_points_section(session: Session, scope: QuarterlyScope, period: Period) -> str | None:

@@ -127,15 +127,18 @@ def member_line(line, period_key: str) -> str:
             f"合计 {line.totals.total} 分，星级 {stars(line.stars)}。发送「积分」查看明细。")
 
 
-def organisation_lines(figures: list, period_key: str) -> str:
+def organisation_lines(figures: list, period_key: str, *, cut: int = 0) -> str:
     """The points part of the 季度通报: per organisation, members, average, share with stars,
-    self-reports verified."""
+    self-reports verified; `cut` organisations further down left out (said in a last line)."""
     lines = [f"积分情况（{period_name(period_key)}）"]
     for f in figures:
         lines.append(f"{f.organisation.name}：党员 {f.members} 人，人均 {f.average:.1f} 分，"
                      f"获星 {f.star_share:.0%}，申报核实 {f.verified_reports} 项")
     if not figures:
         lines.append("本期暂无积分记录。")
+    if cut:
+        lines.append(f"（组织较多，以上列到下一级，每行含其下属组织；另有 {cut} 个下属组织的明细见季度通报表格，"
+                     "可向党委办公室索取。）")
     return "\n".join(lines)
 
 
@@ -143,8 +146,9 @@ def quarterly_title(period_key: str) -> str:
     return f"【{KIND_LABELS[PublicationKind.QUARTERLY]}】{period_name(period_key)}"
 
 
-def yearly(figures: list, candidates: list, period_key: str, threshold: int) -> str:
-    lines = [f"【{KIND_LABELS[PublicationKind.YEARLY]}】{period_name(period_key)}", organisation_lines(figures, period_key),
+def yearly(organisation_part: str, candidates: list, period_key: str, threshold: int) -> str:
+    """The yearly summary: the organisations' lines (`organisation_lines`), then the candidates."""
+    lines = [f"【{KIND_LABELS[PublicationKind.YEARLY]}】{period_name(period_key)}", organisation_part,
              f"年度表彰候选人（全年积分达到 {threshold} 分）："]
     lines += [f"{c.person.name}（{c.branch.name if c.branch else '无所在支部'}）{c.total} 分" for c in candidates] or ["无"]
     return "\n".join(lines)

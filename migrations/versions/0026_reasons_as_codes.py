@@ -1,7 +1,7 @@
 """reasons stored as codes: a delivery's unreachable reason, a reminder's skip reason
 
 Revision ID: 0026
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-02 10:00:00
 
 The models used to store the Chinese sentence itself; they now store a stable code

@@ -51,7 +51,7 @@ from models.meeting.tables import (
     MeetingType,
 )
 from models.org import BRANCH_KINDS, Organisation
-from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of, enqueue
+from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of, enqueue_parts
 from models.person import Person
 
 # -- scheduling ---------------------------------------------------------------------------------
@@ -162,9 +162,9 @@ def push(session: Session, person_id: int,
     if best is None:
         return False
     payloads = payload_for(best.channel)
-    for payload in payloads if isinstance(payloads, list) else [payloads]:
-        enqueue(session, OutboxChannel(best.channel.value), best.external_id, payload,
-                person_id=person_id, at=now, subject_type=subject_type, subject_id=subject_id)
+    enqueue_parts(session, OutboxChannel(best.channel.value), best.external_id,
+                  payloads if isinstance(payloads, list) else [payloads],
+                  person_id=person_id, at=now, subject_type=subject_type, subject_id=subject_id)
     return True
 
 

@@ -19,7 +19,7 @@ from bot.texts import reminders as texts
 from bot.texts.parts import part_payloads
 from config.settings import Settings
 from models.identity import Channel, ChannelIdentity
-from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of
+from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_key_of, enqueue_parts
 from models.reminder import Reminder
 
 MP_WINDOW = timedelta(hours=48)
@@ -102,14 +102,20 @@ def write_outbox(f: Firing) -> dict[int, int]:
             continue
         channel, external_id = address
         urgent = any(n.urgent for n in notices)
-        for payload in part_payloads(texts.digest([n.text for n in notices]), Channel(channel.value)):
-            key = keys.get((channel.value, payload["text"]))  # a long digest goes as several messages
+        due = f.now if urgent or release is None else release
+        payloads = part_payloads(texts.digest([n.text for n in notices]), Channel(channel.value))
+        if len(payloads) > 1:  # a long digest goes as several messages, each held behind the one before
+            enqueue_parts(f.session, channel, external_id, payloads, person_id=person_id, at=f.now, due=due,
+                          subject_type="reminder", subject_id=notices[0].reminder_id)
+        else:
+            payload = payloads[0]
+            key = keys.get((channel.value, payload["text"]))
             if key is None:
                 key = keys[(channel.value, payload["text"])] = content_key_of(channel, payload)
             rows.append({
                 "channel": channel, "recipient": external_id, "person_id": person_id,
                 "payload": payload, "content_key": key, "status": OutboxStatus.PENDING,
-                "attempts": 0, "next_attempt_at": f.now if urgent or release is None else release,
+                "attempts": 0, "next_attempt_at": due,
                 "created_at": f.now, "subject_type": "reminder", "subject_id": notices[0].reminder_id,
             })
         for n in notices:

@@ -384,3 +384,26 @@ def test_two_workers_at_once_never_claim_the_same_row(wechat_runtime, fake_wecha
     assert len(claimed["a"]) + len(claimed["b"]) == 6000
     assert _statuses(wechat_runtime) == {OutboxStatus.SENT: 6000}
     assert all(fake_wechat.state.count(u) == 1 for u in users)
+
+
+def test_the_parts_of_a_long_text_arrive_in_order_even_when_part_one_waits_out_a_retry(
+        wechat_runtime, fake_wechat, clock):
+    """Parts 2 and 3 are the same for both people, so their rows share calls; A's part 1 fails
+    once (rate limit) and waits out its back-off: A's part 2 is held behind it, B's goes on."""
+    from models.outbox import enqueue_parts
+
+    shared = [text_payload("（2/3）\n第二部分"), text_payload("（3/3）\n第三部分")]
+    with wechat_runtime.db.session() as session:
+        for user in ("usera", "userb"):
+            enqueue_parts(session, OutboxChannel.WECOM, user, [text_payload(f"（1/3）\n{user} 的第一部分"), *shared],
+                          at=clock.current)
+    fake_wechat.state.fail_next("message/send", errcode=45009)  # the round's first call: A's part 1
+    worker.drain_once(wechat_runtime)
+    by_user = {(r.recipient, r.payload["text"][:5]): r.status for r in _rows(wechat_runtime)}
+    assert by_user[("usera", "（1/3）")] is OutboxStatus.PENDING and by_user[("usera", "（2/3）")] is OutboxStatus.HELD
+    assert by_user[("userb", "（1/3）")] is OutboxStatus.SENT and by_user[("userb", "（2/3）")] is OutboxStatus.PENDING
+    _drain_until_idle(wechat_runtime, clock, step_minutes=2)
+    for user in ("usera", "userb"):
+        got = [m["body"]["text"]["content"] for m in fake_wechat.state.messages_for(user)]
+        assert [t[:5] for t in got] == ["（1/3）", "（2/3）", "（3/3）"], got
+    assert _statuses(wechat_runtime) == {OutboxStatus.SENT: 6}

@@ -169,17 +169,18 @@ def test_two_schedulers_send_each_copy_once(schedulers, db, clock):
 
 # -- long publications: in parts, whole, once ---------------------------------------------------
 
-def _big_tree(db, branches: int = 48) -> dict[str, int]:
-    """A committee whose quarterly report is several messages long: `branches` branches under four
-    general branches, two members each with points in Q3; its secretary on WeCom, one liaison
-    of every branch on WeCom, another only on the Official Account."""
+def _big_tree(db, branches: int = 48, generals: int = 0) -> dict[str, int]:
+    """A committee whose quarterly report is several messages long: `branches` branches directly
+    beneath it (or under `generals` general branches), two members each with points in Q3; its
+    secretary on WeCom, one liaison of every branch on WeCom, another only on the Official Account."""
     from models.identity import Channel, ChannelIdentity
     from models.person import Role
     from tests.factories import person
 
     with db.session() as s:
         top = person(s, "王书记", "wangsj", "机关党委", Role.SECRETARY)
-        paths = [f"机关党委/第{1 + i % 4}党总支/第{i + 1:02d}处党支部" for i in range(branches)]
+        paths = [f"机关党委/第{1 + i % generals}党总支/第{i + 1:02d}处党支部" if generals else f"机关党委/第{i + 1:02d}处党支部"
+                 for i in range(branches)]
         for i, path in enumerate(paths):
             for j in range(2):
                 member = person(s, f"党员{i:02d}{j}", f"m{i:02d}{j}", path)
@@ -218,11 +219,13 @@ def _unmarked(parts: list[str]) -> str:
     return "\n".join(out)
 
 
-def _drain(runtime, clock, rounds: int = 6) -> None:
+def _drain(runtime, clock, rounds: int = 40) -> None:
+    """Worker rounds until nothing is left (a later part goes in the round after the one before it)."""
     from bot import worker
 
     for _ in range(rounds):
-        worker.drain_once(runtime)
+        if not worker.drain_once(runtime):
+            return
         clock.advance(minutes=2)
 
 
@@ -248,12 +251,25 @@ def test_a_long_quarterly_report_arrives_whole_in_marked_parts_on_wecom_and_the_
     assert state.stats()["calls_by_path"].get("message/custom/send", 0) == len(_received(state, "o-zhoull"))
 
 
+def test_a_committee_with_more_branches_than_one_message_holds_gets_the_level_beneath_it(db, clock):
+    """The points part lists every organisation while it fits one message; beyond, the top and the
+    organisations directly beneath it, each counting its subtree, and says where the rest is."""
+    ids = _big_tree(db, branches=48, generals=4)
+    text = _whole(db, clock, ids["top"])
+    points_part = text.split("【观察点】")[0]
+    assert "机关党委：党员 96 人，人均 3.0 分" in points_part
+    assert all(f"第{g}党总支：党员 24 人，人均 3.0 分" in points_part for g in range(1, 5))
+    assert "处党支部：" not in points_part
+    assert "另有 48 个下属组织的明细见季度通报表格，可向党委办公室索取。" in points_part
+    assert len(points_part.encode()) < 2048
+
+
 @needs_postgres
 def test_a_crash_between_parts_and_two_schedulers_still_give_each_part_once(
         runtime, schedulers, wechat_runtime, fake_wechat, db, clock, monkeypatch):  # noqa: F811
     import pytest
 
-    from models.meeting import transitions
+    from models import outbox as transitions  # where every part is queued
 
     _big_tree(db)
     clock.set(local(2026, 10, 8, 9, 0))
