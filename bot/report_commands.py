@@ -82,11 +82,12 @@ def publication(kind: str, period_text: str | None, org_text: str | None, send: 
             output.write_bytes(workbook(session, period, org, tops, tz))
             click.echo(f"已保存表格：{output}")
         if send:
-            if was_sent(session, period) and not force:
-                click.echo(f"{period.key} 已推送过，未再推送；确需再推送请加 --force")
-                return
+            # Each copy is claimed once (bot/reports/publish.py): those sent before are left out.
             count = send_publication(session, period, org, now=now, tz=tz, force=force,
                                      release=_quiet_release(runtime.settings))
+            if count == 0 and not force and was_sent(session, period):
+                click.echo(f"{period.key} 已推送过，未再推送；确需再推送请加 --force")
+                return
             click.echo(f"已推送 {count} 人")
 
 

@@ -33,6 +33,29 @@ class Publication(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PublicationRun(Base):
+    """A publication sent to everyone it is for (the scheduler's, or `report … --send` for the whole
+    tree), in the transaction of its copies: what tells a scheduler the period is done. A send for
+    one organisation (`--org`) writes none, so it never stops the others' copies."""
+
+    __tablename__ = "points_publication_run"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    kind: Mapped[PublicationKind] = mapped_column(str_enum(PublicationKind, 10), primary_key=True)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def finish(session: Session, period: str, kind: PublicationKind, *, at: datetime) -> None:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(PublicationRun.__table__)
+                    .values(period=period, kind=kind.value, finished_at=at)
+                    .on_conflict_do_nothing(index_elements=["period", "kind"]))
+
+
+def finished(session: Session, period: str, kind: PublicationKind) -> bool:
+    return session.get(PublicationRun, (period, kind)) is not None
+
+
 def claim(session: Session, period: str, kind: PublicationKind, recipient_id: int, *, at: datetime) -> bool:
     """True when this call is the one that sends `recipient_id` their copy of the publication."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite

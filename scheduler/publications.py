@@ -25,7 +25,7 @@ import logging
 from datetime import date, datetime, time, timedelta
 
 from bot.reports.points import last_complete
-from bot.reports.publish import PUBLISH_AT, has_records, send, was_sent
+from bot.reports.publish import PUBLISH_AT, has_records, send, was_published
 from bot.runtime import Runtime
 from models.points import open_period, period_of, summarise
 from models.publication import PublicationKind
@@ -81,7 +81,7 @@ def publish_points(runtime: Runtime) -> int:
     for kind in due_kinds(now.astimezone(tz).date()):
         period = last_complete(kind, now, tz)
         with runtime.db.session() as session:
-            if was_sent(session, period):
+            if was_published(session, period):
                 continue
             if not has_records(session, period):
                 if (kind.value, period.key) not in _reported_empty:

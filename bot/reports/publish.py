@@ -34,7 +34,7 @@ from models.meeting import branch_leaders, push
 from models.org import Organisation
 from models.person import COMMITTEE_ROLES, Liaison, OrgRole, Person
 from models.points import PointsEntry, open_period
-from models.publication import PublicationKind, already_sent, claim
+from models.publication import PublicationKind, already_sent, claim, finish, finished
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,19 @@ def send(session: Session, period: Period, org: Organisation | None, *, now: dat
         if push(session, c.person_id, lambda channel, t=c.text: part_payloads(t, channel), now=due,
                 subject_type="points_publication", subject_id=None):
             sent += 1
+    if org is None:
+        finish(session, period.key, period.kind, at=now)
     return sent
 
 
 def was_sent(session: Session, period: Period) -> bool:
+    """Some copy went out (to anyone)."""
     return already_sent(session, period.key, period.kind)
+
+
+def was_published(session: Session, period: Period) -> bool:
+    """It went to everyone it is for: a send for one organisation alone does not count."""
+    return finished(session, period.key, period.kind)
 
 
 def has_records(session: Session, period: Period) -> bool:

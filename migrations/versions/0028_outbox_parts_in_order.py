@@ -1,4 +1,4 @@
-"""the parts of a long text held behind the part before them
+"""the parts of a long text held behind the part before them; publications sent to everyone
 
 Revision ID: 0028
 Revises: 0026
@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import models.base
+
 revision = '0028'
 down_revision = '0026'
 branch_labels = None
@@ -16,6 +18,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        'points_publication_run',
+        sa.Column('period', sa.String(length=7), nullable=False),
+        sa.Column('kind', sa.String(length=10), nullable=False),
+        sa.Column('finished_at', models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('period', 'kind', name=op.f('pk_points_publication_run')),
+    )
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('after_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_outbox_message_after_id_outbox_message'), 'outbox_message',
@@ -26,6 +35,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('points_publication_run')
     # A part still held would never go: let it go now, out of order rather than never.
     op.execute("UPDATE outbox_message SET status = 'pending' WHERE status = 'held'")
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:

@@ -93,6 +93,31 @@ def test_a_missed_publication_day_is_caught_up_in_working_hours_once(runtime, db
     assert _pushes(db) == pushes
 
 
+def test_a_send_for_one_branch_by_hand_does_not_stop_the_catch_up_for_the_others(runtime, db, clock):
+    """`report monthly --org 综合处党支部 --send` on the missed day: the next scheduler tick still
+    sends everyone else's copy, and nobody's twice."""
+    from bot.reports.points import last_complete
+    from bot.reports.publish import send
+    from models.org import find_org
+    from tests.factories import BRANCH_A
+
+    _seed(db)
+    clock.set(local(2026, 10, 8, 20, 0))  # after working hours: no scheduler send
+    with db.session() as s:
+        period = last_complete(PublicationKind.MONTHLY, clock(), runtime.settings.tz)
+        [branch] = find_org(s, BRANCH_A)
+        assert send(s, period, branch, now=clock(), tz=runtime.settings.tz) > 0
+    by_hand = _pushes(db)
+    assert "zhangwei" in by_hand and "zhaolei" not in by_hand
+    clock.set(local(2026, 10, 9, 10, 0))
+    assert publish_points(runtime) > 0
+    pushes = _pushes(db)
+    assert "zhaolei" in pushes and "chenjing" in pushes
+    monthly = [t for ts in pushes.values() for t in ts if t.startswith("【月度公示】")]
+    assert len(monthly) == len({(r, t) for r, ts in pushes.items() for t in ts if t.startswith("【月度公示】")})
+    assert pushes["zhangwei"] == by_hand["zhangwei"]  # not twice
+
+
 def test_a_catch_up_waits_for_a_working_day_and_hour_and_ends_with_the_month(runtime, db, clock):
     ids = _seed(db)
     with db.session() as s:
