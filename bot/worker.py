@@ -70,6 +70,19 @@ MEMBER_PER_MINUTE = 30
 MEMBER_PER_HOUR = 1000
 # Shown to secretaries with the delivery (Chinese): why a row was not resent.
 REASON_UNKNOWN_OUTCOME = "发送中断，无法确认是否送达；为免重复，未重发"
+# Stored as the row's last_error and, for a delivery, as its reason (shown in 进度): in words.
+CHANNEL_NAMES = {OutboxChannel.WECOM: "企业微信", OutboxChannel.MP: "公众号", OutboxChannel.WEBHOOK: "群机器人"}
+
+
+def reason_not_configured(channel: OutboxChannel) -> str:
+    return f"{CHANNEL_NAMES[channel]}发送通道未配置，请联系管理员"
+
+
+def reason_gave_up(attempts: int, reason: str) -> str:
+    return f"已重试 {attempts} 次仍未发出：{reason}"
+
+
+REASON_UNEXPECTED = "发送时程序出错，已记录，请联系管理员"
 REASON_UNKNOWN_OUTCOME_LATE = "发送中断且已超过重复检查时限，无法确认是否送达；为免重复，未重发"
 
 
@@ -243,7 +256,7 @@ def prepare(runtime: Runtime, rows: list[ClaimedRow], payloads: dict[str, dict[s
         # The channel drops a repeat of the same content to the same person within this many seconds.
         guard = getattr(sender, "duplicate_check_seconds", 0)
         if sender is None:
-            outcomes.failed.append((row, f"channel {row.channel.value} is not configured"))
+            outcomes.failed.append((row, reason_not_configured(row.channel)))
         elif row.send_key is None:
             fresh.append(row)
         elif not guard:
@@ -428,9 +441,9 @@ def _send_batch(sender: OutboundChannel, batch: Batch, payload: dict[str, Any], 
         if not exc.ambiguous and not batch.resend:
             outcomes.unsent.update(row.id for row in rows)
         return None
-    except Exception as exc:  # a bug in rendering or in a channel: back off like a transient error
+    except Exception:  # a bug in rendering or in a channel: back off like a transient error
         log.exception("channel %s raised while sending %d rows", getattr(sender, "name", "?"), len(rows))
-        reason = f"unexpected {type(exc).__name__}: {exc}"[:300]
+        reason = REASON_UNEXPECTED  # the exception is in the log above
         outcomes.retry.extend((row, reason, None) for row in rows)
         return None
     _apply(result, rows, outcomes)
@@ -466,7 +479,7 @@ def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any
     retry_reason: dict[tuple[int, float | None], str] = {}
     for row, reason, retry_after in outcomes.retry:
         if row.attempts >= MAX_ATTEMPTS:
-            failed.append((row, f"gave up after {row.attempts} attempts: {reason}"))
+            failed.append((row, reason_gave_up(row.attempts, reason)))
             continue
         key = (row.attempts, retry_after)
         retry[key].append(row)

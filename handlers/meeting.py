@@ -454,7 +454,7 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
         if prefix == "reject" and leave.status is LeaveStatus.PENDING and may_manage_meeting(ctx.person, leave.meeting):
             # A rejection carries a reason: asked for in words, with no state kept between the two.
             return Reply(f"请回复「驳回 {leave.number} 理由」驳回 {leave.person.name} 的请假 #{leave.number}，"
-                         f"例如：驳回 {leave.id} 会议重要，请调整安排。")
+                         f"例如：驳回 {leave.number} 会议重要，请调整安排。")
         text = _decide(ctx, leave, approve=prefix == "approve", note="")
         if ctx.msg.response_code and ctx.msg.channel is Channel.WECOM and leave.decided_at is not None:
             queue_update(ctx.session, update_payload(ctx.msg.response_code,

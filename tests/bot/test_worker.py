@@ -277,7 +277,7 @@ def test_transient_errors_give_up_after_max_attempts(wechat_runtime, fake_wechat
     worker.drain_once(wechat_runtime)
     (row,) = _rows(wechat_runtime)
     assert row.status is OutboxStatus.FAILED
-    assert row.last_error.startswith(f"gave up after {worker.MAX_ATTEMPTS} attempts: 45009")
+    assert row.last_error.startswith(f"已重试 {worker.MAX_ATTEMPTS} 次仍未发出：") and "45009" in row.last_error
 
 
 def test_backoff_grows_with_jitter_and_a_cap():
@@ -294,7 +294,7 @@ def test_a_channel_that_is_not_configured_fails_its_rows(wechat_settings, fake_w
     _enqueue(runtime, ["openid-1"], channel=OutboxChannel.MP)
     worker.drain_once(runtime)
     (row,) = _rows(runtime)
-    assert row.status is OutboxStatus.FAILED and row.last_error == "channel mp is not configured"
+    assert row.status is OutboxStatus.FAILED and row.last_error == "公众号发送通道未配置，请联系管理员"
     runtime.db.dispose()
 
 

@@ -303,7 +303,8 @@ def test_leave_goes_to_the_branch_committee_and_the_member_hears_the_decision(ch
 def test_reject_button_asks_for_the_reason_in_words_and_changes_nothing(chat, db, people):
     chat.say("lina", "会议 支部党员大会 明天19:00")
     chat.say("liuyang", "请假 家中有事")  # the only coming meeting: number left out
-    assert chat.tap("zhouqiang", "leave-1", "reject:1").startswith("请回复「驳回 2 理由」驳回 刘洋 的请假 #2")
+    assert chat.tap("zhouqiang", "leave-1", "reject:1") == (
+        "请回复「驳回 2 理由」驳回 刘洋 的请假 #2，例如：驳回 2 会议重要，请调整安排。")  # the number, not the row
     with db.session() as s:
         assert s.get(LeaveRequest, 1).status is LeaveStatus.PENDING
     assert not [m for m in outbox_to(db, "zhouqiang") if m.payload["type"] == "card_update"]
