@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.reports.points import MemberPoints, make_period, member_points
-from bot.reports.quarter import Figures, Quarter, quarter_figures, rolled_up
+from bot.reports.quarter import Figures, Quarter, large_reads, quarters_figures, rolled_up
 from bot.texts.portrait import minutes_text, quarter_name
 from models.options import OPTION_NAMES, effective_many
 from models.org import BRANCH_KINDS, Organisation, OrgKind
@@ -62,10 +62,11 @@ class Observation:
 
 def observation(session: Session, quarter: Quarter, *, tz: ZoneInfo = SHANGHAI) -> Observation:
     """The quarter's observation points and the quarter before, over the whole tree."""
-    now, orgs = quarter_figures(session, quarter, tz=tz)
-    before, _ = quarter_figures(session, quarter.previous(), tz=tz)
-    points_now = points_by_organisation(session, orgs, quarter)
-    points_before = points_by_organisation(session, orgs, quarter.previous())
+    with large_reads(session):  # both quarters' deliveries and ledger: about four million rows read
+        figures, orgs = quarters_figures(session, [quarter, quarter.previous()], tz=tz)
+        points_now = points_by_organisation(session, orgs, quarter)
+        points_before = points_by_organisation(session, orgs, quarter.previous())
+    now, before = figures[quarter], figures[quarter.previous()]
     shown = sorted((o for o in orgs.values() if o.kind is not OrgKind.GROUP), key=lambda o: o.path)
     rows = [Row(o.path, now[o.id], before.get(o.id, Figures()),
                 points_now[o.id].per_member, points_before[o.id].per_member, o)
