@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.reports.points import MemberPoints, make_period, member_points
+from bot.reports.points import MemberPoints, make_period, members_points
 from bot.reports.quarter import Figures, Quarter, large_reads, quarters_figures, rolled_up
 from bot.texts.portrait import minutes_text, quarter_name
 from models.options import OPTION_NAMES, effective_many
@@ -37,10 +37,12 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 SECTION_SLOWEST = 3  # branches named as the slowest to acknowledge in the push
 
 
-def points_by_organisation(session: Session, orgs: dict[int, Organisation], quarter: Quarter) -> dict[int, MemberPoints]:
-    """Members and their points in the quarter per organisation of `orgs`, its subtree added up."""
-    period = make_period(PublicationKind.QUARTERLY, quarter.year, quarter.number)
-    return rolled_up(orgs, member_points(session, period), MemberPoints)
+def points_by_organisation(session: Session, orgs: dict[int, Organisation], quarters: list[Quarter]
+                           ) -> list[dict[int, MemberPoints]]:
+    """Members and their points in each quarter per organisation of `orgs`, its subtree added up;
+    the quarters' ledger read in one statement."""
+    periods = [make_period(PublicationKind.QUARTERLY, q.year, q.number) for q in quarters]
+    return [rolled_up(orgs, own, MemberPoints) for own in members_points(session, periods)]
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,7 @@ def observation(session: Session, quarter: Quarter, *, tz: ZoneInfo = SHANGHAI) 
     """The quarter's observation points and the quarter before, over the whole tree."""
     with large_reads(session):  # both quarters' deliveries and ledger: about four million rows read
         figures, orgs = quarters_figures(session, [quarter, quarter.previous()], tz=tz)
-        points_now = points_by_organisation(session, orgs, quarter)
-        points_before = points_by_organisation(session, orgs, quarter.previous())
+        points_now, points_before = points_by_organisation(session, orgs, [quarter, quarter.previous()])
     now, before = figures[quarter], figures[quarter.previous()]
     shown = sorted((o for o in orgs.values() if o.kind is not OrgKind.GROUP), key=lambda o: o.path)
     rows = [Row(o.path, now[o.id], before.get(o.id, Figures()),
