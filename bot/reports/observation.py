@@ -8,8 +8,8 @@ The same figures reach people three ways: `python -m bot report observation` (te
 it or above it), else its kind (党支部, 临时党支部, …); the per-type rows add up branches, so no
 member is counted twice.
 
-Points per member (人均积分) are the 季度通报's average, counted the same way (`member_points`, one
-grouped statement per quarter for the whole tree): the points of the quarter's months of every
+Points per member (人均积分) are the 季度通报's average, counted the same way (`members_points`, one
+grouped statement for both quarters and the whole tree): the points of the quarter's months of every
 member counted where they are now — a home membership, not transferred out — divided by those
 members. A member who joined during the quarter counts with the points they have in it (wherever
 they earned them); one who left during the quarter (已转出) counts nowhere, nor do their points; the
