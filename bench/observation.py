@@ -224,7 +224,7 @@ def measure(url: str, quarter) -> dict:
 
     from bot.reports.observation import observation, points_by_organisation, render_text, render_xlsx
     from bot.reports.points import make_period, organisation_figures
-    from bot.reports.quarter import quarter_figures
+    from bot.reports.quarter import quarters_figures
     from models.base import Database
     from models.publication import PublicationKind
 
@@ -239,12 +239,10 @@ def measure(url: str, quarter) -> dict:
             times.append(time.perf_counter() - t0)
         with db.read_session() as s:
             t0 = time.perf_counter()
-            _figures, orgs = quarter_figures(s, quarter, tz=TZ)
-            quarter_figures(s, quarter.previous(), tz=TZ)
+            _figures, orgs = quarters_figures(s, [quarter, quarter.previous()], tz=TZ)
             without_points.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            points_by_organisation(s, orgs, quarter)
-            points_by_organisation(s, orgs, quarter.previous())
+            points_by_organisation(s, orgs, [quarter, quarter.previous()])
             points_alone.append(time.perf_counter() - t0)
         with db.read_session() as s:
             t0 = time.perf_counter()
@@ -346,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     text = f"""{SECTION}
 
 Date {datetime.now(UTC):%Y-%m-%d}. Machine: {about}; load average (1/5/15 min) {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}
-before the measuring, {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} after (other engineers' test runs share
+before the measuring, {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} after (other processes share
 the 2 cores); everything on one host. Commit {commit}.
 
 ```
@@ -360,15 +358,15 @@ in time, study confirmed, attended or absent, a verified 申报 for one member i
 {m['month_totals']:,} month totals as the scheduler does after each month.
 Measured: `observation(session, 2026Q3)` — every organisation's figures with 2026Q2 beside them, points per member
 included, and the per-type rows — in one process on PostgreSQL; cold is the first call, warm the median of the next
-{RUNS}. Baselines in the same rounds: the report's figures without points per member (`quarter_figures` for both
-quarters: what the report cost before), and a plain `GROUP BY person_id` over both quarters' month totals.
+{RUNS}. Baselines in the same rounds: the report's figures without points per member (`quarters_figures` for both
+quarters), and a plain `GROUP BY person_id` over both quarters' month totals.
 
 | step | goal | measured | met? |
 |---|---|---|---|
 | the report's figures, cold | < {GOAL_S:.0f} s | {m['cold']:.2f} s | {'met' if m['cold'] < GOAL_S else 'not met'} |
 | the report's figures, warm | < {GOAL_S:.0f} s | {m['warm']:.2f} s | {'met' if m['warm'] < GOAL_S else 'not met'} |
 | baseline: without points per member, cold / warm | — | {m['base_cold']:.2f} / {m['base_warm']:.2f} s | — |
-| points per member alone, both quarters (`points_by_organisation` × 2), warm | — | {m['points_alone']:.2f} s | — |
+| points per member alone, both quarters (`points_by_organisation`), warm | — | {m['points_alone']:.2f} s | — |
 | baseline: plain `GROUP BY person_id` over both quarters' month totals, warm | — | {m['plain']:.2f} s | — |
 | text ({m['rows']:,} organisations, {m['types']} type(s), {m['text_kb']:.0f} KiB) | — | {m['text_s']:.2f} s | — |
 | XLSX ({m['xlsx_kb']:.0f} KiB) | — | {m['xlsx_s']:.2f} s | — |
@@ -380,17 +378,23 @@ study {m['study'][0]:,}/{m['study'][1]:,}; points per member {m['points']:.2f} (
 
 Notes:
 
-- Each quarter is six queries for the records — members, in time and study per branch, the closed meetings,
-  and one for the lags — and one for the points: members and their points per organisation holding home
-  memberships, from the month totals (`bot.reports.points.member_points`: the members and points the 季度通报's
-  average counts, summed per organisation without grouping per person); the counts are added up the tree by
-  path in Python. The lag query (PostgreSQL) reads the
-  quarter's acknowledgements once (a materialised CTE) and sorts them once per level of the tree for
-  `percentile_disc`. Earlier versions, measured while other processes held the load average at 7–10:
-  per-branch histograms merged in Python 8.6 s; one sort of every (acknowledgement, ancestor) pair in SQL 9.5 s
-  (the sort spilled to disk); the current lag query 8.1 s cold, 11.0 s warm at that load. Before points per
-  member, on the machine this project had earlier (its processor reported AMD EPYC), load 1.6: 2.93 s cold,
-  3.16 s warm.
+- Both quarters are read together: one grouped read of their task deliveries (per directive and
+  organisation, then per quarter and kind: in time, study), one of their closed meetings (their slots counted
+  per branch in SQL), one for the lags and one for the points (`bot.reports.points.members_points`: the
+  month totals joined once to the memberships, summed per month and organisation); members once; the counts
+  are added up the tree by path in Python. The lag statement joins the quarters' acknowledgements to each
+  organisation's ancestors by depth (arrays passed in), sorts them once and computes every level's
+  `percentile_disc` in one pass of grouping sets (a rollup). These statements run with `work_mem` 128 MB (the
+  lag sort held about 100 MB and spilled to disk at the default 4 MB) and without JIT (the plans' inflated
+  costs had PostgreSQL compile them: 0.6 s per quarter for the lag statement alone), set for the report and
+  restored after it (`bot.reports.quarter.large_reads`).
+- Before this, each quarter was read on its own: six queries for the records (in time and study each a scan
+  of the deliveries; the lags sorted once per level of the tree, with a merge join per level) and one for the
+  points. Measured on 2026-12-01 on this machine at load 1.3: 7.71 s cold, 7.26 s warm; without points per
+  member 6.09 / 5.44 s; the plain `GROUP BY` 1.26 s (ratio of the warm report to it: 5.8). Earlier versions,
+  measured while other processes held the load average at 7–10: per-branch histograms merged in Python
+  8.6 s; one sort of every (acknowledgement, ancestor) pair in SQL 9.5 s (the sort spilled to disk); the
+  per-level lag query 8.1 s cold, 11.0 s warm at that load.
 - The XLSX is written cell by cell by openpyxl (every cell as text, so `=`/`+`/`-`/`@` never become formulas).
 """
     print(text)

@@ -348,17 +348,19 @@ def summarised(session: Session, first: str, last: str) -> set[str]:
         PointsPeriod.period >= first, PointsPeriod.period <= last, PointsPeriod.summarised_at.is_not(None))))
 
 
-def period_points(session: Session, first: str, last: str):
+def period_points(session: Session, first: str, last: str, *, with_month: bool = False):
     """(person_id, category, points) over the months `first`..`last`: the totals of summarised
-    months and the entries of the others, as one selectable to group further."""
+    months and the entries of the others, as one selectable to group further; `with_month` adds
+    each row's month (`period`, `2026-11`) as a fourth column."""
     done = summarised(session, first, last)
     months, month = [], first
     while month <= last:
         months.append(month)
         month = next_month(month)
     entry, total = PointsEntry.__table__, PointsMonthTotal.__table__
-    raw = select(entry.c.person_id, entry.c.category, entry.c.points)
-    summed = select(total.c.person_id, total.c.category, total.c.points).where(total.c.period.in_(sorted(done)))
+    raw = select(entry.c.person_id, entry.c.category, entry.c.points, *([entry.c.period] if with_month else []))
+    summed = select(total.c.person_id, total.c.category, total.c.points, *([total.c.period] if with_month else [])
+                    ).where(total.c.period.in_(sorted(done)))
     rest = [m for m in months if m not in done]
     if not done:
         return raw.where(entry.c.period >= first, entry.c.period <= last)

@@ -8,8 +8,8 @@ The same figures reach people three ways: `python -m bot report observation` (te
 it or above it), else its kind (党支部, 临时党支部, …); the per-type rows add up branches, so no
 member is counted twice.
 
-Points per member (人均积分) are the 季度通报's average, counted the same way (`member_points`, one
-grouped statement per quarter for the whole tree): the points of the quarter's months of every
+Points per member (人均积分) are the 季度通报's average, counted the same way (`members_points`, one
+grouped statement for both quarters and the whole tree): the points of the quarter's months of every
 member counted where they are now — a home membership, not transferred out — divided by those
 members. A member who joined during the quarter counts with the points they have in it (wherever
 they earned them); one who left during the quarter (已转出) counts nowhere, nor do their points; the
@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.reports.points import MemberPoints, make_period, member_points
-from bot.reports.quarter import Figures, Quarter, quarter_figures, rolled_up
+from bot.reports.points import MemberPoints, make_period, members_points
+from bot.reports.quarter import Figures, Quarter, large_reads, quarters_figures, rolled_up
 from bot.texts.portrait import minutes_text, quarter_name
 from models.options import OPTION_NAMES, effective_many
 from models.org import BRANCH_KINDS, Organisation, OrgKind
@@ -37,10 +37,12 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 SECTION_SLOWEST = 3  # branches named as the slowest to acknowledge in the push
 
 
-def points_by_organisation(session: Session, orgs: dict[int, Organisation], quarter: Quarter) -> dict[int, MemberPoints]:
-    """Members and their points in the quarter per organisation of `orgs`, its subtree added up."""
-    period = make_period(PublicationKind.QUARTERLY, quarter.year, quarter.number)
-    return rolled_up(orgs, member_points(session, period), MemberPoints)
+def points_by_organisation(session: Session, orgs: dict[int, Organisation], quarters: list[Quarter]
+                           ) -> list[dict[int, MemberPoints]]:
+    """Members and their points in each quarter per organisation of `orgs`, its subtree added up;
+    the quarters' ledger read in one statement."""
+    periods = [make_period(PublicationKind.QUARTERLY, q.year, q.number) for q in quarters]
+    return [rolled_up(orgs, own, MemberPoints) for own in members_points(session, periods)]
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,10 @@ class Observation:
 
 def observation(session: Session, quarter: Quarter, *, tz: ZoneInfo = SHANGHAI) -> Observation:
     """The quarter's observation points and the quarter before, over the whole tree."""
-    now, orgs = quarter_figures(session, quarter, tz=tz)
-    before, _ = quarter_figures(session, quarter.previous(), tz=tz)
-    points_now = points_by_organisation(session, orgs, quarter)
-    points_before = points_by_organisation(session, orgs, quarter.previous())
+    with large_reads(session):  # both quarters' deliveries and ledger: about four million rows read
+        figures, orgs = quarters_figures(session, [quarter, quarter.previous()], tz=tz)
+        points_now, points_before = points_by_organisation(session, orgs, [quarter, quarter.previous()])
+    now, before = figures[quarter], figures[quarter.previous()]
     shown = sorted((o for o in orgs.values() if o.kind is not OrgKind.GROUP), key=lambda o: o.path)
     rows = [Row(o.path, now[o.id], before.get(o.id, Figures()),
                 points_now[o.id].per_member, points_before[o.id].per_member, o)

@@ -208,18 +208,30 @@ def member_points(session: Session, period: Period) -> dict[int, MemberPoints]:
     members (`home_memberships`: where they are now, not transferred out) and the same points
     (`period_points`) as the 季度通报's average (`organisation_figures`), summed per organisation
     straight from the ledger rows: no grouping per person, which only the stars need."""
+    return members_points(session, [period])[0]
+
+
+def members_points(session: Session, periods: list[Period]) -> list[dict[int, MemberPoints]]:
+    """`member_points` for each of `periods`, their ledger read in one statement (one join of its
+    rows to the memberships, summed per period and organisation)."""
+    if not periods:
+        return []
     # A subquery, not a CTE: inlined, the planner hashes the 100,000 memberships, not the ledger rows.
     home = home_memberships().subquery("home")
-    source = period_points(session, period.first, period.last).subquery("source")
-    members = (select(home.c.organisation_id, func.count().label("n"))
-               .group_by(home.c.organisation_id).subquery("members"))
-    points = (select(home.c.organisation_id, func.sum(source.c.points).label("points"))
-              .select_from(source).join(home, home.c.person_id == source.c.person_id)
-              .group_by(home.c.organisation_id).subquery("points"))
-    rows = session.execute(
-        select(members.c.organisation_id, members.c.n, func.coalesce(points.c.points, 0))
-        .outerjoin(points, points.c.organisation_id == members.c.organisation_id))
-    return {org_id: MemberPoints(n, int(total)) for org_id, n, total in rows}
+    source = period_points(session, min(p.first for p in periods), max(p.last for p in periods),
+                           with_month=True).subquery("source")
+    members = {org_id: n for org_id, n in session.execute(
+        select(home.c.organisation_id, func.count()).group_by(home.c.organisation_id))}
+    found = [{org_id: MemberPoints(n) for org_id, n in members.items()} for _ in periods]
+    # Summed per month and organisation (a few rows per organisation), each month then added to its period.
+    for month, org_id, total in session.execute(
+            select(source.c.period, home.c.organisation_id, func.sum(source.c.points))
+            .select_from(source).join(home, home.c.person_id == source.c.person_id)
+            .group_by(source.c.period, home.c.organisation_id)):
+        for i, p in enumerate(periods):
+            if p.first <= month <= p.last:  # a month between two periods is in neither
+                found[i][org_id].points += int(total)
+    return found
 
 
 def organisation_figures(session: Session, top: Organisation | None, period: Period, tz: ZoneInfo) -> list[OrgFigures]:

@@ -18,15 +18,15 @@ Leavers' deliveries are left out as in 进度 and 概况."""
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, func, select, text
+from sqlalchemy import Integer, case, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind, UnreachableReason
@@ -143,44 +143,98 @@ class Figures:
         self.branches += other.branches
 
 
-# PostgreSQL: the median and slowest lag of every organisation over its subtree. The lags are
-# read once (a materialised CTE); each level of the tree is one join of them to (organisation,
-# its ancestor at that level) pairs passed in as two arrays, and one sort per level for
-# percentile_disc: a few sorts of the quarter's acknowledgements instead of one large one.
+# PostgreSQL: the median and slowest lag of every organisation over its subtree, for several
+# quarters in one statement. Each organisation is passed in (two or more arrays, unnested) with its
+# ancestor at each depth of the tree (itself at its own depth); the quarters' acknowledgements are
+# read once, joined to that row and sorted once by (quarter, ancestors from the top), and one pass
+# of grouping sets, each a prefix of the next (a rollup), gives every level's percentile_disc.
 _PG_LAGS = """
-WITH lag AS MATERIALIZED (
-  SELECT d.organisation_id, GREATEST(0, floor(extract(epoch FROM d.acknowledged_at - r.created_at) / 60))::int AS m
+WITH lag AS (
+  SELECT {which} AS q, d.organisation_id,
+         GREATEST(0, floor(extract(epoch FROM d.acknowledged_at - r.created_at) / 60))::int AS m
   FROM delivery d JOIN directive r ON r.id = d.directive_id
-  WHERE r.kind = 'directive' AND r.created_at >= :start AND r.created_at < :end AND d.role = 'task'
+  WHERE r.kind = 'directive' AND ({spans}) AND d.role = 'task'
     AND d.acknowledged_at IS NOT NULL AND (d.reason IS NULL OR d.reason != :left)
 )
+SELECT q, GROUPING({levels}), {levels}, count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY m), max(m)
+FROM lag JOIN unnest(CAST(:ids AS int[]), {arrays}) AS a(org_id, {levels}) ON a.org_id = lag.organisation_id
+GROUP BY GROUPING SETS ({sets})
 """
-_PG_LEVEL = """
-SELECT a.anc_id, count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY lag.m), max(lag.m)
-FROM lag JOIN unnest(CAST(:o{k} AS int[]), CAST(:a{k} AS int[])) AS a(org_id, anc_id) ON a.org_id = lag.organisation_id
-GROUP BY a.anc_id
-"""
+# The lag statement's one sort holds both quarters' acknowledgements (about a million rows for
+# 100,000 members): with the default 4 MB it spills to disk. And the statements reading a quarter's
+# deliveries and ledger are costed past the threshold where PostgreSQL compiles them (JIT; the lag
+# statement's join cannot be estimated, arrays passed in, which inflates its cost most): some 0.2 to
+# 0.6 s of compiling each, for statements that run in one or two seconds.
+LARGE_READS = {"work_mem": "128MB", "jit": "off"}
 
 
-def _pg_lags(session: Session, orgs: dict[int, Organisation], start: datetime, end: datetime) -> dict[int, Lag]:
+@contextmanager
+def large_reads(session: Session) -> Iterator[None]:
+    """PostgreSQL settings (`LARGE_READS`) for the report statements run inside, as they were
+    afterwards. In a transaction they are local to it (rolled back with it on an error); on an
+    autocommit connection, set for the connection and restored. Nothing on other databases."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    autocommit = session.connection().get_isolation_level() == "AUTOCOMMIT"
+    names = sorted(LARGE_READS)
+    old = session.execute(text("SELECT " + ", ".join(f"current_setting('{n}')" for n in names))).one()
+
+    def apply(values: dict[str, str]) -> None:
+        session.execute(text("SELECT " + ", ".join(f"set_config('{n}', :{n}, :local)" for n in names)),
+                        {**values, "local": not autocommit})
+
+    apply(LARGE_READS)
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if autocommit or not failed:
+            apply(dict(zip(names, old, strict=True)))
+
+
+def _spans(quarters: list[Quarter], tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    return [q.bounds(tz) for q in quarters]
+
+
+def _pg_lags(session: Session, orgs: dict[int, Organisation], spans: list[tuple[datetime, datetime]]
+             ) -> dict[tuple[int, int], Lag]:
+    """(index of the span, organisation) → its subtree's lag, over every organisation of `orgs`."""
     by_path = {o.path: o.id for o in orgs.values()}
-    levels: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    depth = max((o.path.count("/") + 1 for o in orgs.values()), default=0)
+    if not depth or not spans:
+        return {}
+    ids: list[int] = []
+    columns: list[list[int | None]] = [[] for _ in range(depth)]
     for org in orgs.values():
         parts = org.path.split("/")
-        for depth in range(1, len(parts) + 1):
-            ancestor = by_path.get("/".join(parts[:depth]))
-            if ancestor is not None:
-                levels[depth][0].append(org.id)
-                levels[depth][1].append(ancestor)
-    if not levels:
-        return {}
-    params: dict = {"start": start, "end": end, "left": UnreachableReason.LEFT.value}
-    selects = []
-    for k, (left, right) in enumerate(levels.values()):
-        params[f"o{k}"], params[f"a{k}"] = left, right
-        selects.append(_PG_LEVEL.format(k=k))
-    rows = session.execute(text(_PG_LAGS + " UNION ALL ".join(selects)), params)
-    return {org_id: Lag(count, int(median), int(slowest)) for org_id, count, median, slowest in rows}
+        ids.append(org.id)
+        for k, column in enumerate(columns):
+            column.append(by_path.get("/".join(parts[:k + 1])) if k < len(parts) else None)
+    params: dict = {"ids": ids, "left": UnreachableReason.LEFT.value}
+    for k, column in enumerate(columns):
+        params[f"d{k}"] = column
+    which, spans_sql = [], []
+    for i, (start, end) in enumerate(spans):
+        params[f"s{i}"], params[f"e{i}"] = start, end
+        which.append(f"WHEN r.created_at >= :s{i} AND r.created_at < :e{i} THEN {i}")
+        spans_sql.append(f"(r.created_at >= :s{i} AND r.created_at < :e{i})")
+    levels = [f"d{k}" for k in range(depth)]
+    statement = _PG_LAGS.format(
+        which="CASE " + " ".join(which) + " END", spans=" OR ".join(spans_sql), levels=", ".join(levels),
+        arrays=", ".join(f"CAST(:{level} AS int[])" for level in levels),
+        sets=", ".join("(q, " + ", ".join(levels[:k + 1]) + ")" for k in range(depth)))
+    found: dict[tuple[int, int], Lag] = {}
+    for q, grouping, *rest in session.execute(text(statement), params):
+        ancestors, (count, median, slowest) = rest[:depth], rest[depth:]
+        level = depth - bin(grouping).count("1")  # the columns grouped by: d0 … d(level - 1)
+        org_id = ancestors[level - 1]
+        if org_id is not None:  # the group of rows with no ancestor in scope at that depth
+            found[q, org_id] = Lag(count, int(median), int(slowest))
+    return found
 
 
 def _lag_minutes(session: Session):
@@ -199,81 +253,128 @@ def _in_scope(within: Organisation | None):
     return (Organisation.id == within.id) | Organisation.path.startswith(within.path + "/", autoescape=True)
 
 
+def _which(spans: list[tuple[datetime, datetime]]):
+    """The index of the span a directive was issued in, and the condition that it is in one."""
+    ranges = [(Directive.created_at >= start) & (Directive.created_at < end) for start, end in spans]
+    return case(*((r, i) for i, r in enumerate(ranges))), or_(*ranges)
+
+
 def quarter_figures(session: Session, quarter: Quarter, *, tz: ZoneInfo, within: Organisation | None = None,
                     lags: bool = True) -> tuple[dict[int, Figures], dict[int, Organisation]]:
     """Figures per organisation (its subtree added up) for `quarter`, over the whole tree or the
     subtree of `within`; with the organisations by id. `lags=False` leaves the acknowledgement
     lag out (the portrait needs only the rates)."""
-    start, end = quarter.bounds(tz)
+    figures, orgs = quarters_figures(session, [quarter], tz=tz, within=within, lags=lags)
+    return figures[quarter], orgs
+
+
+def quarters_figures(session: Session, quarters: list[Quarter], *, tz: ZoneInfo, within: Organisation | None = None,
+                     lags: bool = True) -> tuple[dict[Quarter, dict[int, Figures]], dict[int, Organisation]]:
+    """`quarter_figures` for several quarters at once: each source (deliveries, meetings, lags) is
+    read once for all of them."""
+    with large_reads(session):
+        return _quarters_figures(session, quarters, tz=tz, within=within, lags=lags)
+
+
+def _quarters_figures(session: Session, quarters: list[Quarter], *, tz: ZoneInfo, within: Organisation | None,
+                      lags: bool) -> tuple[dict[Quarter, dict[int, Figures]], dict[int, Organisation]]:
+    spans = _spans(quarters, tz)
     orgs = {o.id: o for o in session.scalars(select(Organisation).where(_in_scope(within)))}
-    own: dict[int, Figures] = defaultdict(Figures)
+    own: list[dict[int, Figures]] = [defaultdict(Figures) for _ in quarters]
 
     home = home_memberships().subquery("home")
     for org_id, n in session.execute(
             select(home.c.organisation_id, func.count()).join(Organisation, Organisation.id == home.c.organisation_id)
             .where(_in_scope(within)).group_by(home.c.organisation_id)):
-        own[org_id].members = n
+        for figures in own:  # members are counted where they are now, the same in every quarter
+            figures[org_id].members = n
 
-    in_quarter = (Directive.created_at >= start, Directive.created_at < end)
+    which, in_spans = _which(spans)
     task = (Delivery.role == DeliveryRole.TASK, counted_delivery())
     scoped = (Organisation.id == Delivery.organisation_id)
     postgres = session.get_bind().dialect.name == "postgresql"
     if lags and not postgres:  # a histogram per branch, added up the tree below
         minutes = _lag_minutes(session).label("minutes")
-        for org_id, m, n in session.execute(
-                select(Delivery.organisation_id, minutes, func.count())
+        for q, org_id, m, n in session.execute(
+                select(which, Delivery.organisation_id, minutes, func.count())
                 .join(Directive, Directive.id == Delivery.directive_id).join(Organisation, scoped)
-                .where(Directive.kind == DirectiveKind.DIRECTIVE, *in_quarter, *task,
+                .where(Directive.kind == DirectiveKind.DIRECTIVE, in_spans, *task,
                        Delivery.acknowledged_at.is_not(None), _in_scope(within))
-                .group_by(Delivery.organisation_id, minutes)):
-            own[org_id].lag_minutes[max(0, int(m))] = n
+                .group_by(which, Delivery.organisation_id, minutes)):
+            own[q][org_id].lag_minutes[max(0, int(m))] = n
+    # One pass over the quarters' task deliveries, directives (in time) and study items (confirmed)
+    # alike: grouped per directive and organisation (integer keys), then per quarter and kind.
     on_time = case((Delivery.acknowledged_at.is_not(None) & ~Delivery.late, 1), else_=0)
-    for org_id, total, kept in session.execute(
-            select(Delivery.organisation_id, func.count(), func.sum(on_time))
-            .join(Directive, Directive.id == Delivery.directive_id).join(Organisation, scoped)
-            .where(Directive.kind == DirectiveKind.DIRECTIVE, *in_quarter, *task, _in_scope(within))
-            .group_by(Delivery.organisation_id)):
-        own[org_id].tasks, own[org_id].in_time = total, int(kept or 0)
-    for org_id, total, done in session.execute(
-            select(Delivery.organisation_id, func.count(), func.count(Delivery.completed_at))
-            .join(Directive, Directive.id == Delivery.directive_id).join(Organisation, scoped)
-            .where(Directive.kind == DirectiveKind.STUDY, *in_quarter, *task, _in_scope(within))
-            .group_by(Delivery.organisation_id)):
-        own[org_id].study_total, own[org_id].study_done = total, done
+    issued = select(Directive.id).where(Directive.kind.in_([DirectiveKind.DIRECTIVE, DirectiveKind.STUDY]), in_spans)
+    per_directive = select(Delivery.directive_id, Delivery.organisation_id, func.count().label("n"),
+                           func.sum(on_time).label("kept"), func.count(Delivery.completed_at).label("done")
+                           ).where(Delivery.directive_id.in_(issued), *task)
+    if within is not None:
+        per_directive = per_directive.join(Organisation, scoped).where(_in_scope(within))
+    per_directive = per_directive.group_by(Delivery.directive_id, Delivery.organisation_id).subquery("per_directive")
+    for q, org_id, kind, total, kept, done in session.execute(
+            select(which, per_directive.c.organisation_id, Directive.kind, func.sum(per_directive.c.n),
+                   func.sum(per_directive.c.kept), func.sum(per_directive.c.done))
+            .join(Directive, Directive.id == per_directive.c.directive_id)
+            .group_by(which, per_directive.c.organisation_id, Directive.kind)):
+        figures = own[q][org_id]
+        if kind is DirectiveKind.DIRECTIVE:
+            figures.tasks, figures.in_time = int(total), int(kept or 0)
+        else:
+            figures.study_total, figures.study_done = int(total), int(done)
 
-    _required_meetings(session, quarter, tz, orgs, own, start, end, within)
-    total = rolled_up(orgs, own, Figures)
+    _required_meetings(session, quarters, tz, orgs, own, spans, within)
+    totals = {q: rolled_up(orgs, own[i], Figures) for i, q in enumerate(quarters)}
     if lags and postgres:
-        for org_id, lag in _pg_lags(session, orgs, start, end).items():
-            total[org_id].lag = lag
-    return total, orgs
+        for (i, org_id), lag in _pg_lags(session, orgs, spans).items():
+            totals[quarters[i]][org_id].lag = lag
+    return totals, orgs
 
 
-def _required_meetings(session: Session, quarter: Quarter, tz: ZoneInfo, orgs: dict[int, Organisation],
-                       own: dict[int, Figures], start: datetime, end: datetime, within: Organisation | None) -> None:
+def _required_meetings(session: Session, quarters: list[Quarter], tz: ZoneInfo, orgs: dict[int, Organisation],
+                       own: list[dict[int, Figures]], spans: list[tuple[datetime, datetime]],
+                       within: Organisation | None) -> None:
+    """Per branch and quarter, the required meetings and how many of them were held, counted in
+    SQL: the closed meetings grouped into their slots (type and local month, or type and quarter),
+    then the slots counted per branch, 党小组会 apart (owed only where the branch has groups)."""
     with_groups = {o.parent_id for o in orgs.values() if o.kind is OrgKind.GROUP}
     monthly = [t for t in MeetingType if t.period is Period.MONTH]
     quarterly = [t for t in MeetingType if t.period is Period.QUARTER]
-    held: dict[int, set] = defaultdict(set)
-    # The quarter's months as UTC starts, so each meeting's local month is one bisection.
-    month_starts = [datetime(y, m, 1, tzinfo=tz).astimezone(UTC) for y, m in quarter.months()]
-    month_of = [m for _, m in quarter.months()]
-    for org_id, meeting_type, starts_at in session.execute(
-            select(Meeting.organisation_id, Meeting.type, Meeting.starts_at)
-            .join(Organisation, Organisation.id == Meeting.organisation_id)
-            .where(Meeting.status == MeetingStatus.CLOSED, Meeting.starts_at >= start, Meeting.starts_at < end,
-                   _in_scope(within))):
-        month = month_of[bisect_right(month_starts, starts_at) - 1]
-        held[org_id].add((meeting_type, month) if meeting_type.period is Period.MONTH else (meeting_type, 0))
-    for org in orgs.values():
-        if org.kind not in BRANCH_KINDS or org.created_at >= end:
-            continue  # a branch founded after the quarter owed nothing in it
-        wanted = [(t, month) for t in monthly if t is not MeetingType.GROUP or org.id in with_groups
-                  for _, month in quarter.months()] + [(t, 0) for t in quarterly]
-        figures = own[org.id]
-        figures.branches = 1
-        figures.meetings_required = len(wanted)
-        figures.meetings_held = sum(1 for w in wanted if w in held[org.id])
+    meeting = Meeting.__table__.c
+    # Each quarter's months as UTC spans: 3 × the quarter's index + the month's place in it.
+    months = []
+    for quarter in quarters:
+        for y, m in quarter.months():
+            months.append(datetime(y, m, 1, tzinfo=tz).astimezone(UTC))
+        months.append(None)  # the quarter's end closes its last month
+    month_spans = [(i // 4, i % 4, start, months[i + 1] or spans[i // 4][1])
+                   for i, start in enumerate(months) if start is not None]
+    which = case(*(((meeting.starts_at >= start) & (meeting.starts_at < end), q) for q, _, start, end in month_spans))
+    month = case(*(((meeting.starts_at >= start) & (meeting.starts_at < end), 3 * q + k)
+                   for q, k, start, end in month_spans))
+    slot = case((meeting.type.in_(monthly), month), else_=-1).label("slot")
+    in_spans = or_(*((meeting.starts_at >= start) & (meeting.starts_at < end) for start, end in spans))
+    slots = (select(which.label("q"), meeting.organisation_id, meeting.type, slot)
+             .where(meeting.status == MeetingStatus.CLOSED, meeting.type.in_(monthly + quarterly), in_spans))
+    if within is not None:
+        slots = slots.join(Organisation, Organisation.id == meeting.organisation_id).where(_in_scope(within))
+    slots = slots.group_by(which, meeting.organisation_id, meeting.type, slot).subquery("slots")
+    is_group = (slots.c.type == MeetingType.GROUP)
+    held: dict[tuple[int, int, bool], int] = {}
+    for q, org_id, group, n in session.execute(
+            select(slots.c.q, slots.c.organisation_id, is_group, func.count())
+            .group_by(slots.c.q, slots.c.organisation_id, is_group)):
+        held[q, org_id, bool(group)] = n
+    branches = [o for o in orgs.values() if o.kind in BRANCH_KINDS]
+    for i, (_, end) in enumerate(spans):
+        for org in branches:
+            if org.created_at >= end:
+                continue  # a branch founded after the quarter owed nothing in it
+            groups = org.id in with_groups
+            figures = own[i][org.id]
+            figures.branches = 1
+            figures.meetings_required = 3 * sum(1 for t in monthly if t is not MeetingType.GROUP or groups) + len(quarterly)
+            figures.meetings_held = held.get((i, org.id, False), 0) + (held.get((i, org.id, True), 0) if groups else 0)
 
 
 T = TypeVar("T", bound="Addable")
