@@ -150,7 +150,7 @@ def write_docs(result: dict, when: str) -> None:
     body = f"""{SECTION}
 
 `bench/points.py`, {when}, {machine()}, PostgreSQL on the same machine, machine loaded by other
-engineers' test runs. {result['members']:,} members in {result['organisations']:,} organisations,
+processes. {result['members']:,} members in {result['organisations']:,} organisations,
 {result['entries']:,} ledger entries in one quarter (seeded with `generate_series`).
 
 | what | best of runs |
