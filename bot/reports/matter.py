@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.texts.directive import plain_reason
+from bot.texts.directive import delivery_reason, plain_reason
 from bot.texts.reminders import skip_reason
 from bot.timefmt import format_time
 from models.cards import CardCodeUse
@@ -230,7 +230,8 @@ def _directive_event_step(e: Event, d: Directive, names: dict[int, str], rows: l
         ids = set(data.get("deliveries") or [])
         who = [names.get(r.person_id, "?") for r in rows if r.id in ids]
         shown = "、".join(who) if len(who) <= NAMES_MAX else f"{len(who)} 人"
-        return Step(e.at, f"发送失败 {data.get('count', len(ids))} 人（{shown}），原因：{data.get('reason', '未知')}", 1)
+        reason = plain_reason(delivery_reason(data.get("reason")))
+        return Step(e.at, f"发送失败 {data.get('count', len(ids))} 人（{shown}），原因：{reason}", 1)
     if kind in ("outbox.sent", "outbox.failed"):  # the group robot's summary (one per group)
         if kind == "outbox.sent":
             return Step(e.at, "已在工作群发布摘要", 1)
@@ -335,6 +336,10 @@ def _item_event_text(e: Event, tz: ZoneInfo) -> str:
                        ("new_starts_at", "新开始时间")):
         if data.get(key) and word == "改期":
             parts.append(f"{label} {format_time(datetime.fromisoformat(data[key]), tz)}")
+    if data.get("to") and word == "改期":
+        label = "新开始时间" if e.kind.startswith("meeting.") else "新截止时间"
+        was = f"（原 {format_time(datetime.fromisoformat(data['from']), tz)}）" if data.get("from") else ""
+        parts.append(f"{label} {format_time(datetime.fromisoformat(data['to']), tz)}{was}")
     if data.get("reason"):
         parts.append(f"原因：{data['reason']}")
     return "，".join(parts)

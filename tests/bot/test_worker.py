@@ -81,6 +81,7 @@ def test_2500_recipients_go_out_in_three_calls(wechat_runtime, fake_wechat, cloc
 def test_card_payloads_render_per_channel(wechat_runtime, fake_wechat):
     _enqueue(wechat_runtime, ["zhangsan"], CARD)
     _enqueue(wechat_runtime, ["openid-1"], CARD, OutboxChannel.MP)
+    # A card update as rows were queued before one row per code (no `recipients`): for its recipient.
     _enqueue(wechat_runtime, ["zhangsan"], {"type": "card_update", "response_code": "rc-1",
                                             "replace_text": "已确认 2026年11月21日 19:45"})
     _enqueue(wechat_runtime, ["robot-key"], {"type": "markdown", "text": "**机关党委发布 #12**"},
