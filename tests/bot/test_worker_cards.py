@@ -15,7 +15,7 @@ import bot.worker as worker
 from models.cards import queue_update, update_payload
 from models.event import Event
 from models.outbox import OutboxMessage, OutboxStatus
-from tests.bot.test_worker import NOTICE, _enqueue, _rows, _statuses, _users
+from tests.bot.test_worker import NOTICE, _enqueue, _rows, _statuses, _users, drain_killed_in
 from tests.conftest import needs_postgres
 
 WITHDRAWN = "已撤回 2026年11月21日 19:45"
@@ -131,15 +131,7 @@ def test_a_crash_after_prepare_resends_the_one_call_whole(wechat_runtime, fake_w
     state = fake_wechat.state
     _queue(wechat_runtime, clock, state)
     _enqueue(wechat_runtime, _users(20), NOTICE)
-    real_send = worker._send_batch
-
-    def killed(*_args, **_kwargs):
-        raise KeyboardInterrupt("worker killed")
-
-    monkeypatch.setattr(worker, "_send_batch", killed)
-    with pytest.raises(KeyboardInterrupt):
-        worker.drain_once(wechat_runtime, limit=10)
-    monkeypatch.setattr(worker, "_send_batch", real_send)
+    drain_killed_in(wechat_runtime, monkeypatch, "_send_batch", limit=10)
     stuck = _update_row(wechat_runtime)
     assert stuck.status is OutboxStatus.SENDING and stuck.send_key is not None
     assert _update_calls(state) == []
@@ -161,15 +153,7 @@ def test_a_crash_after_the_call_is_proven_by_the_spent_code(wechat_runtime, fake
     call arrived (with all 30): SENT, and no second update."""
     state = fake_wechat.state
     _queue(wechat_runtime, clock, state)
-    real_mark = worker.mark
-
-    def killed(*_args, **_kwargs):
-        raise KeyboardInterrupt("worker killed")
-
-    monkeypatch.setattr(worker, "mark", killed)
-    with pytest.raises(KeyboardInterrupt):
-        worker.drain_once(wechat_runtime)
-    monkeypatch.setattr(worker, "mark", real_mark)
+    drain_killed_in(wechat_runtime, monkeypatch, "mark")
     clock.advance(seconds=worker.LEASE.total_seconds() + 1)
     assert worker.drain_once(wechat_runtime) == 1
     assert len(_update_calls(state)) == 1 and state.requests["message/update_template_card"] == 2
