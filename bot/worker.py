@@ -11,7 +11,8 @@ One round (`drain_once`):
    exceed them is deferred to the next window and counted), then rows with the same (channel,
    content_key) are chunked up to the channel's per-call limit (1,000 userids on WeCom, one
    openid on the Official Account, one robot per webhook call) and each call's send key is
-   written to its rows: the intent, recorded before anything is sent.
+   written to its rows: the intent, recorded before anything is sent. A card update is one row
+   listing its people (models/cards.py) and one call of its own.
 3. Send, outside any transaction, under a per-minute budget shared by all processes through the
    store (a call over budget is released for the next window). A channel whose credentials the
    server refused is skipped, its rows released untried, until the hour is up.
@@ -26,7 +27,9 @@ key of the call it was handed to until the outcome is known. A row whose key is 
 worker died, the call timed out or got an HTTP 5xx) may have arrived, so it is never put into a
 new call: on WeCom it is resent as that same call (same key, so the same task_id and
 byte-identical content) within the duplicate-check interval, where WeCom drops it for whoever got
-it and refuses a card whose task_id was taken (which proves the first call arrived: marked sent);
+it and refuses a card whose task_id was taken, or a card update whose code was spent (either
+proves the first call arrived: marked sent; for an update only because its row is its code's one
+user, so the earlier call was this same one, with the same people);
 later, it is failed with the reason instead. The Official Account and the group robot have no
 duplicate check: there such a row is failed, never resent (at most once; the reason is shown).
 A call refused with an errcode certainly sent nothing: its rows lose their key and go into new
@@ -51,6 +54,7 @@ from sqlalchemy import ARRAY, Integer, any_, bindparam, case, func, insert, sele
 
 from bot.channels.base import ChannelUnavailable, OutboundChannel, SendResult, TransientSendError
 from bot.runtime import Runtime
+from models.cards import update_people
 from models.event import Event
 from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 
@@ -122,6 +126,7 @@ class Outcomes:
     deferred: list[tuple[ClaimedRow, datetime]] = field(default_factory=list)  # per-member limit: untried
     unsent: set[int] = field(default_factory=set)  # ids certainly not delivered: their send key is cleared
     codes: dict[str, list[int]] = field(default_factory=dict)  # card response code → sent row ids
+    updated: dict[int, int] = field(default_factory=dict)  # card update row id → people whose card WeCom updated
     calls: int = 0
 
     def __len__(self) -> int:
@@ -251,6 +256,10 @@ def prepare(runtime: Runtime, rows: list[ClaimedRow], payloads: dict[str, dict[s
       before the call is made."""
     fresh: list[ClaimedRow] = []
     resend: dict[tuple[OutboxChannel, str, str], list[ClaimedRow]] = defaultdict(list)
+    is_update = {key for key, payload in payloads.items() if payload.get("type") == "card_update"}
+    # A card update row is its code's one call: its resend is harmless whenever it comes (the
+    # code, spent by the first attempt, gets it refused as arrived; expired, refused as failed).
+    whole_updates = {key for key in is_update if "recipients" in payloads[key]}
     for row in rows:
         sender = senders.get(row.channel)
         # The channel drops a repeat of the same content to the same person within this many seconds.
@@ -261,11 +270,11 @@ def prepare(runtime: Runtime, rows: list[ClaimedRow], payloads: dict[str, dict[s
             fresh.append(row)
         elif not guard:
             outcomes.failed.append((row, REASON_UNKNOWN_OUTCOME))
-        elif row.send_started_at is None or now - row.send_started_at > timedelta(seconds=guard) - LEASE:
+        elif row.content_key not in whole_updates and (
+                row.send_started_at is None or now - row.send_started_at > timedelta(seconds=guard) - LEASE):
             outcomes.failed.append((row, REASON_UNKNOWN_OUTCOME_LATE))
         else:
             resend[(row.channel, row.content_key, row.send_key)].append(row)
-    is_update = {key for key, payload in payloads.items() if payload.get("type") == "card_update"}
     updates = [row for row in fresh if row.content_key in is_update]
     messages = [row for row in fresh if row.content_key not in is_update]
     fresh = sorted(_within_member_limits(runtime, messages, now, outcomes) + updates, key=lambda r: r.id)
@@ -276,10 +285,11 @@ def prepare(runtime: Runtime, rows: list[ClaimedRow], payloads: dict[str, dict[s
                        for chunk in _chunks(group, senders[channel].max_recipients))
     round_key = uuid.uuid4().hex[:24]
     for (channel, content_key), group in _groups(fresh):
-        size = max(1, senders[channel].max_recipients)
+        one_update = content_key in whole_updates  # a call of its own: its payload lists the call's people
+        size = 1 if one_update else max(1, senders[channel].max_recipients)
         for chunk in _chunks(group, size):
             # One call per key on WeCom (it becomes the task_id); one-recipient channels share the round's.
-            key = uuid.uuid4().hex[:24] if size > 1 else round_key
+            key = uuid.uuid4().hex[:24] if size > 1 or one_update else round_key
             batches.append(Batch(channel, content_key, key, chunk, False))
     fresh_batches = [b for b in batches if not b.resend]
     if fresh_batches:
@@ -341,7 +351,8 @@ def claim(runtime: Runtime, now: datetime, limit: int
     pending (their locks end with this short transaction). SQLite (one process) runs the same
     statement with `IN (subquery)` and without the locks.
 
-    A card update's rows are claimed whole (`_rest_of_card_updates`): its code serves one call.
+    A card update is one row (models/cards.py: its code serves one call), so a claim takes it
+    whole or not at all: no two workers can split it.
 
     A row already claimed MAX_ATTEMPTS times is claimed once more (attempts + 1, capped at
     MAX_ATTEMPTS + 1, which is how it is recognised in the RETURNING) and handed back as worn:
@@ -387,27 +398,7 @@ def claim(runtime: Runtime, now: datetime, limit: int
                 select(c.content_key, c.payload).where(c.id.in_(chunk))
             ):
                 payloads[content_key] = payload
-        rest = _rest_of_card_updates(session, payloads, now, postgres)
-        rows = sorted(rows + [_claimed(r) for r in rest], key=lambda r: r.id)
     return rows, payloads, worn
-
-
-def _rest_of_card_updates(session, payloads: dict[str, dict[str, Any]], now: datetime, postgres: bool) -> list:
-    """The due rows of the card updates claimed that the limit left out, claimed too: a card
-    update's code works for one call (models/cards.py), so all its rows must go in the same one.
-    A round may thus exceed its limit by the rest of those groups (at most 1,000 rows each)."""
-    updates = sorted(key for key, payload in payloads.items() if payload.get("type") == "card_update")
-    if not updates:
-        return []
-    c = OutboxMessage.__table__.c
-    rest = select(c.id).where(c.status == OutboxStatus.PENDING, c.next_attempt_at <= now, c.content_key.in_(updates))
-    if postgres:
-        rest = rest.with_for_update(skip_locked=True)
-    wanted = c.id == any_(func.array(rest.scalar_subquery())) if postgres else c.id.in_(rest)
-    return session.execute(
-        update(OutboxMessage.__table__).where(wanted)
-        .values(status=OutboxStatus.SENDING, next_attempt_at=now + LEASE, attempts=c.attempts + 1)
-        .returning(*_claimed_columns())).all()
 
 
 def _claimed_columns() -> tuple:
@@ -427,7 +418,11 @@ def _send_batch(sender: OutboundChannel, batch: Batch, payload: dict[str, Any], 
                 now: datetime) -> datetime | None:
     """Make one call; returns when to try the channel again if it is unavailable (credentials)."""
     rows = batch.rows
-    recipients = list(dict.fromkeys(row.recipient for row in rows))
+    one_update = payload.get("type") == "card_update" and len(rows) == 1
+    if one_update:
+        recipients = update_people(payload, rows[0].recipient)
+    else:
+        recipients = list(dict.fromkeys(row.recipient for row in rows))
     outcomes.calls += len(recipients) if sender.max_recipients == 1 else 1
     try:
         result = sender.send(recipients, payload)
@@ -445,6 +440,9 @@ def _send_batch(sender: OutboundChannel, batch: Batch, payload: dict[str, Any], 
         log.exception("channel %s raised while sending %d rows", getattr(sender, "name", "?"), len(rows))
         reason = REASON_UNEXPECTED  # the exception is in the log above
         outcomes.retry.extend((row, reason, None) for row in rows)
+        return None
+    if one_update:
+        _apply_update(result, rows[0], outcomes)
         return None
     _apply(result, rows, outcomes)
     if not batch.resend:
@@ -465,6 +463,21 @@ def _apply(result: SendResult, batch: list[ClaimedRow], outcomes: Outcomes) -> N
                 outcomes.codes.setdefault(result.response_code, []).append(row.id)
         else:
             outcomes.retry.append((row, "channel reported no outcome for this recipient", None))
+
+
+def _apply_update(result: SendResult, row: ClaimedRow, outcomes: Outcomes) -> None:
+    """The outcome of a card update row's one call: sent when WeCom updated anyone's card (those
+    it refused, e.g. outside the app's visible range, are counted in its event), failed when it
+    updated nobody's for good, retried when the call reported no outcome."""
+    if result.accepted:
+        outcomes.sent.append(row)
+        outcomes.updated[row.id] = len(result.accepted)
+    elif result.deferred:
+        outcomes.retry.append((row, next(iter(result.deferred.values())), None))
+    elif result.failed:
+        outcomes.failed.append((row, next(iter(result.failed.values()))))
+    else:
+        outcomes.retry.append((row, "channel reported no outcome for this card update", None))
 
 
 # -- marking ---------------------------------------------------------------------------------
@@ -544,14 +557,16 @@ def mark(runtime: Runtime, outcomes: Outcomes, payloads: dict[str, dict[str, Any
                 ids = [r.subject_id for r in rows if r.subject_type == subject_type and hooked(r)]
                 if ids:
                     on_failed(session, ids, reason, at)
-        events = [_event(row, "outbox.failed", at, reason=reason) for row, reason in failed]
+        events = [_event(row, "outbox.failed", at, reason=reason, payload=payloads.get(row.content_key))
+                  for row, reason in failed]
         for when, ids in deferred.items():
             # One event per window, not per row: a 100k fan-out to busy members defers many at once.
             events.append({"at": at, "actor_id": None, "kind": "outbox.deferred", "subject_type": "outbox_message",
                            "subject_id": None, "data": {"outbox_ids": sorted(ids), "count": len(ids),
                                                         "until": when.isoformat(), "reason": "per-member limit"}})
-        events += [_event(row, "outbox.sent", at) for row in outcomes.sent
-                   if row.subject_type and row.subject_type not in SUBJECT_HOOKS]
+        events += [_event(row, "outbox.sent", at, payload=payloads.get(row.content_key),
+                          updated=outcomes.updated.get(row.id))
+                   for row in outcomes.sent if row.subject_type and row.subject_type not in SUBJECT_HOOKS]
         for chunk in _chunks(events, ID_CHUNK):
             session.execute(insert(Event), chunk)
     if failed:
@@ -569,11 +584,21 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def _event(row: ClaimedRow, kind: str, at: datetime, *, reason: str | None = None) -> dict[str, Any]:
+def _event(row: ClaimedRow, kind: str, at: datetime, *, reason: str | None = None,
+           payload: dict[str, Any] | None = None, updated: int | None = None) -> dict[str, Any]:
+    """An outbox row's event. A card update's (one row per call) is `card.updated` or
+    `card.update_failed`, saying what the cards now show and for how many people, so the
+    item's record words it as one line."""
     # Bulk-inserted rather than models.event.record() one by one: a drain may fail 100k rows at once.
     data: dict[str, Any] = {"outbox_id": row.id, "channel": row.channel.value, "attempts": row.attempts}
     if reason is not None:
         data["reason"] = reason
+    if payload is not None and payload.get("type") == "card_update":
+        kind = "card.updated" if kind == "outbox.sent" else "card.update_failed"
+        people = len(update_people(payload, row.recipient))
+        done = updated if updated is not None else (0 if reason is not None else people)
+        data.update(response_code=payload.get("response_code"), text=payload.get("replace_text"),
+                    whole_card="card" in payload, people=people, updated=done)
     return {
         "at": at, "actor_id": None, "kind": kind, "data": data,
         "subject_type": row.subject_type or "outbox_message",

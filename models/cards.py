@@ -5,7 +5,10 @@ brings one more: every code updates the cards of its send (or the tapped card) O
 hours (developer.work.weixin.qq.com/document/path/94888). The send codes are kept on the outbox
 rows of that send (`OutboxMessage.response_code`, set by the worker); a code is spent when a card
 update naming it is queued, recorded here under the code as primary key in the same transaction,
-so no two updates ever name one code. Every card update is queued through `queue_update`.
+so no two updates ever name one code. Every card update is queued through `queue_update`, as
+ONE outbox row whose payload lists the people of its one call: a code serves one
+update_template_card call (for up to 1,000 userids), so the call is a single row that no two
+workers can split and whose outcome is that of the whole update.
 
 The wording of an update (the card, the button text) is the caller's."""
 
@@ -27,6 +30,8 @@ from models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, content_ke
 # WeCom within that time, allowing for a queue of pushes ahead of it.
 CODE_LIFETIME = timedelta(hours=72)
 SAFETY_MARGIN = timedelta(hours=1)
+# update_template_card takes at most 1,000 userids (document/path/94888), as many as one send.
+UPDATE_MAX_PEOPLE = 1000
 
 
 class CardCodeUse(Base):
@@ -43,11 +48,17 @@ class CardCodeUse(Base):
 def update_payload(code: str, replace_text: str, card: dict[str, Any] | None = None) -> dict[str, Any]:
     """A neutral card update: the button becomes `replace_text` (grey, not clickable); with `card`
     (a neutral card payload, models.outbox.card_payload) the whole card is replaced by it, its
-    buttons shown greyed out as `replace_text`."""
+    buttons shown greyed out as `replace_text`. `queue_update` adds the people of the call."""
     payload: dict[str, Any] = {"type": "card_update", "response_code": code, "replace_text": replace_text}
     if card is not None:
         payload["card"] = {k: v for k, v in card.items() if k != "type"}
     return payload
+
+
+def update_people(payload: dict[str, Any], recipient: str) -> list[str]:
+    """The people one card update row is for: those its payload lists (`queue_update`); a row
+    queued before updates were one row per code names its one person as its recipient."""
+    return list(payload.get("recipients") or [recipient])
 
 
 def spend(session: Session, codes: list[str], *, at: datetime, purpose: str) -> set[str]:
@@ -67,16 +78,23 @@ def queue_update(session: Session, payload: dict[str, Any], people: list[tuple[s
                  at: datetime, purpose: str, subject: tuple[str, int | None]) -> int:
     """Queue one card update (`payload`, from `update_payload`) for `people` ((userid, person_id)
     pairs, at most the 1,000 of one send), spending its code: nothing is queued when the code was
-    spent before. Returns the rows queued."""
-    if not people or not spend(session, [payload["response_code"]], at=at, purpose=purpose):
+    spent before. The update is one outbox row, its payload listing the userids (`recipients`);
+    its recipient is the first of them, its person the one person when there is one. Returns
+    the people queued."""
+    userids = list(dict.fromkeys(userid for userid, _ in people))
+    if len(userids) > UPDATE_MAX_PEOPLE:
+        raise ValueError(f"one card update serves at most {UPDATE_MAX_PEOPLE} userids, got {len(userids)}")
+    if not userids or not spend(session, [payload["response_code"]], at=at, purpose=purpose):
         return 0
-    key = content_key_of(OutboxChannel.WECOM, payload)
-    session.execute(insert(OutboxMessage.__table__), [
-        {"channel": OutboxChannel.WECOM, "recipient": recipient, "person_id": person_id, "payload": payload,
-         "content_key": key, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": at,
-         "created_at": at, "subject_type": subject[0], "subject_id": subject[1]}
-        for recipient, person_id in dict.fromkeys(people)])
-    return len(people)
+    payload = {**payload, "recipients": userids}
+    person_ids = {person_id for _, person_id in people}
+    session.execute(insert(OutboxMessage.__table__), [{
+        "channel": OutboxChannel.WECOM, "recipient": userids[0],
+        "person_id": next(iter(person_ids)) if len(person_ids) == 1 else None, "payload": payload,
+        "content_key": content_key_of(OutboxChannel.WECOM, payload), "status": OutboxStatus.PENDING,
+        "attempts": 0, "next_attempt_at": at, "created_at": at, "subject_type": subject[0],
+        "subject_id": subject[1]}])
+    return len(userids)
 
 
 def usable_cards(session: Session, directive_id: int, now: datetime, *, latest_only: bool,

@@ -176,8 +176,11 @@ class WeComChannel:
         """更新模版卡片消息 (developer.work.weixin.qq.com/document/path/94888), one call per code:
         the button becomes grey, unclickable text (e.g. 已确认 2026年11月21日 19:45), or, with
         `payload["card"]`, the whole card is replaced (按钮交互型: its buttons greyed out as
-        `replace_text`). A code spent by an earlier attempt of this same call (it timed out after
-        WeCom acted) proves the update arrived."""
+        `replace_text`). On a resend, a code already spent proves the update arrived: the
+        update is the code's only outbox row (models/cards.queue_update spends a code on one row
+        listing every userid of its call), so the call that spent it was an earlier attempt of
+        this same call, with these same userids (it timed out, or the worker died, after WeCom
+        acted)."""
         code, text = payload.get("response_code"), payload.get("replace_text")
         if not code or not text:
             return SendResult.all_failed(recipients, "card_update needs response_code and replace_text")

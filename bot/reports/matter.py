@@ -19,12 +19,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.texts.directive import delivery_reason, plain_reason
 from bot.texts.reminders import skip_reason
 from bot.timefmt import format_time
+from models.cards import CardCodeUse
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive, DirectiveKind
 from models.event import Event
 from models.meeting import Attendance, AttendanceStatus, LeaveRequest, LeaveStatus, Meeting, MeetingMinutes
 from models.org import Organisation
+from models.outbox import OutboxMessage
 from models.person import Person
 from models.reminder import ReminderKind, SkipReason
 
@@ -150,8 +153,11 @@ def directive_matter(session: Session, d: Directive, tz: ZoneInfo) -> Matter:
 
     ack_word, done_word = ("已学习", "确认学完") if study else ("确认收到", "报告完成")
     events = _events(session, "directive", d.id)
+    cards = [e for e in events if _is_card_event(e)]
     for e in events:
-        m.steps.append(_directive_event_step(e, d, names, rows, tz))
+        if not _is_card_event(e):
+            m.steps.append(_directive_event_step(e, d, names, rows, tz))
+    m.steps += _card_steps(session, cards)
     detailed = len(tasks) <= PERSON_STEPS_MAX
     if detailed:
         for r in tasks:
@@ -224,12 +230,86 @@ def _directive_event_step(e: Event, d: Directive, names: dict[int, str], rows: l
         ids = set(data.get("deliveries") or [])
         who = [names.get(r.person_id, "?") for r in rows if r.id in ids]
         shown = "、".join(who) if len(who) <= NAMES_MAX else f"{len(who)} 人"
-        return Step(e.at, f"发送失败 {data.get('count', len(ids))} 人（{shown}），原因：{data.get('reason', '未知')}", 1)
+        reason = plain_reason(delivery_reason(data.get("reason")))
+        return Step(e.at, f"发送失败 {data.get('count', len(ids))} 人（{shown}），原因：{reason}", 1)
+    if kind in ("outbox.sent", "outbox.failed"):  # the group robot's summary (one per group)
+        if kind == "outbox.sent":
+            return Step(e.at, "已在工作群发布摘要", 1)
+        return Step(e.at, f"工作群摘要未能发出，原因：{plain_reason(data.get('reason'))}", 1)
     if kind == "directive.nudged":
         return Step(e.at, f"催办，提醒未确认的 {data.get('reminded', 0)} 人", 1)
     if kind.startswith("reminder."):
         return Step(e.at, _reminder_text(e), 1)
     return Step(e.at, _item_event_text(e, tz), 1)
+
+
+def _is_card_event(e: Event) -> bool:
+    """An update of the WeCom cards already sent: the worker's `card.updated`/`card.update_failed`
+    (one per update call), or, recorded before those, a WeCom outbox event on the item (one per
+    person: only card updates were queued with the item as their subject on WeCom)."""
+    return e.kind in ("card.updated", "card.update_failed") or (
+        e.kind in ("outbox.sent", "outbox.failed") and (e.data or {}).get("channel") == "wecom")
+
+
+@dataclass(frozen=True)
+class _CardUpdate:
+    at: datetime
+    failed: bool
+    code: str | None
+    text: str
+    whole_card: bool
+    people: int
+    updated: int
+    reason: str
+
+
+def _card_steps(session: Session, events: list[Event]) -> list[Step]:
+    """The card updates as a secretary files them: ONE line per update that 撤回, 改期 or a tap
+    queued (its calls grouped by their codes' spending: a 100,000-recipient 撤回 is a hundred calls,
+    one line), at the time its last call ended, with the people counted; failures apart, with the
+    reason in words."""
+    found: list[_CardUpdate] = []
+    legacy = [e for e in events if e.kind.startswith("outbox.")]
+    payloads: dict[int, dict] = {}
+    ids = sorted({int((e.data or {}).get("outbox_id") or 0) for e in legacy})
+    for i in range(0, len(ids), 5000):
+        payloads.update(session.execute(select(OutboxMessage.id, OutboxMessage.payload)
+                                        .where(OutboxMessage.id.in_(ids[i:i + 5000]))).all())
+    for e in events:
+        data = e.data or {}
+        failed = e.kind in ("card.update_failed", "outbox.failed")
+        if e.kind.startswith("outbox."):
+            payload = payloads.get(int(data.get("outbox_id") or 0)) or {}
+            people, updated = 1, 0 if failed else 1
+            data = {**data, "response_code": payload.get("response_code"), "text": payload.get("replace_text"),
+                    "whole_card": "card" in payload}
+        else:
+            people, updated = int(data.get("people") or 0), int(data.get("updated") or 0)
+        found.append(_CardUpdate(e.at, failed, data.get("response_code"), str(data.get("text") or ""),
+                                 bool(data.get("whole_card")), people, updated,
+                                 plain_reason(data.get("reason")) if failed else ""))
+    codes = sorted({u.code for u in found if u.code})
+    spent: dict[str, tuple[str, datetime]] = {}
+    for i in range(0, len(codes), 5000):
+        spent.update((code, (purpose, at)) for code, purpose, at in session.execute(
+            select(CardCodeUse.code, CardCodeUse.purpose, CardCodeUse.used_at)
+            .where(CardCodeUse.code.in_(codes[i:i + 5000]))))
+    groups: dict[tuple, list[_CardUpdate]] = defaultdict(list)
+    for u in found:
+        queued = spent.get(u.code or "", ("", u.at))
+        groups[(queued, u.failed, u.text, u.whole_card, u.reason)].append(u)
+    steps = []
+    for (_queued, failed, text, whole, reason), group in groups.items():
+        at = max(u.at for u in group)
+        shows = f"新的截止时间（按钮显示「{text}」）" if whole else f"「{text}」"
+        if failed:
+            steps.append(Step(at, f"卡片未能更新为{shows}，共 {sum(u.people for u in group)} 人，原因：{reason}", 1))
+            continue
+        updated = sum(u.updated for u in group)
+        refused = sum(u.people for u in group) - updated
+        extra = f"，另有 {refused} 人未能更新" if refused else ""
+        steps.append(Step(at, f"卡片已更新为{shows}，共 {updated} 人{extra}", 1))
+    return steps
 
 
 def _reminder_text(e: Event) -> str:
@@ -256,6 +336,10 @@ def _item_event_text(e: Event, tz: ZoneInfo) -> str:
                        ("new_starts_at", "新开始时间")):
         if data.get(key) and word == "改期":
             parts.append(f"{label} {format_time(datetime.fromisoformat(data[key]), tz)}")
+    if data.get("to") and word == "改期":
+        label = "新开始时间" if e.kind.startswith("meeting.") else "新截止时间"
+        was = f"（原 {format_time(datetime.fromisoformat(data['from']), tz)}）" if data.get("from") else ""
+        parts.append(f"{label} {format_time(datetime.fromisoformat(data['to']), tz)}{was}")
     if data.get("reason"):
         parts.append(f"原因：{data['reason']}")
     return "，".join(parts)

@@ -4,6 +4,7 @@ nobody."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,24 @@ def delivery_reason(reason: str | None) -> str:
         return UNREACHABLE_LABELS[UnreachableReason(reason)]
     except ValueError:
         return reason
+
+
+# A platform's code and message in brackets after the Chinese words, e.g. （40058 invalid parameter, …）.
+_PLATFORM_DETAIL = re.compile(r"\s*[（(][\x00-\x7f]*[）)]")
+# The worker's own English lead before a channel's words, e.g. "gave up after 12 attempts: ".
+_WORKER_LEAD = re.compile(r"^[A-Za-z][\x00-\x7f]*?:\s*(?=[^\x00-\x7f])")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+REASON_RETRIES = "多次重试仍未成功"
+
+
+def plain_reason(reason: str | None) -> str:
+    """A failed send's reason as a secretary files it: the channel's Chinese words without the
+    platform's code and message in brackets; a reason with no Chinese words at all (the worker's
+    own, e.g. after too many retries) as 多次重试仍未成功."""
+    if not reason:
+        return REASON_UNKNOWN
+    words = _WORKER_LEAD.sub("", _PLATFORM_DETAIL.sub("", reason)).strip()
+    return words if _CJK.search(words) else REASON_RETRIES
 
 
 def deadline_phrase(directive: Directive, tz: ZoneInfo) -> str:

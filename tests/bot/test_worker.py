@@ -60,6 +60,20 @@ def _drain_until_idle(runtime: Runtime, clock, *, rounds: int = 30, step_minutes
     raise AssertionError(f"outbox not drained: {_statuses(runtime)}")
 
 
+def drain_killed_in(runtime: Runtime, monkeypatch, step: str, **drain) -> None:
+    """One round whose worker dies when it reaches `step` (a function of bot.worker: "mark",
+    "_send_batch"); the step is put back afterwards."""
+    real = getattr(worker, step)
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt("worker killed")
+
+    monkeypatch.setattr(worker, step, killed)
+    with pytest.raises(KeyboardInterrupt):
+        worker.drain_once(runtime, **drain)
+    monkeypatch.setattr(worker, step, real)
+
+
 def _sends(fake) -> int:
     return fake.state.stats()["calls_by_path"].get("message/send", 0)
 
@@ -81,6 +95,7 @@ def test_2500_recipients_go_out_in_three_calls(wechat_runtime, fake_wechat, cloc
 def test_card_payloads_render_per_channel(wechat_runtime, fake_wechat):
     _enqueue(wechat_runtime, ["zhangsan"], CARD)
     _enqueue(wechat_runtime, ["openid-1"], CARD, OutboxChannel.MP)
+    # A card update as rows were queued before one row per code (no `recipients`): for its recipient.
     _enqueue(wechat_runtime, ["zhangsan"], {"type": "card_update", "response_code": "rc-1",
                                             "replace_text": "已确认 2026年11月21日 19:45"})
     _enqueue(wechat_runtime, ["robot-key"], {"type": "markdown", "text": "**机关党委发布 #12**"},
@@ -161,15 +176,7 @@ def test_a_worker_killed_between_send_and_mark_loses_nothing_and_sends_nothing_t
         wechat_runtime, fake_wechat, clock, monkeypatch):
     users = _users(2500)
     _enqueue(wechat_runtime, users)
-    real_mark = worker.mark
-
-    def killed(*_args, **_kwargs):
-        raise KeyboardInterrupt("worker killed")
-
-    monkeypatch.setattr(worker, "mark", killed)
-    with pytest.raises(KeyboardInterrupt):
-        worker.drain_once(wechat_runtime)
-    monkeypatch.setattr(worker, "mark", real_mark)
+    drain_killed_in(wechat_runtime, monkeypatch, "mark")
     assert _statuses(wechat_runtime) == {OutboxStatus.SENDING: 2500}
     assert all(fake_wechat.state.count(u) == 1 for u in users)  # the fake did get them
 

@@ -5,11 +5,15 @@ after 72 hours; a code WeCom refuses ends its row as failed with the reason, onc
 
 from __future__ import annotations
 
+import io
+import re
+
 from sqlalchemy import select
 
 from bot import worker
 from models.cards import queue_update, update_payload
 from models.event import Event
+from models.identity import ChannelIdentity
 from models.outbox import OutboxMessage, OutboxStatus
 from models.person import Role
 from tests.bot.conftest import wechat_settings  # noqa: F401  (fixture)
@@ -217,10 +221,63 @@ def test_a_card_update_goes_out_in_one_call_even_past_the_rounds_claim_limit(wir
     with runtime.db.session() as s:
         queue_update(s, update_payload(code, "已撤回"), people, at=clock(), purpose="withdrawn",
                      subject=("directive", None))
-    worker.drain_once(runtime, limit=10)  # a round of 10 rows takes the code's 30 whole
+    with runtime.db.session() as s:
+        [row] = s.scalars(select(OutboxMessage)).all()  # one row: a claim has it whole or not at all
+        assert row.payload["recipients"] == [user for user, _ in people]
+    worker.drain_once(runtime, limit=10)
     [call] = _updates(state)
     assert sorted(call["userids"]) == sorted(user for user, _ in people)
     _assert_every_code_once_and_nothing_failed(runtime, state)
+
+
+def test_the_matter_file_words_each_card_update_as_one_line_in_chinese(wired, fake_wechat, clock):  # noqa: F811
+    """A 45-person directive moved (改期) and withdrawn (撤回): the file says once per update what
+    the cards now show and for how many, a refused update with its reason in words; no blank
+    记录 and no English anywhere in its steps."""
+    from docx import Document
+
+    from bot.reports.docx_file import matter_docx
+    from bot.reports.matter import matter_of
+    from bot.timefmt import SHANGHAI as TZ
+
+    _app, runtime, chat = wired
+    state = _on_test_clock(fake_wechat, clock)
+    chat.say("wangsj", PUBLISH)
+    worker.drain_once(runtime)
+    chat.tap("member03", "directive-1", "ack:1")
+    chat.say("member05", "收到 1")
+    worker.drain_once(runtime)
+    clock.advance(minutes=30)
+    chat.say("wangsj", LATER)
+    worker.drain_once(runtime)
+    clock.advance(minutes=10)
+    with runtime.db.session() as s:  # member07 has left the app's visible range: WeCom refuses that one
+        state.set_known_users([u for u in s.scalars(select(ChannelIdentity.external_id)) if u != "member07"])
+    assert chat.say("wangsj", "撤回 1 重复发布").startswith("已撤回通知 #1")
+    worker.drain_once(runtime)
+    expired = state.issue_response_code()  # one more update, refused: its code is too old
+    with runtime.db.session() as s:
+        directive_id = s.scalar(select(Event.subject_id).where(Event.kind == "directive.withdrawn"))
+    clock.advance(hours=73)
+    with runtime.db.session() as s:
+        queue_update(s, update_payload(expired, "已撤回"), [("member09", None)], at=clock(), purpose="withdrawn",
+                     subject=("directive", directive_id))
+    worker.drain_once(runtime)
+
+    with runtime.db.session() as s:
+        steps = [step.text for step in matter_of(s, 1, TZ).ordered_steps()]
+        data = matter_docx(matter_of(s, 1, TZ), TZ)
+    moved = steps.index("改期，新截止时间 2026年12月3日 17:00（原 2026年12月1日 17:00）")
+    assert steps[moved + 1] == "卡片已更新为新的截止时间（按钮显示「已确认」），共 2 人"  # the two done
+    withdrawn = [t for t in steps if t.startswith("卡片已更新为「已撤回 2026年11月21日 20:25」")]
+    assert withdrawn == [f"卡片已更新为「已撤回 2026年11月21日 20:25」，共 {RECIPIENTS - 3} 人，另有 1 人未能更新"]
+    assert "发送失败 1 人（党员07），原因：企业微信账号不存在或不在应用可见范围内" in steps  # its 【撤回】 text
+    assert "卡片未能更新为「已撤回」，共 1 人，原因：卡片更新码已用过或已超过 72 小时，企业微信未更新卡片" in steps
+    assert not [t for t in steps if t.startswith("记录")]
+    assert not [t for t in steps if re.search("[A-Za-z]", t)]
+    table = next(t for t in Document(io.BytesIO(data)).tables if t.rows[0].cells[0].text == "时间")
+    shown = [row.cells[1].text for row in table.rows[1:]]
+    assert [t for t in shown if "卡片" in t] == [t for t in steps if "卡片" in t]
 
 
 def test_a_copy_to_a_general_branch_secretary_is_told_in_words_not_sent_a_card(wired, fake_wechat, clock):  # noqa: F811
