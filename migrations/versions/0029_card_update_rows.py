@@ -1,7 +1,7 @@
 """a WeCom card update is one outbox row listing the people of its one call
 
 Revision ID: 0029
-Revises: 0026
+Revises: 0028
 Create Date: 2026-12-03 10:00:00
 
 Card updates used to be queued as one outbox row per person, all naming the code of one
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0029'
-down_revision = '0026'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
