@@ -54,7 +54,7 @@ def _rows(url: str) -> list:
 
 
 def test_waiting_updates_fold_into_one_row_per_code(fresh_url):
-    upgrade(fresh_url, "0026")
+    upgrade(fresh_url, "0028")
     _seed_before(fresh_url)
     upgrade(fresh_url)
     rows = _rows(fresh_url)
@@ -74,10 +74,10 @@ def test_waiting_updates_fold_into_one_row_per_code(fresh_url):
 
 
 def test_the_way_back_splits_them_again(fresh_url):
-    upgrade(fresh_url, "0026")
+    upgrade(fresh_url, "0028")
     _seed_before(fresh_url)
     before = sorted((r[0], r[2].get("response_code") or "", r[3]) for r in _rows(fresh_url))
     upgrade(fresh_url, "0029")
-    command.downgrade(alembic_config(fresh_url), "0026")
+    command.downgrade(alembic_config(fresh_url), "0028")
     after = sorted((r[0], r[2].get("response_code") or "", r[3]) for r in _rows(fresh_url))
     assert after == before
