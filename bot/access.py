@@ -121,11 +121,13 @@ def may_export(person: Person | None, item: Directive | Meeting) -> bool:
 
 def portrait_organisations(person: Person | None) -> list[Organisation]:
     """The organisations whose portrait (画像) this person may see at the top: those they lead or
-    liaise with; everything beneath them too (`may_view_portrait`)."""
+    liaise with, in tree order; everything beneath them too (`may_view_portrait`)."""
     if person is None:
         return []
+    from models.org import tree_order
+
     mine = person.led_organisations() + [lia.organisation for lia in person.liaisons]
-    return sorted({o.id: o for o in mine}.values(), key=lambda o: o.path)
+    return sorted({o.id: o for o in mine}.values(), key=tree_order)
 
 
 def may_view_portrait(person: Person | None, org: Organisation) -> bool:
