@@ -18,7 +18,9 @@ def progress_scopes(person: Person | None, directive: Directive) -> list[Organis
     """The organisations whose part of a directive's (or study item's) progress this person may
     see, disjoint and top-most: the whole of it for the issuing organisation's leaders and the
     leaders and liaisons of any organisation above it; otherwise the parts beneath the
-    organisations they lead or liaise with. Empty: not theirs to see."""
+    organisations they lead or liaise with, in tree order. Empty: not theirs to see."""
+    from models.org import tree_order
+
     if person is None:
         return []
     top = directive.organisation
@@ -30,7 +32,7 @@ def progress_scopes(person: Person | None, directive: Directive) -> list[Organis
     for o in inside:
         if not any(o.is_within(s) for s in scopes):
             scopes.append(o)
-    return scopes
+    return sorted(scopes, key=tree_order)  # found top-most first; shown as the roster draws the tree
 
 
 def may_view_progress(person: Person | None, directive: Directive) -> bool:
@@ -121,11 +123,13 @@ def may_export(person: Person | None, item: Directive | Meeting) -> bool:
 
 def portrait_organisations(person: Person | None) -> list[Organisation]:
     """The organisations whose portrait (画像) this person may see at the top: those they lead or
-    liaise with; everything beneath them too (`may_view_portrait`)."""
+    liaise with, in tree order; everything beneath them too (`may_view_portrait`)."""
     if person is None:
         return []
+    from models.org import tree_order
+
     mine = person.led_organisations() + [lia.organisation for lia in person.liaisons]
-    return sorted({o.id: o for o in mine}.values(), key=lambda o: o.path)
+    return sorted({o.id: o for o in mine}.values(), key=tree_order)
 
 
 def may_view_portrait(person: Person | None, org: Organisation) -> bool:

@@ -163,7 +163,10 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000, *, create_app: Callable[
         from bot.roster import render_report
 
         click.echo(render_report(report))
-        click.echo(welcome_text(url, info["fake_server"], instance_dir / DEMO_DB_NAME, summary))
+        from models.points import period_of
+
+        click.echo(welcome_text(url, info["fake_server"], instance_dir / DEMO_DB_NAME, summary,
+                                month=period_of(runtime.now())))
         click.echo(pages_text(url))
         _stop_on_sigterm()
         serve(app, host=host, port=port)
@@ -194,7 +197,8 @@ def _shell_word(word: str) -> str:
     return shlex.quote(word) if not word or any(c.isspace() or c in "'\"\\$`!*?;&|<>(){}[]#~" for c in word) else word
 
 
-def welcome_text(url: str, fake_root: str, db_path: Path, summary: DemoSummary) -> str:
+def welcome_text(url: str, fake_root: str, db_path: Path, summary: DemoSummary, *, month: str) -> str:
+    """The banner; `month` (`2026-12`) is the month the demo runs in, the period its 月度公示 step names."""
     chat = bot_command("chat", "--as") + " "  # the name follows
     return f"""
 ════════════════ 直通车演示已启动 ════════════════
@@ -225,8 +229,8 @@ def welcome_text(url: str, fake_root: str, db_path: Path, summary: DemoSummary) 
   3. 回到终端二，发送「进度 编号」（编号见发布后的回复，例如 进度 1）查看各支部逐级确认情况
   4. 张伟发送「积分」：刚才的确认已记入工作履职；再发「申报 工作履职 协助社区防汛值守」，
      由综合处党支部书记陈志强（{chat}陈志强）点「核实」或回复「核实 编号」
-  5. 月度公示：DATABASE_URL=sqlite:///{db_path} {bot_command("report", "monthly", "--period")} 本月
-     （如 2026-12），打印各支部的积分表
+  5. 月度公示：DATABASE_URL=sqlite:///{db_path} {bot_command("report", "monthly", "--period", month)}
+     打印本月各支部的积分表
 
 按 Ctrl-C 停止演示。
 ══════════════════════════════════════════════════

@@ -225,7 +225,7 @@ def handle_nudge(cmd: Command, ctx: Context) -> Reply:
             select(func.count()).select_from(Delivery).join(Organisation, Organisation.id == Delivery.organisation_id)
             .where(Delivery.directive_id == directive.id, Delivery.role == DeliveryRole.TASK, in_part))
         if not has_part:
-            return Reply(f"#{number} 没有发给{'、'.join(o.name for o in scopes)}，无需您催办。")
+            return Reply(f"{texts.not_sent_to(number, scopes)}，无需您催办。")
     pending = ctx.session.execute(query.where(Delivery.person_id != ctx.person.id)).all()
     # Whoever chases, a person is reminded of one item at most once per NUDGE_INTERVAL: the nudges
     # already queued for these deliveries say when each was last reminded.

@@ -13,7 +13,7 @@ from bot.context import Context
 from bot.messages import Reply
 from handlers.numbered import find
 from models.directive import Delivery, Directive, DirectiveKind
-from models.meeting import Attendance, Meeting
+from models.meeting import Attendance, Meeting, MeetingStatus
 from models.numbers import ItemKind
 
 USAGE = "详情 12"
@@ -57,6 +57,9 @@ def _directive_text(ctx: Context, directive: Directive) -> str | None:
     due = f"，截止 {ctx.fmt(directive.deadline)}" if directive.deadline else ""
     lines = [f"[{kind}] #{directive.number}「{directive.title}」",
              f"{directive.organisation.name} 发布于 {ctx.fmt(directive.created_at)}{due}"]
+    if directive.withdrawn_at is not None:  # an old card or push may still show it as open
+        because = f"，原因：{directive.withdraw_reason}" if directive.withdraw_reason else ""
+        lines.append(f"已于 {ctx.fmt(directive.withdrawn_at)} 撤回{because}。此项无需再办理。")
     if directive.body.strip():
         lines.append(directive.body.strip())
     if directive.link:
@@ -71,8 +74,12 @@ def _meeting_text(ctx: Context, meeting: Meeting) -> str | None:
         return None
     where = "线上" if meeting.online else (meeting.location or "未定")
     group = f" {meeting.group.name}" if meeting.group is not None else ""
+    cancelled = []
+    if meeting.status is MeetingStatus.CANCELLED:  # its notice card still offers 请假
+        because = f"，原因：{meeting.cancel_reason}" if meeting.cancel_reason else ""
+        cancelled = [f"已于 {ctx.fmt(meeting.cancelled_at)} 取消{because}。无需参加，也无需请假。"]
     return "\n".join([
-        f"[会议] #{meeting.number} {meeting.organisation.name}{group} {meeting.type.label}",
+        f"[会议] #{meeting.number} {meeting.organisation.name}{group} {meeting.type.label}", *cancelled,
         f"时间：{ctx.fmt(meeting.starts_at)} 至 {ctx.fmt(meeting.ends_at)}",
         f"地点：{where}",
         f"召集人：{meeting.convener.name}",

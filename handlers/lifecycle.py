@@ -9,7 +9,7 @@ from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
 from bot.texts import lifecycle as texts
-from bot.timeparse import TimeParseError, parse_future_time
+from bot.timeparse import TimeParseError, future_example, parse_future_time
 from bot.web.links import page_url
 from handlers.numbered import resolve
 from models.directive import Directive
@@ -115,7 +115,7 @@ def handle_reschedule(cmd: Command, ctx: Context) -> Reply:
         return problem
     when = cmd.after_number()
     if not when:
-        return Reply(f"请写明新的时间，例如：改期 {number} 12月5日17:00")
+        return Reply(f"请写明新的时间，例如：改期 {number} {future_example(ctx.now, ctx.settings.tz)}")
     kind, item, wrong = resolve(ctx.session, number, ItemKind.DIRECTIVE, ItemKind.STUDY, ItemKind.MEETING)
     if wrong:
         return Reply(wrong)
@@ -132,7 +132,8 @@ def handle_reschedule(cmd: Command, ctx: Context) -> Reply:
     try:
         at = parse_future_time(when, now=ctx.now, tz=ctx.settings.tz)
     except TimeParseError as exc:
-        return Reply(f"未改期：时间有误，{exc}。例如：改期 {number} 12月5日17:00")
+        # The error gives its own example of a time; the whole command follows, with a time to come.
+        return Reply(f"未改期：时间有误，{exc}。完整写法：改期 {number} {future_example(ctx.now, ctx.settings.tz)}")
     if mine_d:
         return _move_deadline(ctx, directive, at)
     return _move_meeting(ctx, meeting, at)

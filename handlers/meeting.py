@@ -496,6 +496,9 @@ def handle_minutes(cmd: Command, ctx: Context) -> Reply:
     meeting, problem = _led_meeting(cmd, ctx, "纪要 12 内容", lambda _m: False)
     if problem:
         return Reply(problem)
+    if meeting.status is MeetingStatus.CANCELLED:  # cancelled before its start: it will never be held
+        return Reply(f"#{meeting.number} {meeting.title}（{ctx.fmt(meeting.starts_at)}）已于 "
+                     f"{ctx.fmt(meeting.cancelled_at)} 取消，没有召开，不记录纪要。")
     text = "\n".join(part for part in (cmd.after_number(), cmd.body) if part).strip()
     if not text:  # `纪要 12` alone reads the minutes back
         from handlers.readback import minutes_text

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.context import Context
-from bot.texts.directive import delivery_reason
+from bot.texts.directive import delivery_reason, not_sent_to
 from models.directive import Delivery, DeliveryRole, DeliveryStatus, Directive
 from models.leaving import counted_delivery
 from models.org import BRANCH_KINDS, Organisation, subtree, tree_order
@@ -63,6 +63,8 @@ def progress_report(ctx: Context, directive: Directive, scopes: list[Organisatio
     if directive.withdrawn_at is not None:
         because = f"，原因：{directive.withdraw_reason}" if directive.withdraw_reason else ""
         head.append(f"已于 {ctx.fmt(directive.withdrawn_at)} 撤回{because}；提醒已停止，以下为撤回时的情况。")
+    if total == 0:  # a 范围 that left out the viewer's part: say so rather than a bare 0/0
+        head.append(f"{not_sent_to(directive.number, scopes)}（发布时限定了范围）。")
     reasons: Counter[str] = Counter()
     for whole, _ in sections:
         reasons.update(whole.reasons)

@@ -10,6 +10,7 @@ from bot.access import may_manage_meeting, progress_scopes
 from bot.command import Command, as_number
 from bot.context import Context
 from bot.messages import Reply
+from bot.texts.directive import not_sent_to
 from bot.web.links import reply_link
 from handlers.numbered import find
 from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind
@@ -56,9 +57,11 @@ def handle_receipts(cmd: Command, ctx: Context) -> Reply:
     lines = [f"{kind} #{item.number}「{item.title}」的回执：{done} {len(rows)}/{total}，其中写了{note_word}的 {noted} 人"]
     if len(scopes) == 1 and scopes[0].id != item.organisation_id:
         lines[0] += f"（{scopes[0].name}）"
+    if not total:  # a 范围 that left out the viewer's part
+        lines.append(f"{not_sent_to(item.number, scopes)}（发布时限定了范围）。")
     for name, branch, at, note in rows:
         lines.append(f"· {ctx.fmt(at)} {name}（{branch}）" + (f"：{note}" if note else f"：未写{note_word}"))
-    if not rows:
+    if not rows and total:
         lines.append(f"还没有人{'确认学完' if study else '报告完成'}。")
     link = reply_link(ctx, f"d/{item.id}")
     if link:

@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 
 from bot.reports.points import MemberPoints, make_period, members_points
 from bot.reports.quarter import Figures, Quarter, large_reads, quarters_figures, rolled_up
+from bot.texts.points import one_decimal
 from bot.texts.portrait import minutes_text, quarter_name
 from models.options import OPTION_NAMES, effective_many
-from models.org import BRANCH_KINDS, Organisation, OrgKind
+from models.org import BRANCH_KINDS, Organisation, OrgKind, tree_order
 from models.person import Person
 from models.publication import PublicationKind
 
@@ -68,7 +69,7 @@ def observation(session: Session, quarter: Quarter, *, tz: ZoneInfo = SHANGHAI) 
         figures, orgs = quarters_figures(session, [quarter, quarter.previous()], tz=tz)
         points_now, points_before = points_by_organisation(session, orgs, [quarter, quarter.previous()])
     now, before = figures[quarter], figures[quarter.previous()]
-    shown = sorted((o for o in orgs.values() if o.kind is not OrgKind.GROUP), key=lambda o: o.path)
+    shown = sorted((o for o in orgs.values() if o.kind is not OrgKind.GROUP), key=lambda o: tree_order(o, orgs))
     rows = [Row(o.path, now[o.id], before.get(o.id, Figures()),
                 points_now[o.id].per_member, points_before[o.id].per_member, o)
             for o in shown]
@@ -91,7 +92,7 @@ def _rate(done: int, total: int) -> str:
 
 
 def _points(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
+    return "—" if value is None else one_decimal(value)
 
 
 COLUMNS = ("党员", "确认用时中位", "确认最慢", "规定会议", "学习完成", "人均积分")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from config.points_rules import Category, Rules
 from models.options import effective_many
-from models.org import BRANCH_KINDS, Organisation
+from models.org import BRANCH_KINDS, Organisation, tree_order
 from models.person import Membership, MembershipKind, Person, home_memberships
 from models.points import PointsEntry, Totals, period_points, rules_for, summarise, totals
 from models.publication import PublicationKind
@@ -139,10 +139,12 @@ def branch_members(session: Session, branch: Organisation) -> list[Person]:
 
 
 def branches_under(session: Session, org: Organisation | None) -> list[Organisation]:
-    stmt = select(Organisation).where(Organisation.kind.in_(BRANCH_KINDS)).order_by(Organisation.path)
+    """The branches at or beneath `org` (or in the whole tree), in tree order: as the roster draws
+    it, not by the characters' code points."""
+    stmt = select(Organisation).where(Organisation.kind.in_(BRANCH_KINDS))
     if org is not None:
         stmt = stmt.where((Organisation.id == org.id) | Organisation.path.startswith(org.path + "/", autoescape=True))
-    return list(session.scalars(stmt))
+    return sorted(session.scalars(stmt), key=tree_order)
 
 
 def branch_tables(session: Session, branches: list[Organisation], period: Period) -> list[BranchTable]:
@@ -298,7 +300,7 @@ def organisation_figures(session: Session, top: Organisation | None, period: Per
     for org_id, count in report_rows:
         for f in chain(org_id):
             f.verified_reports += count
-    return sorted((f for f in figures.values() if f.members), key=lambda f: f.organisation.path)
+    return sorted((f for f in figures.values() if f.members), key=lambda f: tree_order(f.organisation, orgs))
 
 
 @dataclass

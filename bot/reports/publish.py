@@ -31,7 +31,7 @@ from bot.reports.quarterly import QuarterlyScope, quarterly_message, scope_lines
 from bot.texts import points as texts
 from bot.texts.parts import part_payloads
 from models.meeting import branch_leaders, push
-from models.org import Organisation
+from models.org import Organisation, tree_order
 from models.person import COMMITTEE_ROLES, Liaison, OrgRole, Person
 from models.points import PointsEntry, open_period
 from models.publication import PublicationKind, already_sent, claim, finish, finished
@@ -96,7 +96,7 @@ def copies(session: Session, period: Period, org: Organisation | None, tz: ZoneI
     for row in session.scalars(select(Liaison).order_by(Liaison.person_id, Liaison.id)):
         if org is None or row.organisation.id == org.id or row.organisation.is_within(org):
             liaisons.setdefault(row.person_id, []).append(row.organisation)
-    out += [Copy(pid, text_for(sorted(orgs, key=lambda o: o.path))) for pid, orgs in liaisons.items()]
+    out += [Copy(pid, text_for(sorted(orgs, key=tree_order))) for pid, orgs in liaisons.items()]
     return _first_each(out)
 
 

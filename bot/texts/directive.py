@@ -88,6 +88,11 @@ def nudge(directive: Directive, tz: ZoneInfo) -> dict[str, Any]:
     return text_payload(f"【催办】#{directive.number}「{directive.title}」还未确认{due}。请回复「收到 {directive.number}」。")
 
 
+def not_sent_to(number: int, scopes) -> str:
+    """A leader inside the issuing organisation whose part a narrowed 范围 left out (进度, 回执, 催办)."""
+    return f"#{number} 没有发给{'、'.join(o.name for o in scopes)}"
+
+
 def note_addition(note: str, shown_at: str) -> str:
     """A second 完成/已学 note, appended to the first with the time it was added."""
     return f"{shown_at} 补充：{note}"

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.timefmt import format_time
 from config.points_rules import CATEGORY_LABELS, Category, Claim
 from models.identity import Channel
+from models.org import OrgKind
 from models.outbox import card_payload, text_payload
 from models.points import CapReason, PointsEntry, Totals
 from models.publication import PublicationKind
@@ -116,7 +117,10 @@ def branch_table(table) -> str:
         cells = [line.person.name, *(str(line.totals.by_category[c]) for c in Category),
                  str(line.totals.total), stars(line.stars)]
         lines.append(" ".join(cells))
-    if not table.lines:
+    if not table.lines and table.branch.kind is OrgKind.TEMPORARY_BRANCH:
+        # Its members keep their home branch, where their points are published.
+        lines.append("临时党支部党员的积分计入各自所在党支部，见所在党支部的公示。")
+    elif not table.lines:
         lines.append("本支部暂无党员。")
     return "\n".join(lines)
 
@@ -127,12 +131,18 @@ def member_line(line, period_key: str) -> str:
             f"合计 {line.totals.total} 分，星级 {stars(line.stars)}。发送「积分」查看明细。")
 
 
+def one_decimal(value: float) -> str:
+    """An average to one decimal; a small negative one rounds to 0.0, never to "-0.0"."""
+    shown = f"{value:.1f}"
+    return "0.0" if shown == "-0.0" else shown
+
+
 def organisation_lines(figures: list, period_key: str, *, cut: int = 0) -> str:
     """The points part of the 季度通报: per organisation, members, average, share with stars,
     self-reports verified; `cut` organisations further down left out (said in a last line)."""
     lines = [f"积分情况（{period_name(period_key)}）"]
     for f in figures:
-        lines.append(f"{f.organisation.name}：党员 {f.members} 人，人均 {f.average:.1f} 分，"
+        lines.append(f"{f.organisation.name}：党员 {f.members} 人，人均 {one_decimal(f.average)} 分，"
                      f"获星 {f.star_share:.0%}，申报核实 {f.verified_reports} 项")
     if not figures:
         lines.append("本期暂无积分记录。")

@@ -63,8 +63,11 @@ def test_the_demo_names_the_venv_python_it_runs_on_relative_to_here(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "executable", str(tmp_path / ".venv" / "bin" / "python"))
     assert bot_command("chat", "--as", "张伟") == ".venv/bin/python -m bot chat --as 张伟"
-    banner = welcome_text("http://127.0.0.1:5000", "http://127.0.0.1:5001", tmp_path / "demo.sqlite3", SUMMARY)
+    banner = welcome_text("http://127.0.0.1:5000", "http://127.0.0.1:5001", tmp_path / "demo.sqlite3", SUMMARY,
+                          month="2026-12")
     assert "  .venv/bin/python -m bot chat --as 张伟\n" in banner
+    # The 月度公示 step names the month as `--period` takes it, ready to paste (本月 is refused).
+    assert ".venv/bin/python -m bot report monthly --period 2026-12\n" in banner and "本月\n" not in banner
     assert "终端二：.venv/bin/python -m bot chat --as 王建国，" in banner
     assert banner.count("python -m bot") == banner.count(".venv/bin/python -m bot") == 5
 

@@ -68,3 +68,20 @@ def test_long_text_pushes_and_official_account_text_are_cut_with_the_detail_comm
     sent = [m["body"]["text"]["content"] for m in fake_wechat.state.messages_for("zhangwei")]
     assert len(sent) == 1 and len(sent[0].encode()) <= 2048
     assert sent[0].startswith("#7 提醒：") and sent[0].endswith("…\n发送「详情 7」查看全文")
+
+
+def test_details_of_a_withdrawn_directive_and_a_cancelled_meeting_say_so(wired):  # noqa: F811
+    """An old card still shows the item as open: 详情 must not read as if it were."""
+    _app, _runtime, chat = wired
+    chat.say("lina", "发布 报送年度总结 截止 12月20日")
+    assert chat.say("lina", "撤回 1 内容有误").startswith("已撤回通知 #1")
+    reply = chat.say("zhangwei", "详情 1")
+    assert reply.startswith("[通知] #1「报送年度总结」")
+    assert "已于 2026年11月21日 19:45 撤回，原因：内容有误。此项无需再办理。" in reply
+
+    chat.say("lina", "会议 党课 明天19:00 报告厅")
+    assert "撤回" not in chat.say("zhangwei", "详情 2") and "取消" not in chat.say("zhangwei", "详情 2")
+    assert chat.say("lina", "取消 2 报告厅检修").startswith("已取消会议 #2")
+    reply = chat.say("zhangwei", "详情 2")
+    assert reply.startswith("[会议] #2 综合处党支部 党课")
+    assert "已于 2026年11月21日 19:45 取消，原因：报告厅检修。无需参加，也无需请假。" in reply

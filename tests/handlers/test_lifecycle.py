@@ -263,8 +263,11 @@ def test_moving_a_deadline_twice_leaves_only_the_last_plan_and_tells_each_person
 def test_reschedule_refusals(chat, db, clock):
     _seed(db, clock)
     chat.say("wangsj", PUBLISH)
-    assert "已经过去" in chat.say("wangsj", "改期 1 今天8:00")
-    assert chat.say("wangsj", "改期 1") == "请写明新的时间，例如：改期 1 12月5日17:00"
+    # Every example is a time still to come (the clock stands at 2026年11月21日), and given once.
+    assert chat.say("wangsj", "改期 1 今天8:00") == (
+        "未改期：时间有误，时间 2026年11月21日 08:00 已经过去（现在是 2026年11月21日 19:45），"
+        "请写一个将来的时间，例如：11月22日17:00。完整写法：改期 1 11月22日17:00")
+    assert chat.say("wangsj", "改期 1") == "请写明新的时间，例如：改期 1 11月22日17:00"
     assert chat.say("lina", "改期 1 12月3日") == "您不能改期 #1：只有机关党委的书记、副书记或支委（发布人：王书记）可以改期。"
     assert chat.say("wangsj", "改期 1 12月1日17:00") == "通知 #1 的截止时间已是 2026年12月1日 17:00，无需改期。"
     assert chat.say("wangsj", "改期 9 12月3日") == "没有编号为 #9 的通知、学习或会议。"

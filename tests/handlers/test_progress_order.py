@@ -18,3 +18,19 @@ def test_progress_lists_sibling_branches_in_roster_order(chat, db):
     reply = chat.say("wangsj", "进度 1")
 
     assert reply.index("综合处党支部") < reply.index("财务处党支部") < reply.index("人事处党支部")
+
+
+def test_a_liaisons_parts_come_in_roster_order_too(chat, db):
+    """A liaison of three branches sees three parts; they follow the roster like the tree beneath."""
+    branches = ["机关党委/第二党总支/科研一处党支部", "机关党委/第二党总支/科研二处党支部",
+                "机关党委/第二党总支/技术保障处党支部"]  # 技 sorts before 科 by code point
+    with db.session() as s:
+        person(s, "王书记", "wangsj", "机关党委", Role.SECRETARY)
+        for i, branch in enumerate(branches):
+            person(s, f"党员{i}", f"member{i}", branch)
+        person(s, "吴磊", "wulei", "机关党委", Role.LIAISON, liaises=tuple(reversed(branches)))
+    chat.say("wangsj", "学习资料 党章第一章 截止 12月1日17:00")
+
+    for said in ("学习进度 1", "进度 1"):
+        reply = chat.say("wulei", said)
+        assert reply.index("科研一处党支部") < reply.index("科研二处党支部") < reply.index("技术保障处党支部")

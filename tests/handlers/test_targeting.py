@@ -84,3 +84,19 @@ def test_study_targets_and_needs_no_link(chat, db):
     assert "#1 《习近平谈治国理政》第四卷第一章" in listed and "纸质书已发至各支部" in listed
     assert "None" not in listed
     assert "已确认学完 #1" in chat.say("zhouyan", "已学 1 很有收获")
+
+
+def test_progress_and_receipts_of_a_part_left_out_say_it_was_not_sent_there(chat, db):
+    """A branch secretary inside the issuing committee may look at its directives; when 范围 left
+    their branch out, 进度 and 回执 say so instead of a bare 0/0, as 催办 does."""
+    _seed(db)
+    assert chat.say("wangsj", "发布 报送材料\n范围 第一党总支\n截止 12月1日17:00").startswith("已发布 #1")
+    progress = chat.say("sunky", "进度 1").split("\n")
+    assert progress[0] == "已确认 0/0"
+    assert progress[2] == "#1 没有发给科研党支部（发布时限定了范围）。"
+    receipts = chat.say("sunky", "回执 1").split("\n")
+    assert receipts[1] == "#1 没有发给科研党支部（发布时限定了范围）。"
+    assert not any("还没有人报告完成" in line for line in receipts)
+    assert chat.say("sunky", "催办 1") == "#1 没有发给科研党支部，无需您催办。"
+    # Within the 范围 nothing changes.
+    assert "没有发给" not in chat.say("lina", "进度 1") and "没有发给" not in chat.say("lina", "回执 1")

@@ -142,3 +142,39 @@ def test_publication_rows_are_one_per_period_kind_recipient(db):
         assert claim(s, "2026Q4", PublicationKind.QUARTERLY, pid, at=NOV)
         assert s.scalar(select(func.count()).select_from(Publication)) == 2
     assert make_period(PublicationKind.QUARTERLY, 2026, 4).first == "2026-10"
+
+
+def test_reports_list_organisations_in_tree_order_and_a_temporary_branch_points_home(app, db):
+    """人事处 sorts before 综合处 by code point, but the roster created it last: the tables, the
+    季度通报 and the observation points follow the roster. A temporary branch's people are
+    published in their home branch, which its table says instead of 本支部暂无党员."""
+    from bot.reports.observation import observation
+    from bot.reports.quarter import Quarter
+    from models.person import Role
+    from tests.factories import person
+
+    _seed(db)
+    with db.session() as s:
+        person(s, "韩冰", "hanbing", "机关党委/第一党总支/人事处党支部")
+        person(s, "彭涛", "pengtao", "机关党委/驻村工作队临时党支部", Role.SECRETARY, temporary=True)
+
+    monthly = _report(app, "monthly", "--period", "2026-11").output
+    heads = [line.split()[0] for line in monthly.splitlines() if line.startswith("【月度公示】")]
+    assert heads == ["【月度公示】综合处党支部", "【月度公示】财务处党支部", "【月度公示】人事处党支部",
+                     "【月度公示】驻村工作队临时党支部"]
+    temporary = monthly.split("【月度公示】驻村工作队临时党支部")[1]
+    assert "临时党支部党员的积分计入各自所在党支部" in temporary and "本支部暂无党员" not in temporary
+
+    quarter = _report(app, "quarterly", "--period", "2026Q4").output
+    assert quarter.index("综合处党支部：党员") < quarter.index("财务处党支部：党员") < quarter.index("人事处党支部：党员")
+
+    with db.session() as s:
+        labels = [r.label for r in observation(s, Quarter(2026, 4)).organisations]
+    assert labels.index("机关党委/第一党总支/综合处党支部") < labels.index("机关党委/第一党总支/财务处党支部") \
+        < labels.index("机关党委/第一党总支/人事处党支部")
+
+
+def test_a_small_negative_average_shows_as_zero_not_minus_zero():
+    from bot.texts.points import one_decimal
+
+    assert [one_decimal(v) for v in (-1 / 30, -0.05001, 0.0, 2.25, -1.0)] == ["0.0", "-0.1", "0.0", "2.2", "-1.0"]

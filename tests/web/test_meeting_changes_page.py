@@ -1,5 +1,6 @@
 """A meeting's page and 我的 after 改期 and 取消: a moved meeting shows its new time (and the one it
-had), a cancelled one says 已取消 with the time and reason and offers neither 签到 nor 请假."""
+had), a cancelled one says 已取消 with the time and reason, offers neither 签到 nor 请假, lists no one
+as 未签到 and invites no minutes (nor does 纪要 take any)."""
 
 from __future__ import annotations
 
@@ -39,5 +40,11 @@ def test_a_moved_then_cancelled_meeting_says_so_on_its_page_and_leaves_my_page(b
     page = browser.client.get("/m/meeting/1").get_data(as_text=True)
     assert "已取消" in page and "于 2026年11月21日 20:05 取消，原因：与上级会议冲突。无需签到，也无需请假。" in page
     assert "签到时间" not in page and 'value="leave"' not in page
+    # Nobody will check in to it: the invitees are listed without 未签到, and no minutes are invited.
+    assert "原定参加 3 人" in page and "未签到" not in page and "应到" not in page
+    assert "会议已取消，没有纪要。" in page and "纪要 1 内容" not in page
+    for said in ("纪要 1 补记", "纪要 1"):
+        assert chat.say("lina", said) == ("#1 综合处党支部 支部党员大会（2026年11月25日 19:00）已于 "
+                                          "2026年11月21日 20:05 取消，没有召开，不记录纪要。")
     mine = browser.client.get("/m/").get_data(as_text=True)
     assert "2026年11月25日 19:00 · 已取消" in mine

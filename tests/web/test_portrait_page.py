@@ -97,3 +97,15 @@ def test_overview_carries_the_guidance_and_the_page_links_the_portrait(chat, bro
     browser.login("sunll", "/m/overview")
     html = browser.client.get("/m/overview").get_data(as_text=True)
     assert "画像：重点改进：党员岗位特点、发挥作用明显低于基线" in html and f'href="/m/portrait/{a}"' in html
+
+
+def test_without_a_name_the_choices_follow_the_roster_not_the_characters(chat, db):
+    from models.person import Role
+    from tests.factories import person
+
+    _ids(db)
+    later = GENERAL + "/人事处党支部"  # 人 sorts before 综 and 财 by code point; the roster made it last
+    with db.session() as s:
+        person(s, "周联络", "zhoull", "机关党委", Role.LIAISON, liaises=(later, BRANCH_B, BRANCH_A))
+    assert chat.say("zhoull", "画像") == (
+        "请写出要看哪个组织的画像，例如：画像 综合处党支部。您可以查看：综合处党支部、财务处党支部、人事处党支部")
