@@ -63,9 +63,16 @@ def top_organisations(session: Session) -> list[Organisation]:
                                 .order_by(Organisation.path)))
 
 
-def _yearly_text(session: Session, tops: list[Organisation], period: Period, tz: ZoneInfo) -> str:
-    candidates = [c for top in tops for c in commendation_candidates(session, top, period)]
-    return texts.yearly(scope_lines(session, tops, period, tz), candidates, period.key,
+def _yearly_text(session: Session, tops: list[Organisation], period: Period, tz: ZoneInfo, *,
+                 shared: dict | None = None) -> str:
+    if shared is None:
+        candidates = [c for top in tops for c in commendation_candidates(session, top, period)]
+    else:  # the year's ledger read once for every copy of the push
+        key = ("candidates", period.key)
+        if key not in shared:
+            shared[key] = commendation_candidates(session, None, period)
+        candidates = [c for top in tops for c in shared[key] if c.branch is not None and c.branch.is_within(top)]
+    return texts.yearly(scope_lines(session, tops, period, tz, shared=shared), candidates, period.key,
                         period_rules(session, period).commendation)
 
 
@@ -84,7 +91,7 @@ def copies(session: Session, period: Period, org: Organisation | None, tz: ZoneI
     def text_for(scope: list[Organisation]) -> str:
         if period.kind is PublicationKind.QUARTERLY:
             return quarterly_message(session, QuarterlyScope(scope, tz, shared), period)
-        return _yearly_text(session, scope, period, tz)
+        return _yearly_text(session, scope, period, tz, shared=shared)
 
     out = []
     for top in tops:

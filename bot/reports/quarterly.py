@@ -41,12 +41,21 @@ def points_section(session: Session, scope: QuarterlyScope, period: Period) -> s
     the copy and those directly beneath it (each line counting its whole subtree), as the
     observation section lists them, with a line saying where the table of every branch is: a
     committee of 20,000 members has about a thousand branches, dozens of messages as chat lines."""
-    return scope_lines(session, scope.organisations, period, scope.tz)
+    return scope_lines(session, scope.organisations, period, scope.tz, shared=scope.shared)
 
 
-def scope_lines(session: Session, organisations: list[Organisation], period: Period, tz: ZoneInfo) -> str:
-    """The points lines of a copy for `organisations` (see `points_section`)."""
-    figures = [(top, f) for top in organisations for f in organisation_figures(session, top, period, tz)]
+def scope_lines(session: Session, organisations: list[Organisation], period: Period, tz: ZoneInfo, *,
+                shared: dict | None = None) -> str:
+    """The points lines of a copy for `organisations` (see `points_section`). With `shared` (one
+    dict for every copy of a push) the whole tree's figures are computed once and each copy takes
+    its organisations' part: a push to fifty liaisons reads the ledger once, not once per unit."""
+    if shared is None:
+        figures = [(top, f) for top in organisations for f in organisation_figures(session, top, period, tz)]
+    else:
+        key = ("points", period.kind, period.key)
+        if key not in shared:
+            shared[key] = organisation_figures(session, None, period, tz)  # in tree order
+        figures = [(top, f) for top in organisations for f in shared[key] if f.organisation.is_within(top)]
     whole = texts.organisation_lines([f for _top, f in figures], period.key)
     if len(whole.encode("utf-8")) <= TEXT_LIMIT_BYTES:
         return whole
