@@ -202,13 +202,15 @@ def handle_nudge(cmd: Command, ctx: Context) -> Reply:
     scopes = nudge_scopes(ctx.person, directive)
     if not scopes:
         return Reply(f"只有发布组织和所涉组织的书记、副书记、支委可以催办 #{number}（各自催办本组织范围内的同志）。")
-    if directive.withdrawn_at is not None:
-        return Reply(f"#{number} 已于 {ctx.fmt(directive.withdrawn_at)} 撤回，无需催办。")
     from models.identity import ChannelIdentity
     from models.org import Organisation
 
-    # Two secretaries chasing at once: one after the other, so nobody is reminded twice.
-    ctx.session.execute(select(Directive.id).where(Directive.id == directive.id).with_for_update())
+    # Two secretaries chasing at once: one after the other, so nobody is reminded twice. The lock
+    # also waits for a 撤回 in progress, and reads the withdrawal as it committed.
+    withdrawn_at = ctx.session.scalar(
+        select(Directive.withdrawn_at).where(Directive.id == directive.id).with_for_update())
+    if withdrawn_at is not None:
+        return Reply(f"#{number} 已于 {ctx.fmt(withdrawn_at)} 撤回，无需催办。")
     whole = scopes == [directive.organisation]
     in_part = or_(*(or_(Organisation.id == o.id, Organisation.path.startswith(o.path + "/", autoescape=True))
                     for o in scopes))

@@ -420,3 +420,25 @@ def test_confirming_a_withdrawn_study_item_names_it_by_its_number(chat, db, cloc
     assert chat.say("wangsj", "撤回 2").startswith("已撤回学习 #2「党章第一章」")
     assert chat.say("zhangwei", "已学 2 很有收获") == (
         "#2「党章第一章」已于 2026年11月21日 19:45 撤回，无需确认或办理，本次回复未记录。")
+
+
+@needs_postgres
+def test_a_withdrawal_landing_while_a_nudge_is_on_its_way_stops_the_nudge(chat, db, clock, monkeypatch):
+    """撤回 commits after 催办 read the directive but before it locked it: the lock reads the
+    withdrawal as committed, and nobody is chased for a withdrawn item."""
+    import handlers.broadcast as broadcast
+
+    people = _seed(db, clock)
+    chat.say("wangsj", PUBLISH)
+    real = broadcast.nudge_scopes
+
+    def withdrawn_meanwhile(person, directive):
+        with db.session() as s:
+            withdraw(s, s.get(Directive, directive.id), by=s.get(Person, people["top"]), reason=None, now=clock(),
+                     render=lambda d: text_payload("【撤回】"))
+        return real(person, directive)
+
+    monkeypatch.setattr(broadcast, "nudge_scopes", withdrawn_meanwhile)
+    assert chat.say("wangsj", "催办 1") == "#1 已于 2026年11月21日 19:45 撤回，无需催办。"
+    with db.session() as s:
+        assert not s.scalars(select(OutboxMessage).where(OutboxMessage.subject_type == "nudge")).all()
