@@ -183,3 +183,19 @@ def handle_card_tap(cmd: Command, ctx: Context) -> Reply | None:
     return Reply(f"请回复「驳回 {report.number} 理由」，例如：驳回 {report.number} 内容与本人无关")
 
 
+
+
+def self_report_todo_items(session, person: Person) -> list:
+    """待办 of a branch committee member: the self-reports of the branch waiting for 核实 or 驳回
+    (no 截止: listed after what has one)."""
+    from handlers.todo_item import TodoItem
+    from models.self_report import ReportStatus
+
+    branches = [r.organisation_id for r in person.roles if r.role.is_committee]
+    if not branches:
+        return []
+    waiting = session.scalars(select(SelfReport).where(SelfReport.branch_id.in_(branches),
+                                                       SelfReport.status == ReportStatus.PENDING)
+                              .order_by(SelfReport.number))
+    return [TodoItem("申报", r.number, f"{r.person.name} 申报{r.category.label}：{r.content}", None,
+                     f"核实 {r.number}」或「驳回 {r.number} 理由") for r in waiting]

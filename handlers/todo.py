@@ -30,7 +30,7 @@ def _query():
 
 
 def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
-    from handlers import meeting
+    from handlers import meeting, points
     from models.meeting import CHECKIN_AFTER
 
     # Plain rows through the session's connection: no ORM entities to build.
@@ -42,6 +42,7 @@ def owed_by(session: Session, person: Person, now: datetime) -> list[TodoItem]:
         items += meeting.todo_items(session, person, now, meetings)
     if person.is_secretary():
         items += meeting.leave_todo_items(session, person)
+        items += points.self_report_todo_items(session, person)
     far = datetime.max.replace(tzinfo=now.tzinfo)
     return sorted(items, key=lambda i: (i.due or far, i.kind, i.number))
 

@@ -81,8 +81,11 @@ def test_self_report_verified_through_the_card_and_the_member_told(chat, db, clo
     assert "请回复「驳回 1 理由」" in chat.tap("lina", "self-report-1", f"claim_no:{n}")
     assert "工作履职可申报 1–5 分" in chat.say("lina", f"核实 {n} 9")  # out of range: nothing changes
     assert _entries(db) == []
+    assert (f"· [申报] #{n} 张伟 申报工作履职：协助社区开展防汛值守（回复「核实 {n}」或「驳回 {n} 理由」）"
+            in chat.say("lina", "待办").splitlines())  # waiting for her, in her 待办 until decided
     assert chat.say("lina", f"核实 {n} 3").startswith(f"已核实 张伟 的积分申报 #{n}（工作履职），记 3 分。已通知本人")
     assert "无需再次处理" in chat.say("lina", f"核实 {n}")
+    assert f"#{n}" not in chat.say("lina", "待办")
     assert _entries(db, "张伟") == [("self_report", 3, None)]
     with db.session() as s:
         told = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "zhangwei",
