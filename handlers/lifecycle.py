@@ -95,7 +95,8 @@ def handle_cancel(cmd: Command, ctx: Context) -> Reply:
     if refusal:
         return Reply(refusal)
     leaves = f"，{done.leaves_closed} 份待审批的请假已关闭" if done.leaves_closed else ""
-    return Reply(f"已取消{name}。已通知 {done.told} 人，提醒已停止{leaves}；该会议不计入规定会议。")
+    because = f"（原因：{m.cancel_reason}）" if m.cancel_reason else ""
+    return Reply(f"已取消{name}{because}。已通知 {done.told} 人，提醒已停止{leaves}；该会议不计入规定会议。")
 
 
 def _meeting_refusal(ctx: Context, outcome: MeetingChange, name: str, m: Meeting, verb: str) -> str | None:

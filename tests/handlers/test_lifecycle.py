@@ -319,7 +319,7 @@ def test_cancelling_a_meeting_tells_invitees_closes_open_leave_and_frees_its_tim
     chat.say("liuyang", "请假 1 孩子生病")
     assert "「取消 1 原因」" in chat.say("lina", "结束 1")  # no more 联系管理员
     reply = chat.say("lina", "取消 1 与上级会议冲突")
-    assert reply == ("已取消会议 #1 综合处党支部 支部党员大会（2026年11月22日 19:00）。已通知 4 人，提醒已停止，"
+    assert reply == ("已取消会议 #1 综合处党支部 支部党员大会（2026年11月22日 19:00）（原因：与上级会议冲突）。已通知 4 人，提醒已停止，"
                      "1 份待审批的请假已关闭；该会议不计入规定会议。")
     told = _pushes(db, "【取消】")
     assert {m.recipient for m in told} == {"lina", "zhangwei", "liuyang", "o-zhoumin"}
