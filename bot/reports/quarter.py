@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from models.directive import Delivery, DeliveryRole, Directive, DirectiveKind, UnreachableReason
 from models.leaving import counted_delivery
-from models.meeting import Meeting, MeetingStatus, MeetingType, Period
+from models.meeting import Meeting, MeetingStatus, MeetingType, Period, watched_in
 from models.org import BRANCH_KINDS, Organisation, OrgKind
 from models.person import home_memberships
 
@@ -390,21 +390,29 @@ def _required_meetings(session: Session, quarters: list[Quarter], tz: ZoneInfo, 
         slots = slots.join(Organisation, Organisation.id == meeting.organisation_id).where(_in_scope(within))
     slots = slots.group_by(which, meeting.organisation_id, meeting.type, slot).subquery("slots")
     is_group = (slots.c.type == MeetingType.GROUP)
-    held: dict[tuple[int, int, bool], int] = {}
-    for q, org_id, group, n in session.execute(
-            select(slots.c.q, slots.c.organisation_id, is_group, func.count())
-            .group_by(slots.c.q, slots.c.organisation_id, is_group)):
-        held[q, org_id, bool(group)] = n
+    # Per quarter, branch, 党小组会 or not, and slot (the month's index, -1 for the quarter): the types held.
+    held: dict[tuple[int, int], list[tuple[bool, int, int]]] = defaultdict(list)
+    for q, org_id, group, slot_, n in session.execute(
+            select(slots.c.q, slots.c.organisation_id, is_group, slots.c.slot, func.count())
+            .group_by(slots.c.q, slots.c.organisation_id, is_group, slots.c.slot)):
+        held[q, org_id].append((bool(group), slot_, n))
+    month_starts = {(q, k): start for q, k, start, _end in month_spans}
     branches = [o for o in orgs.values() if o.kind in BRANCH_KINDS]
-    for i, (_, end) in enumerate(spans):
+    for i, (start, _end) in enumerate(spans):
         for org in branches:
-            if org.created_at >= end:
-                continue  # a branch founded after the quarter owed nothing in it
+            # Only the periods that began once the branch was in the bot count (as the watch counts:
+            # models.meeting.watched_in): a branch that came in during a month owes from the next.
+            months = {3 * i + k for k in range(3) if watched_in(org, month_starts[i, k])}
+            whole = watched_in(org, start)
+            if not months and not whole:
+                continue
             groups = org.id in with_groups
             figures = own[i][org.id]
             figures.branches = 1
-            figures.meetings_required = 3 * sum(1 for t in monthly if t is not MeetingType.GROUP or groups) + len(quarterly)
-            figures.meetings_held = held.get((i, org.id, False), 0) + (held.get((i, org.id, True), 0) if groups else 0)
+            per_month = sum(1 for t in monthly if t is not MeetingType.GROUP or groups)
+            figures.meetings_required = len(months) * per_month + (len(quarterly) if whole else 0)
+            figures.meetings_held = sum(n for group, slot_, n in held.get((i, org.id), ())
+                                        if (groups or not group) and (slot_ in months if slot_ >= 0 else whole))
 
 
 T = TypeVar("T", bound="Addable")

@@ -91,3 +91,25 @@ def test_section_for_a_liaison_and_for_the_top_secretary(db):
     assert "财务处党支部：" not in for_liaison.split("联系组织：")[1].split("确认用时中位最长")[0]
     assert "各下属组织：\n第一党总支：党员 7 人" in for_top
     assert for_top.endswith("确认用时中位最长的支部：综合处党支部 30分钟")
+
+
+def test_a_branch_owes_the_required_meetings_of_the_periods_that_began_once_it_was_in_the_bot(db):
+    """Came in on 15 August: September is the only month of Q3 that began after, and the quarter's
+    own meetings (组织生活会 …) are owed from Q4; Q2 owes nothing, shown as —."""
+    from sqlalchemy import update
+
+    from models.org import Organisation
+
+    with db.session() as s:
+        build(s)
+        s.execute(update(Organisation).where(Organisation.path == BRANCH_A)
+                  .values(created_at=datetime(2026, 8, 15, 2, 0, tzinfo=UTC)))
+    with db.session() as s:
+        q3 = observation(s, Quarter(2026, 3), tz=TZ)
+    a = _rows(q3)[0][BRANCH_A]
+    full = _rows(q3)[0][BRANCH_B]
+    assert full.now.meetings_required == 11  # in the bot all quarter (it has a group)
+    assert a.now.meetings_required == 2  # September's 支委会 and 主题党日; no quarterly ones
+    assert a.now.meetings_held == 0  # July's 支委会 and August's 党课 were before it counted
+    assert (a.before.meetings_required, a.before.meetings_held) == (0, 0)
+    assert "规定会议 0/2（0%）（上季度 —）" in render_text(q3)
