@@ -424,7 +424,7 @@ def _decide(ctx: Context, leave: LeaveRequest, *, approve: bool, note: str) -> s
     word = "批准" if approve else "驳回"
     because = texts.decision_note(note, approve=approve)
     tell = texts.leave_decided(leave, approve=approve, by=ctx.person.name, note=note, tz=ctx.settings.tz)
-    reached = push(ctx.session, leave.person_id, lambda _c: part_payloads(tell), now=ctx.now,
+    reached = push(ctx.session, leave.person_id, lambda channel: part_payloads(tell, channel), now=ctx.now,
                    subject_type="leave_request", subject_id=leave.id)
     told = "已通知本人" if reached else "本人未绑定可推送的账号，请另行告知"
     return f"已{word} {leave.person.name} 的请假 #{leave.number}：{name}{because}。{told}。"

@@ -159,7 +159,7 @@ def handle_reject(cmd: Command, ctx: Context) -> Reply:
 
 
 def _tell(ctx: Context, report: SelfReport, text: str) -> str:
-    reached = push(ctx.session, report.person_id, lambda _c: part_payloads(text), now=ctx.now,
+    reached = push(ctx.session, report.person_id, lambda channel: part_payloads(text, channel), now=ctx.now,
                    subject_type="self_report", subject_id=report.id)
     return "已通知本人" if reached else "本人未绑定可推送的账号，请另行告知"
 
