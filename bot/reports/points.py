@@ -204,18 +204,13 @@ class MemberPoints:
         return self.points / self.members if self.members else None
 
 
-def member_points(session: Session, period: Period) -> dict[int, MemberPoints]:
-    """Per organisation holding home memberships (a branch or a group), its own members (not its
-    subtree's) and their points over the period, for the whole tree in one statement. The same
-    members (`home_memberships`: where they are now, not transferred out) and the same points
+def members_points(session: Session, periods: list[Period]) -> list[dict[int, MemberPoints]]:
+    """For each of `periods`, per organisation holding home memberships (a branch or a group), its
+    own members (not its subtree's) and their points, for the whole tree, the ledger read in one
+    statement (one join of its rows to the memberships, summed per period and organisation). The
+    same members (`home_memberships`: where they are now, not transferred out) and the same points
     (`period_points`) as the 季度通报's average (`organisation_figures`), summed per organisation
     straight from the ledger rows: no grouping per person, which only the stars need."""
-    return members_points(session, [period])[0]
-
-
-def members_points(session: Session, periods: list[Period]) -> list[dict[int, MemberPoints]]:
-    """`member_points` for each of `periods`, their ledger read in one statement (one join of its
-    rows to the memberships, summed per period and organisation)."""
     if not periods:
         return []
     # A subquery, not a CTE: inlined, the planner hashes the 100,000 memberships, not the ledger rows.

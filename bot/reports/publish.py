@@ -150,8 +150,8 @@ def was_published(session: Session, period: Period) -> bool:
 def has_records(session: Session, period: Period) -> bool:
     """Whether any points entry falls in `period`: a period the bot has no record of (before it
     was installed) is not published on schedule (scheduler/publications.py)."""
-    months = [f"{period.year}-{m:02d}" for m in range(period.first_month, period.last_month + 1)]
-    return bool(session.scalar(select(exists().where(PointsEntry.period.in_(months)))))
+    return bool(session.scalar(select(exists().where(PointsEntry.period >= period.first,
+                                                     PointsEntry.period <= period.last))))
 
 
 PUBLISH_AT = time(9, 0)
