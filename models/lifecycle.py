@@ -109,7 +109,7 @@ def reschedule_deadline(session: Session, directive: Directive, *, by: Person, d
     confirmed) is told once, with `render(directive, old, False)`, or on WeCom with a fresh card
     `card(directive, old)` to tap; those who have are told only when the deadline moved earlier,
     with `render(directive, old, True)`, and on WeCom their card is replaced by `done_card`'s
-    (see `_update_done_cards`). The reminder rows of the old deadline are cancelled and new ones
+    (their most recent card whose code is unspent and young enough). The reminder rows of the old deadline are cancelled and new ones
     planned from the new one."""
     locked = lock_directive(session, directive.id)
     if locked.withdrawn_at is not None:
@@ -134,7 +134,11 @@ def reschedule_deadline(session: Session, directive: Directive, *, by: Person, d
     if earlier:
         told += tell(session, select(Delivery.person_id, Delivery.id).where(reachable, done.is_not(None)),
                      render(locked, old, True), now=now, subject_type="delivery")
-    cards = _update_done_cards(session, locked, done.is_not(None), now, *done_card(locked, old)) if done_card else 0
+    cards = 0
+    if done_card:  # those done see the new deadline on their most recent card, greyed out as `label`
+        card_now, label = done_card(locked, old)
+        cards = _queue_card_updates(session, locked, now, label, purpose="rescheduled", latest_only=True,
+                                    done=done.is_not(None), card=card_now)
     record(session, f"{locked.kind.value}.rescheduled", actor=by, subject=locked, at=now, data={
         "from": old.isoformat() if old else None, "to": deadline.isoformat(), "told": told,
         "earlier": earlier, "reminders": replanned, "cards_updated": cards,
@@ -146,22 +150,17 @@ def update_cards(session: Session, directive: Directive, text: str, now: datetim
     """Queue an update of every WeCom card of this directive that can still be updated: each unspent
     send code younger than 72 hours, once, for the people of its send; their button becomes `text`.
     Returns the cards queued."""
-    queued = 0
-    for code, people in usable_cards(session, directive.id, now, latest_only=False).items():
-        queued += queue_update(session, update_payload(code, text), people, at=now, purpose="withdrawn",
-                               subject=("directive", directive.id))
-    return queued
+    return _queue_card_updates(session, directive, now, text, purpose="withdrawn", latest_only=False)
 
 
-def _update_done_cards(session: Session, directive: Directive, done, now: datetime,
-                       card: dict[str, Any], label: str) -> int:
-    """Those who are done (`done`: their Delivery condition) see `card` with the new deadline, its
-    button greyed out as `label`: for each of them the most recent card whose code is unspent and
-    young enough. A code updates its send's cards in one call, so one content per code, the same
-    for everyone."""
+def _queue_card_updates(session: Session, directive: Directive, now: datetime, text: str, *, purpose: str,
+                        latest_only: bool, done=None, card: dict[str, Any] | None = None) -> int:
+    """One card update per usable code of the directive's cards (`models.cards.usable_cards`): the
+    button becomes `text`, the whole card `card` when given. A code updates its send's cards in
+    one call, so one content per code, the same for everyone it reaches."""
     queued = 0
-    for code, people in usable_cards(session, directive.id, now, latest_only=True, done=done).items():
-        queued += queue_update(session, update_payload(code, label, card), people, at=now, purpose="rescheduled",
+    for code, people in usable_cards(session, directive.id, now, latest_only=latest_only, done=done).items():
+        queued += queue_update(session, update_payload(code, text, card), people, at=now, purpose=purpose,
                                subject=("directive", directive.id))
     return queued
 
