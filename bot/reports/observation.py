@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.reports.points import MemberPoints, make_period, members_points
-from bot.reports.quarter import Figures, Quarter, beside, large_reads, quarters_figures, rolled_up
+from bot.reports.quarter import Figures, Quarter, beside, quarters_figures, rolled_up
 from bot.texts.points import one_decimal
 from bot.texts.portrait import minutes_text, quarter_name
 from models.options import OPTION_NAMES, effective_many
@@ -70,9 +70,8 @@ def observation(session: Session, quarter: Quarter, *, tz: ZoneInfo = SHANGHAI) 
     """The quarter's observation points and the quarter before, over the whole tree."""
     quarters = [quarter, quarter.previous()]
     ledger = beside(session, lambda other: members_points(other, _periods(quarters)))  # while the records are read
-    with large_reads(session):  # both quarters' deliveries and ledger: about four million rows read
-        figures, orgs = quarters_figures(session, quarters, tz=tz)
-        points_now, points_before = (rolled_up(orgs, own, MemberPoints) for own in ledger())
+    figures, orgs = quarters_figures(session, quarters, tz=tz)  # under large_reads, as the ledger read
+    points_now, points_before = (rolled_up(orgs, own, MemberPoints) for own in ledger())
     now, before = figures[quarter], figures[quarter.previous()]
     shown = sorted((o for o in orgs.values() if o.kind is not OrgKind.GROUP), key=lambda o: tree_order(o, orgs))
     rows = [Row(o.path, now[o.id], before.get(o.id, Figures()),

@@ -178,12 +178,16 @@ def beside(session: Session, work: Callable[[Session], R]) -> Callable[[], R]:
     """`work` started on a PostgreSQL connection of its own (in its own transaction, under
     `large_reads`), so that the database works on it while `session` reads something else: a
     report's largest reads on the machine's cores at once. Returns what waits for the result.
-    Where that cannot be (SQLite; a session bound to one connection) `work` runs on `session`
-    when the result is asked for. The other connection sees what is committed: what `session`
-    wrote in its open transaction is not there, so `work` must not depend on it."""
+    Where that cannot be (SQLite; a session bound to one connection) `work` runs on `session`,
+    under `large_reads` too, when the result is asked for. The other connection sees what is
+    committed: what `session` wrote in its open transaction is not there, so `work` must not
+    depend on it."""
     bind = session.get_bind()
     if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
-        return lambda: work(session)
+        def here() -> R:
+            with large_reads(session):
+                return work(session)
+        return here
 
     def run() -> R:
         with Session(bind) as own, own.begin(), large_reads(own):
