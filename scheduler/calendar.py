@@ -97,10 +97,6 @@ def is_working_day(day: date) -> bool:
         return day.weekday() < 5
 
 
-def is_holiday(day: date) -> bool:
-    return not is_working_day(day)
-
-
 def first_working_day(start: date, end: date) -> date | None:
     """The first working day in [start, end], or None when the whole span is off work."""
     day = start
